@@ -1,0 +1,310 @@
+"""Kernel: the model's whole world, and the entry point of the API.
+
+A :class:`Kernel` owns the physical pages, the processes, the files, the
+pins and pipes, the era and the trace.  Everything mutable lives in a few
+attributes that :meth:`Kernel.snapshot` deep-copies at once, so a widget
+can step back exactly; the handles users hold (:class:`~mmkit.process.Process`,
+:class:`~mmkit.process.Pin`...) are only ids and keep working after a
+restore.
+
+Examples
+--------
+>>> from mmkit import Kernel
+>>> k = Kernel()
+>>> p = k.spawn("parent")
+>>> a = p.mmap(1)
+>>> p.write(a, b"hello")
+>>> c = p.fork("child")
+>>> k.page(p, a).mapcount, k.page(p, a).exclusive
+(2, False)
+>>> c.write(a, b"child")
+>>> k.page(c, a).pfn != k.page(p, a).pfn
+True
+>>> p.read(a, 5)
+b'hello'
+"""
+
+import copy
+
+from .era import era as _era
+from .errors import InvalidArgument
+from .filemap import File
+from .folio import Folio
+from .invariants import check_folio, check_kernel, check_pte
+from .migrate import migrate_pages
+from .mm import check_range
+from .pageinfo import PAGE_SIZE, PageInfo
+from .rmap import AnonVma
+from .trace import Trace
+
+__all__ = ["Kernel", "Task", "Holder", "Snapshot", "ZERO_PFN"]
+
+#: The model's pfn for the shared zero page (a constant, as on a real machine).
+ZERO_PFN = 1
+_MMAP_BASE = 0x7f0000000000
+_STATE = ("tasks", "files", "holders", "zero_page", "nr_folios", "walk_steps", "_next_pfn", "_next_id")
+
+
+class Task:
+    """A process as the kernel sees it (task_struct + its mm)."""
+
+    def __init__(self, pid, name, mm):
+        self.pid = pid
+        self.name = name
+        self.mm = mm
+        self.alive = True
+
+    def __repr__(self):
+        return f"<Task {self.pid} {self.name}{'' if self.alive else ' (exited)'}>"
+
+
+class Holder:
+    """Someone outside the page tables holding pages: a device's pin
+    (FOLL_PIN), a driver's reference (FOLL_GET), or a pipe's buffers
+    (vmsplice).  ``buffers`` is a list of ``[folio, offset, length]``."""
+
+    def __init__(self, id, kind, flags, buffers, owner, addr):
+        self.id = id
+        self.kind = kind
+        self.flags = flags
+        self.buffers = buffers
+        self.owner = owner
+        self.addr = addr
+        self.released = False
+
+    def folios(self):
+        return [b[0] for b in self.buffers]
+
+    def __repr__(self):
+        return f"<Holder {self.kind} {self.id} pfns={[f.pfn for f in self.folios()]}>"
+
+
+class Snapshot:
+    """An opaque saved state (see :meth:`Kernel.snapshot`)."""
+
+    def __init__(self, state, era, trace_len, op):
+        self.state = state
+        self.era = era
+        self.trace_len = trace_len
+        self.op = op
+
+
+class Kernel:
+    """The model kernel.
+
+    Parameters
+    ----------
+    era : str or Era, optional
+        A preset name (``"5.7"``, ``"5.8"``, ``"5.9"``, ``"5.19"``,
+        ``"6.2"``, ``"6.18"``) or an :class:`~mmkit.era.Era`; default
+        ``"6.18"``, the kernel this kit is checked against.
+    trace : {"events", "count", "off"}
+        See :class:`~mmkit.trace.Trace`.
+    check : bool
+        Check invariants on what every operation touched (default True).
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown era or trace mode.
+    """
+
+    PAGE_SIZE = PAGE_SIZE
+
+    def __init__(self, era=None, trace="events", check=True):
+        if trace not in ("events", "count", "off"):
+            raise InvalidArgument(f"trace must be 'events', 'count' or 'off', not {trace!r}")
+        self.era = _era(era)
+        self.trace = Trace(trace)
+        self.check = check
+        self.tasks = {}
+        self.files = {}
+        self.holders = {}
+        self.zero_page = Folio(ZERO_PFN, zero=True)
+        self.nr_folios = 0
+        self.walk_steps = 0
+        self._next_pfn = ZERO_PFN + 1
+        self._next_id = 1
+
+    def __repr__(self):
+        alive = sum(t.alive for t in self.tasks.values())
+        return f"<Kernel era {self.era.name}: {alive} process(es), {self.nr_folios} page(s) allocated>"
+
+    # -- allocation ---------------------------------------------------------
+    def alloc_folio(self, data=b""):
+        """Allocate a page (refcount 1); pfns are never reused."""
+        pfn = self._next_pfn
+        self._next_pfn = pfn + 1
+        self.nr_folios += 1
+        return Folio(pfn, data)
+
+    def free_folio(self, folio):
+        """The last reference is gone: the page returns to the allocator."""
+        self.nr_folios -= 1
+        self.trace.emit("free_folio", "page freed", "last reference dropped", folio.pfn)
+
+    def next_id(self):
+        i = self._next_id
+        self._next_id = i + 1
+        return i
+
+    def new_anon_vma(self, parent):
+        return AnonVma(self.next_id(), parent)
+
+    def new_file(self, name, npages, shmem):
+        f = File(self.next_id(), name, npages, shmem)
+        self.files[f.id] = f
+        return f
+
+    # -- processes and files ---------------------------------------------------
+    def spawn(self, name=None):
+        """A new process with an empty address space.
+
+        Examples
+        --------
+        >>> Kernel().spawn("shell").name
+        'shell'
+        """
+        from .mm import Mm
+        from .process import Process
+        if name is not None and not isinstance(name, str):
+            raise InvalidArgument(f"name must be a str, not {type(name).__name__}")
+        self.trace.begin(f"spawn({name!r})")
+        pid = self.next_id()
+        task = Task(pid, name or f"P{pid}", None)
+        task.mm = Mm(task, _MMAP_BASE)
+        self.tasks[pid] = task
+        self.trace.emit("copy_process", f"pid {pid}", f"new process {task.name!r} with an empty mm")
+        return Process(self, pid)
+
+    def open(self, name, npages=1, shmem=False):
+        """Open (creating if needed) the file ``name`` of ``npages`` pages.
+
+        ``shmem=True`` gives a tmpfs/memfd file.  Opening an existing name
+        returns the same file and ignores ``npages``.
+        """
+        from .process import FileHandle
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument("file name must be a non-empty str")
+        if not isinstance(npages, int) or isinstance(npages, bool) or npages < 0:
+            raise InvalidArgument(f"npages must be a non-negative int, not {npages!r}")
+        for f in self.files.values():
+            if f.name == name:
+                return FileHandle(self, f.id)
+        self.trace.begin(f"open({name!r})")
+        f = self.new_file(name, npages, bool(shmem))
+        return FileHandle(self, f.id)
+
+    @property
+    def processes(self):
+        """Handles of the live processes, in creation order."""
+        from .process import Process
+        return [Process(self, pid) for pid, t in self.tasks.items() if t.alive]
+
+    # -- observation ---------------------------------------------------------
+    def page(self, proc, addr):
+        """What the page table of ``proc`` says about the page at ``addr``.
+
+        Returns
+        -------
+        PageInfo
+            ``present=False`` (and zeros) when no page is mapped there.
+        """
+        task = self._task(proc)
+        if not isinstance(addr, int) or addr < 0:
+            raise InvalidArgument(f"address must be a non-negative int, not {addr!r}")
+        e = task.mm.pte(addr & ~(PAGE_SIZE - 1))
+        if e is None or not e.present:
+            return PageInfo()
+        f = e.folio
+        return PageInfo(pfn=f.pfn, present=True, writable=e.write, anon=f.anon, zero_page=f.zero,
+                        exclusive=f.anon_exclusive, mapcount=f.mapcount, refcount=f.refcount,
+                        pincount=f.pincount, maybe_pinned=(not f.zero and f.refcount >= 1024),
+                        in_page_cache=f.in_page_cache)
+
+    def check_invariants(self):
+        """Recount every holder and walk every rmap (see mmkit.invariants.check_kernel).
+
+        Returns the number of pages checked.
+        """
+        return check_kernel(self)
+
+    # -- migration -------------------------------------------------------------
+    def migrate(self, proc, addr, npages=1):
+        """Migrate the pages mapped at ``[addr, addr+npages)`` of ``proc`` as
+        compaction would (mm/migrate.c: migrate_pages()).
+
+        Returns
+        -------
+        MigrateResult
+            ``migrated`` / ``failed`` counts, ``reasons`` per address
+            (``"EAGAIN: pinned ..."``), ``rmap_steps``.
+        """
+        task = self._task(proc)
+        check_range(addr, npages)
+        mm = task.mm
+        self.trace.begin(f"migrate({task.name}, {addr:#x}, {npages})")
+        todo, missing = [], {}
+        for i in range(npages):
+            a = addr + i * PAGE_SIZE
+            e = mm.pte(a)
+            if e is None or not e.present:
+                missing[a] = "ENOENT: no page mapped"
+            else:
+                todo.append((a, e.folio))
+        res = migrate_pages(self, todo)
+        res.failed += len(missing)
+        res.reasons.update(missing)
+        self.trace.emit("migrate_pages", f"{res.migrated} migrated, {res.failed} failed",
+                        f"{res.rmap_steps} rmap step(s)")
+        if self.check:
+            for a, _ in todo:
+                self.after_range(mm, a, a + PAGE_SIZE)
+        return res
+
+    # -- snapshots ---------------------------------------------------------------
+    def snapshot(self):
+        """Save the whole state (pages, processes, files, pins, trace position)."""
+        state = copy.deepcopy({name: getattr(self, name) for name in _STATE})
+        return Snapshot(state, self.era, len(self.trace), self.trace.op)
+
+    def restore(self, snap):
+        """Return to a state saved by :meth:`snapshot` (the trace is cut back too).
+
+        Raises
+        ------
+        InvalidArgument
+            If ``snap`` is not a Snapshot or was taken under another era.
+        """
+        if not isinstance(snap, Snapshot):
+            raise InvalidArgument(f"restore() takes a Snapshot, not {type(snap).__name__}")
+        if snap.era != self.era:
+            raise InvalidArgument(f"snapshot was taken under era {snap.era.name}, kernel runs {self.era.name}")
+        state = copy.deepcopy(snap.state)
+        for name in _STATE:
+            setattr(self, name, state[name])
+        self.trace.truncate(snap.trace_len)
+        self.trace.op = snap.op
+
+    # -- internals shared with process.py ------------------------------------------
+    def _task(self, proc, alive=True):
+        from .process import Process
+        if not isinstance(proc, Process) or proc.kernel is not self:
+            raise InvalidArgument(f"expected a process of this kernel, not {proc!r}")
+        task = self.tasks.get(proc.pid)
+        if task is None:
+            raise InvalidArgument(f"process {proc.pid} does not exist in this state (restored snapshot?)")
+        if alive and not task.alive:
+            raise InvalidArgument(f"process {task.name!r} has exited")
+        return task
+
+    def after_range(self, mm, start, end):
+        """Check the invariants on the PTEs of ``[start, end)`` in ``mm``."""
+        for addr, e in mm.ptes(start, end):
+            if e.present:
+                check_pte(self, mm.find_vma(addr), e)
+
+    def after_folios(self, folios):
+        """Check the per-folio invariants on ``folios``."""
+        for f in folios:
+            check_folio(self, f)

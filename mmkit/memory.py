@@ -1,0 +1,334 @@
+"""Faults, copy-on-write, zapping and page-table copy at fork (mm/memory.c).
+
+The functions keep the kernel's names and order of thought:
+``handle_mm_fault`` -> ``do_anonymous_page`` / ``do_fault`` / ``do_wp_page``
+-> ``wp_can_reuse_anon_folio`` -> ``wp_page_reuse`` or ``wp_page_copy``.
+Where a rule changed between kernels the era decides (see :mod:`mmkit.era`).
+"""
+
+from .errors import SIGBUS
+from .folio import folio_maybe_dma_pinned
+from .mm import Pte, is_cow_mapping
+from .pageinfo import PAGE_SIZE
+from .rmap import (anon_vma_prepare, folio_add_new_anon_rmap, folio_add_file_rmap_pte,
+                   folio_remove_rmap_pte, folio_move_anon_rmap, folio_try_dup_anon_rmap_pte)
+
+__all__ = ["FAULT_FLAG_WRITE", "FAULT_FLAG_UNSHARE", "handle_mm_fault", "do_anonymous_page",
+           "do_fault", "do_wp_page", "wp_can_reuse_anon_folio", "wp_page_reuse", "wp_page_copy",
+           "zap_pte_range", "unmap_mapping_range", "copy_page_range", "folio_put"]
+
+FAULT_FLAG_WRITE = 1
+FAULT_FLAG_UNSHARE = 2
+
+
+def folio_put(k, folio):
+    """include/linux/mm.h: folio_put(): drop one reference; free at zero."""
+    folio.refcount -= 1
+    if folio.refcount == 0:
+        k.free_folio(folio)
+
+
+def handle_mm_fault(k, vma, addr, flags):
+    """mm/memory.c: handle_mm_fault() -> handle_pte_fault().
+
+    The caller (the access, or GUP's faultin_page()) has already checked the
+    VMA's permissions.  An empty PTE goes to do_anonymous_page() or
+    do_fault(); a present read-only PTE with FAULT_FLAG_WRITE or
+    FAULT_FLAG_UNSHARE goes to do_wp_page().  sanitize_fault_flags() drops
+    UNSHARE on mappings that are not COW mappings.
+    """
+    if flags & FAULT_FLAG_UNSHARE and not is_cow_mapping(vma):
+        k.trace.emit("sanitize_fault_flags", "drop FAULT_FLAG_UNSHARE", "not a COW mapping")
+        flags &= ~FAULT_FLAG_UNSHARE
+    pte = vma.mm.pte(addr)
+    if pte is None:
+        if vma.file is None:
+            return do_anonymous_page(k, vma, addr, flags)
+        return do_fault(k, vma, addr, flags)
+    if flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE):
+        if not pte.write:
+            return do_wp_page(k, vma, addr, pte, flags)
+        if flags & FAULT_FLAG_WRITE:
+            pte.dirty = True
+        else:
+            k.trace.emit("do_wp_page", "nothing to do", "unshare fault on a writable PTE", pte.folio.pfn)
+
+
+def do_anonymous_page(k, vma, addr, flags):
+    """mm/memory.c: do_anonymous_page(): first touch of private anon memory.
+
+    A read maps the shared zero page with a special read-only PTE (no
+    refcount, no mapcount, no anon_vma).  A write allocates a fresh page,
+    adds it with RMAP_EXCLUSIVE and maps it writable and dirty.
+    """
+    mm = vma.mm
+    if not flags & FAULT_FLAG_WRITE:
+        zero = k.zero_page
+        mm.set_pte(addr, Pte(zero, False, False))
+        k.trace.emit("do_anonymous_page", "map the shared zero page", "read fault on an empty PTE", zero.pfn)
+        return
+    anon_vma_prepare(k, vma)
+    folio = k.alloc_folio()
+    folio_add_new_anon_rmap(k, folio, vma, addr)
+    mm.set_pte(addr, Pte(folio, vma.write, True))
+    k.trace.emit("do_anonymous_page", "new exclusive page, mapped writable",
+                 "write fault on an empty PTE", folio.pfn)
+
+
+def do_fault(k, vma, addr, flags):
+    """mm/memory.c: do_fault(): first touch of a file mapping.
+
+    filemap_fault() finds (or reads in) the page-cache folio, or returns
+    SIGBUS beyond EOF.  Then: a read maps the page-cache page
+    (do_read_fault(); read-only in a private mapping, and in a shared one
+    whose file needs write notification); a private write copies it into a
+    new anon page (do_cow_fault()) that is mapped instead; a shared write
+    maps the page-cache page writable (do_shared_fault()).
+    """
+    from .filemap import filemap_fault
+    mm = vma.mm
+    page = filemap_fault(k, vma, addr)
+    if not flags & FAULT_FLAG_WRITE:
+        folio_add_file_rmap_pte(page)
+        writable = vma.shared and vma.write and page.mapping.shmem
+        mm.set_pte(addr, Pte(page, writable, False))
+        why = ("private mapping: read-only until a write COWs" if not vma.shared else
+               "shmem needs no write notification" if writable else
+               "shared file mapping with write notification: read-only until the first write")
+        k.trace.emit("do_read_fault", f"map page-cache page {'writable' if writable else 'read-only'}",
+                     why, page.pfn)
+        return
+    if not vma.shared:
+        anon_vma_prepare(k, vma)
+        new = k.alloc_folio(page.data)
+        folio_add_new_anon_rmap(k, new, vma, addr)
+        mm.set_pte(addr, Pte(new, vma.write, True))
+        k.trace.emit("do_cow_fault", "map a private anon copy of the page-cache page",
+                     f"write fault in a private file mapping (page cache pfn {page.pfn} not mapped)", new.pfn)
+        return
+    folio_add_file_rmap_pte(page)
+    page.dirty = True
+    mm.set_pte(addr, Pte(page, True, True))
+    k.trace.emit("do_shared_fault", "map page-cache page writable",
+                 "write fault in a shared mapping (page_mkwrite done)" if not page.mapping.shmem
+                 else "write fault in a shared shmem mapping", page.pfn)
+
+
+def do_wp_page(k, vma, addr, pte, flags):
+    """mm/memory.c: do_wp_page(): a write (or unshare) fault on a present
+    read-only PTE.
+
+    Shared mappings are not COW: the PTE is made writable (wp_page_shared()).
+    In a private mapping an anon page is reused if it is PageAnonExclusive
+    (v5.19+) or if wp_can_reuse_anon_folio() says nobody else uses it;
+    anything else -- a shared anon page, a page-cache page, the zero page --
+    is copied by wp_page_copy().  An unshare fault that may reuse just marks
+    the page exclusive and leaves the PTE read-only.
+    """
+    folio = pte.folio
+    unshare = flags & FAULT_FLAG_UNSHARE
+    kind = "unshare" if unshare else "write"
+    emit = k.trace.emit
+    if vma.shared:
+        pte.write = True
+        pte.dirty = True
+        folio.dirty = True
+        emit("do_wp_page", "wp_page_shared", "shared mapping: no COW, make the PTE writable", folio.pfn)
+        return
+    if folio.zero:
+        emit("do_wp_page", "wp_page_copy", f"{kind} fault on the zero page", folio.pfn)
+        return wp_page_copy(k, vma, addr, pte, unshare)
+    if not folio.anon:
+        emit("do_wp_page", "wp_page_copy", f"{kind} fault on a page-cache page in a private mapping",
+             folio.pfn)
+        return wp_page_copy(k, vma, addr, pte, unshare)
+    era = k.era
+    if era.anon_exclusive and folio.anon_exclusive:
+        emit("do_wp_page", "reuse", f"PageAnonExclusive set (refcount {folio.refcount}, "
+             f"mapcount {folio.mapcount} not needed)", folio.pfn)
+    elif wp_can_reuse_anon_folio(k, folio, vma):
+        if era.anon_exclusive:
+            folio.anon_exclusive = True
+        emit("do_wp_page", "reuse", "no one else uses the page" +
+             ("; set PageAnonExclusive" if era.anon_exclusive else ""), folio.pfn)
+    else:
+        emit("do_wp_page", "wp_page_copy",
+             "page not exclusive" if era.anon_exclusive else "page may be shared", folio.pfn)
+        return wp_page_copy(k, vma, addr, pte, unshare)
+    if unshare:
+        emit("do_wp_page", "done: PTE stays read-only", "unshare fault only needs an exclusive page",
+             folio.pfn)
+        return
+    wp_page_reuse(k, vma, pte)
+
+
+def wp_can_reuse_anon_folio(k, folio, vma):
+    """mm/memory.c: wp_can_reuse_anon_folio() -- may this process reuse a
+    non-exclusive anon page instead of copying it?
+
+    ``era.reuse_rule == "refcount"`` (v5.9+, the rule today): reuse iff the
+    only reference is our own mapping, refcount == 1.  Any other holder -- a
+    second mapping, a pipe buffer, a FOLL_GET, a pin -- forces a copy.  The
+    mapcount is not consulted.  (The kernel drains this CPU's LRU batch
+    first so that its reference does not count; the model has no LRU
+    batches, like a live test pinned to one CPU.)
+
+    ``era.reuse_rule == "mapcount"`` (up to v5.8: do_wp_page() ->
+    reuse_swap_page()): reuse iff mapcount == 1, the refcount ignored; a
+    page held by a pipe or a GUP reference is reused under the holder's
+    feet (CVE-2020-29374).
+
+    On reuse the folio is moved to this VMA's anon_vma (folio_move_anon_rmap()).
+    """
+    if k.era.reuse_rule == "mapcount":
+        if folio.mapcount == 1:
+            k.trace.emit("reuse_swap_page", "reuse",
+                         f"mapcount 1 (refcount {folio.refcount} not consulted)", folio.pfn)
+            folio_move_anon_rmap(k, folio, vma)
+            return True
+        k.trace.emit("reuse_swap_page", "no reuse", f"mapcount {folio.mapcount} > 1", folio.pfn)
+        return False
+    if folio.refcount != 1:
+        k.trace.emit("wp_can_reuse_anon_folio", "no reuse",
+                     f"refcount {folio.refcount} > 1 (mapcount {folio.mapcount})", folio.pfn)
+        return False
+    k.trace.emit("wp_can_reuse_anon_folio", "reuse", "refcount 1: our PTE is the only user", folio.pfn)
+    folio_move_anon_rmap(k, folio, vma)
+    return True
+
+
+def wp_page_reuse(k, vma, pte):
+    """mm/memory.c: wp_page_reuse(): keep the page, make the PTE writable
+    (if the VMA allows it) and dirty.  No counter changes."""
+    pte.write = vma.write
+    pte.dirty = True
+    k.trace.emit("wp_page_reuse", "PTE made writable", "", pte.folio.pfn)
+
+
+def wp_page_copy(k, vma, addr, pte, unshare=False):
+    """mm/memory.c: wp_page_copy(): give this process its own copy.
+
+    A new exclusive page (zeroed for the zero page, else a copy) replaces
+    the old one in this PTE.  For a write fault it is mapped writable and
+    dirty; for an unshare fault (FAULT_FLAG_UNSHARE, v5.19+) it stays
+    read-only.  Only after the PTE switch does the old page lose its
+    mapping and the PTE's reference.
+    """
+    old = pte.folio
+    anon_vma_prepare(k, vma)
+    new = k.alloc_folio(b"" if old.zero else old.data)
+    folio_add_new_anon_rmap(k, new, vma, addr)
+    pte.folio = new
+    pte.write = vma.write and not unshare
+    pte.dirty = not unshare
+    if not old.zero:
+        folio_remove_rmap_pte(old)
+        folio_put(k, old)
+    k.trace.emit("wp_page_copy", f"new page {new.pfn} mapped " + ("read-only" if unshare else "writable"),
+                 f"copied from {'the zero page' if old.zero else f'pfn {old.pfn}'}"
+                 f"{'' if old.zero else f', old page now refcount {old.refcount} mapcount {old.mapcount}'}",
+                 new.pfn)
+
+
+def zap_pte_range(k, vma, start, end, even_cows=True):
+    """mm/memory.c: zap_pte_range(): clear the PTEs of ``[start, end)``.
+
+    Each present page loses its mapping and the PTE's reference (freed at
+    zero, unless someone -- a pin, a pipe, the page cache -- still holds
+    it).  With ``even_cows=False`` (unmap_mapping_range() for hole punching)
+    anon pages in private file mappings are kept (should_zap_folio()).
+
+    Returns the number of PTEs cleared.
+    """
+    mm = vma.mm
+    n = 0
+    for addr, e in list(mm.ptes(start, end)):
+        folio = e.folio
+        if not even_cows and folio.anon:
+            continue
+        mm.set_pte(addr, None)
+        n += 1
+        if folio.zero:
+            continue
+        folio_remove_rmap_pte(folio)
+        folio_put(k, folio)
+    return n
+
+
+def unmap_mapping_range(k, file, first_index, even_cows):
+    """mm/memory.c: unmap_mapping_range(): zap every mapping of file pages
+    at index >= ``first_index`` in every VMA of the file's i_mmap; with
+    ``even_cows`` also the private COW copies of those pages."""
+    total = 0
+    for vma in list(file.i_mmap):
+        end_index = vma.pgoff + vma.npages
+        if end_index <= first_index:
+            continue
+        start = vma.start + max(0, first_index - vma.pgoff) * PAGE_SIZE
+        total += zap_pte_range(k, vma, start, vma.end, even_cows)
+    k.trace.emit("unmap_mapping_range", f"{total} PTE(s) zapped",
+                 f"pages from index {first_index}, even_cows={int(even_cows)}")
+    return total
+
+
+def copy_page_range(k, dst_vma, src_vma):
+    """mm/memory.c: copy_page_range() -> copy_pte_range() -> copy_present_ptes().
+
+    fork's page-table copy for one VMA.  For each present PTE:
+
+    * the zero page (no normal page) is copied as is, no counters;
+    * an anon page goes through folio_try_dup_anon_rmap_pte(): shared
+      (refcount+1, mapcount+1, PageAnonExclusive cleared), or -- when it may
+      be pinned in an mm that pinned (v5.9+) -- copied for the child at once
+      by copy_present_page(), the parent keeping its page writable;
+    * a page-cache page gets folio_dup_file_rmap_pte();
+    * in a COW mapping a writable PTE is write-protected in both processes.
+
+    Returns (shared, copied) counts.
+    """
+    src_mm, dst_mm = src_vma.mm, dst_vma.mm
+    cow = is_cow_mapping(src_vma)
+    emit = k.trace.emit
+    shared = copied = 0
+    for base, table, i0, i1 in src_mm.tables(src_vma.start, src_vma.end):
+        dst_table = None
+        for i in range(i0, i1):
+            e = table[i]
+            if e is None:
+                continue
+            if dst_table is None:
+                dst_table = dst_mm.pgd.setdefault(base >> 21, [None] * 512)
+            folio = e.folio
+            if folio.zero:
+                dst_table[i] = Pte(folio, False, False)
+                emit("copy_present_ptes", "copy the zero-page PTE", "special PTE: no counters", folio.pfn)
+                continue
+            if folio.anon:
+                if not folio_try_dup_anon_rmap_pte(k, folio, src_vma):
+                    copy_present_page(k, dst_vma, base + (i << 12), folio, dst_table, i)
+                    copied += 1
+                    continue
+                emit("copy_present_ptes", "share, write-protect both",
+                     f"not maybe-pinned (refcount {folio.refcount - 1})"
+                     + ("; clear PageAnonExclusive" if k.era.anon_exclusive else ""), folio.pfn)
+            else:
+                folio_add_file_rmap_pte(folio)
+                emit("copy_present_ptes", "share page-cache page", "folio_dup_file_rmap_pte", folio.pfn)
+            if cow:
+                e.write = False
+            dst_table[i] = Pte(folio, e.write, e.dirty)
+            shared += 1
+    return shared, copied
+
+
+def copy_present_page(k, dst_vma, addr, folio, dst_table, i):
+    """mm/memory.c: copy_present_page(): eager copy of a maybe-pinned page
+    at fork (v5.9+).  The child gets a new exclusive page, writable if the
+    VMA is; the parent keeps the pinned page, still exclusive and writable,
+    so the pin stays coherent with the parent."""
+    anon_vma_prepare(k, dst_vma)
+    new = k.alloc_folio(folio.data)
+    folio_add_new_anon_rmap(k, new, dst_vma, addr)
+    dst_table[i] = Pte(new, dst_vma.write, True)
+    k.trace.emit("copy_present_page", f"copy for the child (new page {new.pfn})",
+                 f"parent mm has pinned and refcount {folio.refcount} >= 1024 (maybe pinned)", folio.pfn)

@@ -1,0 +1,257 @@
+"""The address space: Mm, Vma, and the page table with its entries.
+
+models include/linux/mm_types.h: struct mm_struct, struct vm_area_struct,
+and the page table (arch pte_t).  The page table is kept the way the
+hardware keeps it: a table of 512 entries per 2 MiB (one PTE page per PMD
+slot), so a sparse address space costs little and fork copies it table by
+table.
+"""
+
+import bisect
+
+from .errors import InvalidArgument
+from .pageinfo import PAGE_SIZE
+
+__all__ = ["Pte", "MigrationEntry", "Vma", "Mm", "PTRS_PER_PTE", "PAGE_SHIFT",
+           "is_cow_mapping"]
+
+PAGE_SHIFT = 12
+PTRS_PER_PTE = 512
+_PMD_SHIFT = PAGE_SHIFT + 9
+
+
+class Pte:
+    """A present page-table entry.
+
+    Attributes
+    ----------
+    folio : Folio
+        The page it maps (the shared zero page for a special zero-page PTE).
+    write : bool
+        pte_write(): a store does not fault.
+    dirty : bool
+        pte_dirty().
+    """
+
+    __slots__ = ("folio", "write", "dirty")
+    present = True
+
+    def __init__(self, folio, write, dirty):
+        self.folio = folio
+        self.write = write
+        self.dirty = dirty
+
+    def __repr__(self):
+        return f"<Pte pfn={self.folio.pfn} {'W' if self.write else 'R/O'}{' D' if self.dirty else ''}>"
+
+
+class MigrationEntry:
+    """A non-present entry left by try_to_migrate_one() (mm/rmap.c).
+
+    ``kind`` is ``"writable"``, ``"readable_exclusive"`` or ``"readable"``
+    (make_*_migration_entry()); remove_migration_pte() turns it back into a
+    present PTE and, for the first two kinds, sets PageAnonExclusive on the
+    new page.  A fault on it waits for migration to end.
+    """
+
+    __slots__ = ("folio", "kind", "dirty")
+    present = False
+
+    def __init__(self, folio, kind, dirty):
+        self.folio = folio
+        self.kind = kind
+        self.dirty = dirty
+
+    def __repr__(self):
+        return f"<MigrationEntry pfn={self.folio.pfn} {self.kind}>"
+
+
+class Vma:
+    """A virtual memory area: ``[start, end)`` with one set of flags.
+
+    Attributes
+    ----------
+    start, end : int
+        Page-aligned byte addresses.
+    read, write : bool
+        VM_READ, VM_WRITE (the current protection).
+    shared : bool
+        VM_SHARED (MAP_SHARED); VM_MAYWRITE is always set in the model, so
+        a private VMA is a COW mapping (is_cow_mapping()).
+    file : File or None
+        The mapped file (shmem for MAP_SHARED|MAP_ANONYMOUS), or None.
+    pgoff : int
+        vm_pgoff: file offset in pages, or ``start >> PAGE_SHIFT`` for anon.
+    anon_vma : AnonVma or None
+        The VMA's own anon_vma, where its new anon pages point.
+    anon_vma_chain : list of AnonVmaChain
+        Links to every anon_vma whose pages this VMA may map.
+    dontcopy, wipeonfork : bool
+        VM_DONTCOPY (MADV_DONTFORK), VM_WIPEONFORK (MADV_WIPEONFORK).
+    """
+
+    __slots__ = ("mm", "start", "end", "read", "write", "shared", "file", "pgoff",
+                 "anon_vma", "anon_vma_chain", "dontcopy", "wipeonfork", "id")
+
+    def __init__(self, mm, start, end, read, write, shared, file=None, pgoff=0, id=0):
+        self.mm = mm
+        self.start = start
+        self.end = end
+        self.read = read
+        self.write = write
+        self.shared = shared
+        self.file = file
+        self.pgoff = pgoff if file is not None else start >> PAGE_SHIFT
+        self.anon_vma = None
+        self.anon_vma_chain = []
+        self.dontcopy = False
+        self.wipeonfork = False
+        self.id = id
+
+    @property
+    def npages(self):
+        return (self.end - self.start) >> PAGE_SHIFT
+
+    @property
+    def prot(self):
+        """The protection as the API spells it: "rw", "r" or "none"."""
+        return "rw" if self.write else "r" if self.read else "none"
+
+    def linear_page_index(self, addr):
+        """include/linux/pagemap.h: linear_page_index(): the folio index of ``addr``."""
+        return self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
+
+    def vma_address(self, index):
+        """mm/internal.h: vma_address(): where page ``index`` sits, or None."""
+        addr = self.start + ((index - self.pgoff) << PAGE_SHIFT)
+        return addr if self.start <= addr < self.end else None
+
+    def __repr__(self):
+        kind = f"file {self.file.name}" if self.file is not None else "anon"
+        return (f"<Vma {self.start:#x}-{self.end:#x} {self.prot} {'shared' if self.shared else 'private'}"
+                f" {kind}>")
+
+
+def is_cow_mapping(vma):
+    """include/linux/mm.h: is_cow_mapping(): private and may be written."""
+    return not vma.shared
+
+
+class Mm:
+    """An address space (struct mm_struct): its VMAs and its page table.
+
+    Attributes
+    ----------
+    vmas : list of Vma
+        Sorted by start address (the kernel keeps a maple tree).
+    pgd : dict
+        ``addr >> 21`` -> list of 512 entries (None, Pte or MigrationEntry).
+    has_pinned : bool
+        MMF_HAS_PINNED: set by the first FOLL_PIN and kept for the mm's life
+        (mm/gup.c: mm_set_has_pinned_flag()); not inherited by fork.
+    """
+
+    def __init__(self, owner, mmap_base):
+        self.owner = owner
+        self.vmas = []
+        self._starts = []
+        self.pgd = {}
+        self.has_pinned = False
+        self.mmap_base = mmap_base
+
+    # -- VMAs -------------------------------------------------------------
+    def find_vma(self, addr):
+        """The VMA containing ``addr``, or None (mm/mmap.c: find_vma() + range check)."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0:
+            vma = self.vmas[i]
+            if addr < vma.end:
+                return vma
+        return None
+
+    def insert_vma(self, vma):
+        i = bisect.bisect_left(self._starts, vma.start)
+        self.vmas.insert(i, vma)
+        self._starts.insert(i, vma.start)
+
+    def remove_vma(self, vma):
+        i = self.vmas.index(vma)
+        del self.vmas[i]
+        del self._starts[i]
+
+    def get_unmapped_area(self, npages):
+        """A free range for ``npages``, leaving a one-page gap so that
+        neighbouring mappings stay separate VMAs (the model does not merge)."""
+        start = self.mmap_base
+        self.mmap_base = start + (npages + 1) * PAGE_SIZE
+        return start
+
+    def vmas_in(self, start, end):
+        """The VMAs overlapping ``[start, end)``."""
+        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        out = []
+        for vma in self.vmas[i:]:
+            if vma.start >= end:
+                break
+            if vma.end > start:
+                out.append(vma)
+        return out
+
+    # -- page table -------------------------------------------------------
+    def pte(self, addr):
+        """The entry for ``addr``: a Pte, a MigrationEntry, or None (pte_none)."""
+        table = self.pgd.get(addr >> _PMD_SHIFT)
+        if table is None:
+            return None
+        return table[(addr >> PAGE_SHIFT) & 511]
+
+    def set_pte(self, addr, entry):
+        """Install ``entry`` (or None to clear) for ``addr`` (set_pte_at())."""
+        key = addr >> _PMD_SHIFT
+        table = self.pgd.get(key)
+        if table is None:
+            if entry is None:
+                return
+            table = self.pgd[key] = [None] * PTRS_PER_PTE
+        table[(addr >> PAGE_SHIFT) & 511] = entry
+
+    def ptes(self, start, end):
+        """Yield ``(addr, entry)`` for the non-empty entries in ``[start, end)``."""
+        addr = start
+        while addr < end:
+            key = addr >> _PMD_SHIFT
+            table_end = min(end, (key + 1) << _PMD_SHIFT)
+            table = self.pgd.get(key)
+            if table is not None:
+                i0 = (addr >> PAGE_SHIFT) & 511
+                i1 = i0 + ((table_end - addr) >> PAGE_SHIFT)
+                base = key << _PMD_SHIFT
+                for i in range(i0, i1):
+                    e = table[i]
+                    if e is not None:
+                        yield base + (i << PAGE_SHIFT), e
+            addr = table_end
+
+    def tables(self, start, end):
+        """Yield ``(base_addr, table, i0, i1)`` covering ``[start, end)`` (for fast loops)."""
+        addr = start
+        while addr < end:
+            key = addr >> _PMD_SHIFT
+            table_end = min(end, (key + 1) << _PMD_SHIFT)
+            table = self.pgd.get(key)
+            if table is not None:
+                i0 = (addr >> PAGE_SHIFT) & 511
+                yield key << _PMD_SHIFT, table, i0, i0 + ((table_end - addr) >> PAGE_SHIFT)
+            addr = table_end
+
+
+def check_range(addr, npages, what="address"):
+    """Validate a user range; raise InvalidArgument naming what is wrong."""
+    if not isinstance(addr, int) or isinstance(addr, bool):
+        raise InvalidArgument(f"{what} must be an int, not {type(addr).__name__}")
+    if addr < 0 or addr % PAGE_SIZE:
+        raise InvalidArgument(f"{what} {addr:#x} is not page-aligned (PAGE_SIZE is {PAGE_SIZE})")
+    if not isinstance(npages, int) or isinstance(npages, bool):
+        raise InvalidArgument(f"npages must be an int, not {type(npages).__name__}")
+    if npages <= 0:
+        raise InvalidArgument(f"npages must be positive, not {npages}")

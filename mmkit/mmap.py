@@ -1,0 +1,103 @@
+"""Creating, splitting and removing VMAs (mm/mmap.c, mm/vma.c).
+
+The model does not merge neighbouring VMAs: each mmap() leaves a one-page
+gap, and a VMA split by mprotect()/munmap()/madvise() stays split.
+"""
+
+from .errors import KernelError
+from .memory import zap_pte_range
+from .mm import Vma
+from .pageinfo import PAGE_SIZE
+from .rmap import anon_vma_clone_for_split, unlink_anon_vmas
+
+__all__ = ["do_mmap", "split_vma_range", "do_munmap", "exit_mmap"]
+
+
+def do_mmap(k, mm, npages, read, write, shared, file=None, pgoff=0):
+    """mm/mmap.c: do_mmap(): a new VMA; no page is touched yet.
+
+    MAP_SHARED|MAP_ANONYMOUS gets an anonymous shmem file
+    (shmem_zero_setup()), so it behaves as a shared file mapping.
+    """
+    if shared and file is None:
+        file = k.new_file("dev/zero (deleted)", npages, shmem=True)
+    start = mm.get_unmapped_area(npages)
+    vma = Vma(mm, start, start + npages * PAGE_SIZE, read, write, shared, file, pgoff, id=k.next_id())
+    mm.insert_vma(vma)
+    if file is not None:
+        file.i_mmap.append(vma)
+    k.trace.emit("do_mmap", f"new VMA {start:#x}-{vma.end:#x}",
+                 f"{npages} page(s), {'shared' if shared else 'private'} "
+                 f"{'file ' + file.name if file is not None else 'anon'}, prot {vma.prot}")
+    return vma
+
+
+def __split_vma(k, vma, addr):
+    """mm/vma.c: __split_vma(): cut ``vma`` at ``addr``; returns the upper part.
+    The new part shares the anon_vma (anon_vma_clone()) and joins i_mmap."""
+    new = Vma(vma.mm, addr, vma.end, vma.read, vma.write, vma.shared, vma.file,
+              vma.pgoff + ((addr - vma.start) // PAGE_SIZE), id=k.next_id())
+    if vma.file is None:
+        new.pgoff = vma.pgoff + ((addr - vma.start) // PAGE_SIZE)
+    new.dontcopy, new.wipeonfork = vma.dontcopy, vma.wipeonfork
+    vma.end = addr
+    anon_vma_clone_for_split(new, vma)
+    vma.mm.insert_vma(new)
+    if vma.file is not None:
+        vma.file.i_mmap.append(new)
+    return new
+
+
+def split_vma_range(k, mm, start, end, must_cover=True):
+    """The VMAs exactly covering ``[start, end)``, splitting at the edges.
+
+    With ``must_cover`` a hole in the range raises ENOMEM (as mprotect and
+    madvise do) before anything is split.
+    """
+    vmas = mm.vmas_in(start, end)
+    if must_cover:
+        pos = start
+        for vma in vmas:
+            if vma.start > pos:
+                break
+            pos = vma.end
+        if pos < end:
+            raise KernelError("ENOMEM", f"range {start:#x}-{end:#x} is not fully mapped (hole at {pos:#x})")
+    out = []
+    for vma in vmas:
+        if vma.start < start:
+            vma = __split_vma(k, vma, start)
+        if vma.end > end:
+            __split_vma(k, vma, end)
+        out.append(vma)
+    return out
+
+
+def remove_vma(k, vma):
+    """Zap a VMA's pages and unlink it from the mm, the rmap and i_mmap
+    (mm/vma.c: vms_clear_ptes() -> unmap_vmas(), free_pgtables(), remove_vma())."""
+    n = zap_pte_range(k, vma, vma.start, vma.end, even_cows=True)
+    unlink_anon_vmas(k, vma)
+    if vma.file is not None:
+        vma.file.i_mmap.remove(vma)
+    vma.mm.remove_vma(vma)
+    return n
+
+
+def do_munmap(k, mm, start, npages):
+    """mm/vma.c: do_vmi_munmap(): remove ``[start, start+npages)``; holes are fine."""
+    end = start + npages * PAGE_SIZE
+    n = 0
+    vmas = split_vma_range(k, mm, start, end, must_cover=False)
+    for vma in vmas:
+        n += remove_vma(k, vma)
+    k.trace.emit("do_munmap", f"{len(vmas)} VMA(s) removed", f"{n} PTE(s) zapped")
+
+
+def exit_mmap(k, mm):
+    """mm/mmap.c: exit_mmap(): tear the whole address space down."""
+    n = 0
+    for vma in list(mm.vmas):
+        n += remove_vma(k, vma)
+    mm.pgd.clear()
+    k.trace.emit("exit_mmap", "address space torn down", f"{n} PTE(s) zapped")

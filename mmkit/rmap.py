@@ -1,0 +1,255 @@
+"""Reverse mapping: from a folio back to the PTEs that map it (mm/rmap.c).
+
+Anonymous folios point to an :class:`AnonVma`; every VMA that may map pages
+of that anon_vma is linked to it by an :class:`AnonVmaChain`.  fork() links
+the child's VMA into every anon_vma of the parent's chain (anon_vma_clone())
+and gives it an anon_vma of its own for the pages it will create
+(anon_vma_fork()).  File folios are found through the file's ``i_mmap``,
+the set of VMAs mapping the file.
+
+:func:`rmap_walk` visits those VMAs and counts its steps, which is what
+migration and truncation pay for every mapped page.
+"""
+
+from .pageinfo import PAGE_SIZE
+
+__all__ = ["AnonVma", "AnonVmaChain", "anon_vma_prepare", "anon_vma_fork",
+           "unlink_anon_vmas", "anon_vma_clone_for_split", "folio_add_new_anon_rmap",
+           "folio_add_file_rmap_pte", "folio_remove_rmap_pte", "folio_move_anon_rmap",
+           "folio_try_dup_anon_rmap_pte", "folio_try_share_anon_rmap_pte", "rmap_walk",
+           "page_vma_mapped"]
+
+
+class AnonVma:
+    """struct anon_vma (include/linux/rmap.h).
+
+    Attributes
+    ----------
+    id : int
+        Model-only label for drawings.
+    root, parent : AnonVma
+        The top of the fork tree and the anon_vma this one was forked from.
+    chains : list of AnonVmaChain
+        The kernel's ``rb_root`` interval tree: every VMA that may map pages
+        pointing here.
+    num_children, num_active_vmas : int
+        As in the kernel; they decide whether fork may reuse this anon_vma.
+    """
+
+    def __init__(self, id, parent=None):
+        self.id = id
+        self.parent = parent if parent is not None else self
+        self.root = parent.root if parent is not None else self
+        self.chains = []
+        self.num_children = 0
+        self.num_active_vmas = 0
+
+    def __repr__(self):
+        return f"<AnonVma {self.id} root={self.root.id} vmas={len(self.chains)}>"
+
+
+class AnonVmaChain:
+    """struct anon_vma_chain: links one VMA to one anon_vma."""
+
+    __slots__ = ("vma", "anon_vma")
+
+    def __init__(self, vma, anon_vma):
+        self.vma = vma
+        self.anon_vma = anon_vma
+
+    def __repr__(self):
+        return f"<AVC vma={self.vma.id} anon_vma={self.anon_vma.id}>"
+
+
+def _link(vma, anon_vma):
+    avc = AnonVmaChain(vma, anon_vma)
+    vma.anon_vma_chain.append(avc)
+    anon_vma.chains.append(avc)
+    return avc
+
+
+def anon_vma_prepare(k, vma):
+    """mm/rmap.c: __anon_vma_prepare() (via vmf_anon_prepare()).
+
+    Give ``vma`` an anon_vma before its first anonymous page.  (The kernel
+    first tries a compatible neighbour's anon_vma; the model leaves a gap
+    between mappings, so there is none.)
+    """
+    if vma.anon_vma is not None:
+        return vma.anon_vma
+    av = k.new_anon_vma(None)
+    av.num_children = 1          # the self-parent link of a new root
+    av.num_active_vmas = 1
+    vma.anon_vma = av
+    _link(vma, av)
+    k.trace.emit("anon_vma_prepare", f"new anon_vma {av.id}", "first anon page of this VMA")
+    return av
+
+
+def anon_vma_clone_for_split(dst, src):
+    """mm/rmap.c: anon_vma_clone() as called by __split_vma(): the new piece
+    links to the same anon_vmas and shares the VMA's own anon_vma."""
+    for avc in src.anon_vma_chain:
+        _link(dst, avc.anon_vma)
+    dst.anon_vma = src.anon_vma
+    if dst.anon_vma is not None:
+        dst.anon_vma.num_active_vmas += 1
+
+
+def anon_vma_fork(k, vma, pvma):
+    """mm/rmap.c: anon_vma_fork(): attach the child's VMA to the rmap.
+
+    (a) anon_vma_clone(): one chain per anon_vma on the parent's chain, so
+    rmap walks of the parent's pages also visit the child.  While cloning,
+    an anon_vma whose owner is gone (no active VMAs) and that has fewer than
+    two children is reused as the child's own.  (b) Otherwise a new
+    anon_vma, child of the parent VMA's, for the pages the child creates.
+    """
+    if pvma.anon_vma is None:
+        return
+    reused = None
+    for avc in pvma.anon_vma_chain:
+        av = avc.anon_vma
+        _link(vma, av)
+        # "Reuse existing anon_vma if it has no vma and only one anon_vma
+        # child.  Root anon_vma is never reused: it has self-parent reference
+        # and at least one child."
+        if reused is None and av.num_children < 2 and av.num_active_vmas == 0:
+            reused = av
+    if reused is not None:
+        vma.anon_vma = reused
+        reused.num_active_vmas += 1
+        k.trace.emit("anon_vma_fork", f"reuse anon_vma {reused.id}",
+                     "its owner is gone and it has fewer than 2 children")
+        return
+    av = k.new_anon_vma(pvma.anon_vma)
+    av.num_active_vmas = 1
+    pvma.anon_vma.num_children += 1
+    vma.anon_vma = av
+    _link(vma, av)
+    k.trace.emit("anon_vma_fork", f"new anon_vma {av.id}",
+                 f"child of anon_vma {pvma.anon_vma.id}, root {av.root.id}")
+
+
+def unlink_anon_vmas(k, vma):
+    """mm/rmap.c: unlink_anon_vmas(): drop the VMA's chains (munmap, exit)."""
+    if vma.anon_vma is not None:
+        vma.anon_vma.num_active_vmas -= 1
+    for avc in vma.anon_vma_chain:
+        av = avc.anon_vma
+        av.chains.remove(avc)
+        if not av.chains:
+            av.parent.num_children -= 1
+    vma.anon_vma_chain = []
+    vma.anon_vma = None
+
+
+def folio_add_new_anon_rmap(k, folio, vma, addr):
+    """mm/rmap.c: folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE).
+
+    A fresh folio, seen by nobody else yet: point it at the VMA's own
+    anon_vma, set its index, mapcount 1, and PageAnonExclusive in eras that
+    have it (v5.19+).  The allocation's reference becomes the PTE's.
+    """
+    folio.anon = True
+    folio.mapping = vma.anon_vma
+    folio.index = vma.pgoff + ((addr - vma.start) >> 12)
+    folio.mapcount = 1
+    if k.era.anon_exclusive:
+        folio.anon_exclusive = True
+
+
+def folio_add_file_rmap_pte(folio):
+    """mm/rmap.c: folio_add_file_rmap_pte() (and folio_dup_file_rmap_pte()
+    at fork): one more mapping, one more reference for it."""
+    folio.mapcount += 1
+    folio.refcount += 1
+
+
+def folio_remove_rmap_pte(folio):
+    """mm/rmap.c: folio_remove_rmap_pte(): one mapping less.  The anon
+    ``mapping`` stays until the folio is freed; the PTE's reference is
+    dropped separately by the caller (folio_put())."""
+    folio.mapcount -= 1
+
+
+def folio_move_anon_rmap(k, folio, vma):
+    """mm/rmap.c: folio_move_anon_rmap(): point a reused folio at this VMA's
+    own anon_vma, so later walks need not visit the other processes."""
+    if folio.mapping is not vma.anon_vma:
+        k.trace.emit("folio_move_anon_rmap", f"anon_vma {vma.anon_vma.id}",
+                     f"reused page now belongs to this VMA only", folio.pfn)
+        folio.mapping = vma.anon_vma
+
+
+def folio_try_dup_anon_rmap_pte(k, folio, src_vma):
+    """include/linux/rmap.h: __folio_try_dup_anon_rmap() at PTE level (fork).
+
+    Returns False (-EBUSY) when the folio is PageAnonExclusive and may be
+    pinned in an mm that has pinned (folio_needs_cow_for_dma()): the caller
+    must copy it for the child.  Otherwise clear PageAnonExclusive and count
+    the new mapping.  Before v5.19 there is no AE flag; the v5.9 early-COW
+    rule (page_needs_cow_for_dma()) is the same test without the AE part.
+    """
+    era = k.era
+    if era.fork_copies_maybe_pinned and src_vma.mm.has_pinned and folio.refcount >= 1024 \
+            and (folio.anon_exclusive or not era.anon_exclusive):
+        return False
+    folio.anon_exclusive = False
+    folio.mapcount += 1
+    folio.refcount += 1
+    return True
+
+
+def folio_try_share_anon_rmap_pte(folio):
+    """include/linux/rmap.h: __folio_try_share_anon_rmap(): clear
+    PageAnonExclusive before the page may become shared (migration,
+    swap-out), unless it may be pinned (-EBUSY, returns False)."""
+    if folio.refcount >= 1024:
+        return False
+    folio.anon_exclusive = False
+    return True
+
+
+def page_vma_mapped(vma, addr, folio):
+    """mm/page_vma_mapped.c: page_vma_mapped_walk(), one page: does the PTE
+    at ``addr`` in ``vma`` map ``folio`` (present or migration entry)?"""
+    e = vma.mm.pte(addr)
+    return e is not None and e.folio is folio
+
+
+def rmap_walk(k, folio, rmap_one, done=None):
+    """mm/rmap.c: rmap_walk(): call ``rmap_one(vma, addr)`` for every PTE
+    mapping ``folio``.
+
+    Anon folios: walk the chains of ``folio->mapping`` (rmap_walk_anon());
+    file folios: the file's i_mmap (rmap_walk_file()).  Every VMA visited is
+    a step, whether or not it maps the page; ``done()`` may stop the walk
+    early (try_to_unmap()/try_to_migrate() stop once folio_mapped() is false).
+
+    Returns
+    -------
+    (steps, hits) : (int, int)
+        VMAs visited and PTEs found.
+    """
+    mapping = folio.mapping
+    if mapping is None:
+        return 0, 0
+    steps = hits = 0
+    if folio.anon:
+        vmas = [avc.vma for avc in list(mapping.chains)]
+        func = "rmap_walk_anon"
+    else:
+        vmas = list(mapping.i_mmap)
+        func = "rmap_walk_file"
+    for vma in vmas:
+        if done is not None and done():
+            break
+        steps += 1
+        addr = vma.vma_address(folio.index)
+        if addr is not None and page_vma_mapped(vma, addr, folio):
+            hits += 1
+            rmap_one(vma, addr)
+    k.walk_steps += steps
+    k.trace.emit(func, f"{hits} mapping(s) found", f"visited {steps} VMA(s)", folio.pfn)
+    return steps, hits

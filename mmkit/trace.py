@@ -1,0 +1,128 @@
+"""Trace events: which kernel function ran, what it read, what it decided.
+
+Every modelled kernel function reports its decision through
+:meth:`Trace.emit`, e.g. ``do_wp_page: page not exclusive, refcount 2 > 1 ->
+wp_page_copy``.  Events are kept as plain tuples and formatted only when read,
+so tracing stays cheap.  Long runs can turn tracing into counting
+(``mode="count"``) or off.
+"""
+
+from collections import Counter
+
+__all__ = ["Trace", "TraceEvent"]
+
+
+class TraceEvent:
+    """One decision of one kernel function.
+
+    Attributes
+    ----------
+    op : int
+        Number of the user-level operation (``p.write``, ``p.fork``...) that
+        led to it; ops are counted from 1.
+    func : str
+        The kernel function, e.g. ``"do_wp_page"``.
+    decision : str
+        What it decided, e.g. ``"wp_page_copy"``.
+    reason : str
+        Why, with the counters it read.
+    pfn : int or None
+        The page concerned, if any.
+    """
+
+    __slots__ = ("op", "func", "decision", "reason", "pfn")
+
+    def __init__(self, op, func, decision, reason, pfn):
+        self.op, self.func, self.decision, self.reason, self.pfn = op, func, decision, reason, pfn
+
+    def __str__(self):
+        if not self.decision:
+            return f"{self.func}: {self.reason}"
+        if not self.reason:
+            return f"{self.func}: -> {self.decision}"
+        return f"{self.func}: {self.reason} -> {self.decision}"
+
+    def __repr__(self):
+        return f"<TraceEvent op={self.op} {self}>"
+
+
+class Trace:
+    """The kernel's event log.
+
+    Parameters
+    ----------
+    mode : {"events", "count", "off"}
+        ``"events"`` keeps every event (the oldest are dropped beyond
+        ``limit``); ``"count"`` only counts events per function; ``"off"``
+        records nothing.
+    limit : int
+        Events kept in ``"events"`` mode.
+
+    Indexing and slicing use absolute positions: ``len(trace)`` counts every
+    event ever recorded, so a widget can remember ``mark = len(k.trace)`` and
+    later read ``k.trace[mark:]``.
+    """
+
+    def __init__(self, mode="events", limit=200_000):
+        self.mode = mode
+        self.limit = limit
+        self._events = []
+        self._dropped = 0
+        self.counts = Counter()
+        self.op = 0
+        self.op_names = {}
+
+    def begin(self, name):
+        """Start a new user-level operation ``name``; returns its number."""
+        self.op += 1
+        if self.mode == "events":
+            self.op_names[self.op] = name
+        return self.op
+
+    def emit(self, func, decision, reason="", pfn=None):
+        """Record that ``func`` decided ``decision`` because of ``reason``."""
+        mode = self.mode
+        if mode == "events":
+            ev = self._events
+            ev.append((self.op, func, decision, reason, pfn))
+            if len(ev) > self.limit:
+                cut = len(ev) // 2
+                del ev[:cut]
+                self._dropped += cut
+        elif mode == "count":
+            self.counts[func] += 1
+
+    def __len__(self):
+        return self._dropped + len(self._events)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            start = max(start, self._dropped)
+            return [TraceEvent(*self._events[j - self._dropped]) for j in range(start, stop, step)]
+        if i < 0:
+            i += len(self)
+        if i < self._dropped:
+            raise IndexError("event dropped (beyond the trace limit)")
+        return TraceEvent(*self._events[i - self._dropped])
+
+    def __iter__(self):
+        return (TraceEvent(*e) for e in self._events)
+
+    def of_op(self, op):
+        """The events of user-level operation number ``op``."""
+        return [TraceEvent(*e) for e in self._events if e[0] == op]
+
+    def functions(self):
+        """Counter of events per kernel function (any mode)."""
+        if self.mode == "events":
+            return Counter(e[1] for e in self._events)
+        return Counter(self.counts)
+
+    def truncate(self, length):
+        """Forget events after absolute position ``length`` (used by restore)."""
+        keep = max(0, length - self._dropped)
+        del self._events[keep:]
+
+    def __str__(self):
+        return "\n".join(str(e) for e in self)
