@@ -120,6 +120,8 @@ def check_kernel(k):
             folios[id(f)] = f
             refs[id(f)] += 1
     for h in k.holders.values():
+        if h.released:
+            continue
         for f in h.folios():
             folios[id(f)] = f
             if f.zero and h.kind == "pin":

@@ -1,0 +1,135 @@
+"""The kernel's own COW selftest, anonymous base-page cases, as scenarios.
+
+tools/testing/selftests/mm/cow.c (``anon_test_cases[]``) checks that no
+process sees another's writes through a private mapping after fork, and
+that a pin always sees what its owner writes.  Each case here follows the
+test's steps; its last step returns True when the test would pass.  Run
+them under every era with :func:`era_table` to get the history of the COW
+fixes: CVE-2020-29374 under 5.7, stale R/O pins under 5.9, all fixed by 5.19.
+
+Notes
+-----
+``RO_PIN_TEST_RO_EXCLUSIVE`` in cow.c clears soft-dirty between the two
+mprotect() calls so that mprotect cannot map the page writable again; the
+model has no soft-dirty tracking, so since 6.2 its mprotect() does upgrade
+the exclusive page.  The case passes either way.
+"""
+
+from ..era import ERAS, era as _era
+from ..scenario import Scenario
+
+__all__ = ["COW_CASES", "run_case", "era_table"]
+
+OLD, NEW = b"\x00old", b"\xffnew"
+
+
+def _base(k, s):
+    s.p = k.spawn("parent")
+    s.a = s.p.mmap(1)
+    s.p.write(s.a, OLD)
+
+
+def _case(name, steps):
+    sc = Scenario(name, name, watch=[("parent", "p", "a"), ("child", "c", "a")])
+    sc.add("populate", "Map one anonymous page and write it (an exclusive page).", _base)
+    for st in steps:
+        sc.add(*st)
+    return sc
+
+
+def _fork(k, s):
+    s.c = s.p.fork("child")
+
+
+def _mprotect_rw(k, s):
+    s.p.mprotect(s.a, 1, "r")
+    s.p.mprotect(s.a, 1, "rw")
+
+
+FORK = ("fork", "fork(): the page is now shared by parent and child.", _fork)
+MPROTECT = ("mprotect R/O, R/W", "mprotect(PROT_READ) then mprotect(PROT_READ|PROT_WRITE).", _mprotect_rw)
+
+
+def cow_in_parent(mprotect):
+    steps = [FORK] + ([MPROTECT] if mprotect else []) + [
+        ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, NEW)),
+        ("check", "Pass if the child still reads the old data.", lambda k, s: s.c.read(s.a, len(OLD)) == OLD)]
+    return _case("Basic COW after fork()" + (" with mprotect() optimization" if mprotect else ""), steps)
+
+
+def vmsplice_in_child(mprotect):
+    steps = [FORK,
+             ("child vmsplices", "vmsplice() the page into a pipe [R/O GUP, FOLL_GET].",
+              lambda k, s: setattr(s, "pipe", s.c.vmsplice(s.a, len(OLD)))),
+             ("child unmaps", "munmap() in the child.", lambda k, s: s.c.munmap(s.a, 1))] + \
+        ([MPROTECT] if mprotect else []) + [
+        ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, NEW)),
+        ("check", "Pass if the pipe returns the old data.", lambda k, s: s.pipe.read(len(OLD)) == OLD)]
+    return _case("vmsplice() + unmap in child" + (" with mprotect() optimization" if mprotect else ""), steps)
+
+
+def vmsplice_in_parent(before_fork):
+    splice = ("parent vmsplices", "vmsplice() the page into a pipe [R/O GUP, FOLL_GET].",
+              lambda k, s: setattr(s, "pipe", s.p.vmsplice(s.a, len(OLD))))
+    steps = ([splice, FORK] if before_fork else [FORK, splice]) + [
+        ("parent unmaps", "munmap() in the parent.", lambda k, s: s.p.munmap(s.a, 1)),
+        ("child writes", "The child modifies the page.", lambda k, s: s.c.write(s.a, NEW)),
+        ("check", "Pass if the pipe returns the old data.", lambda k, s: s.pipe.read(len(OLD)) == OLD)]
+    name = "vmsplice() before fork(), unmap in parent after fork()" if before_fork else \
+        "vmsplice() + unmap in parent after fork()"
+    return _case(name, steps)
+
+
+def iouring(use_fork):
+    reg = ("register buffer", "io_uring fixed buffer: a long-term R/W pin (FOLL_PIN|FOLL_WRITE|FOLL_LONGTERM).",
+           lambda k, s: setattr(s, "pin", s.p.pin(s.a, 1, write=True, longterm=True)))
+    steps = [reg, FORK if use_fork else MPROTECT,
+             ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, NEW)),
+             ("check", "Pass if the pin (a fixed-buffer write to a file) sees the new data.",
+              lambda k, s: s.pin.read(len(NEW)) == NEW)]
+    name = "fork() with an iouring fixed buffer" if use_fork else \
+        "R/O-mapping a page registered as iouring fixed buffer"
+    return _case(name, steps)
+
+
+def ro_pin(variant, fast):
+    pin = ("R/O pin", "A long-term R/O pin" + (" via GUP-fast" if fast else "") + " (FOLL_PIN|FOLL_LONGTERM).",
+           lambda k, s: setattr(s, "pin", s.p.pin(s.a, 1, write=False, longterm=True, fast=fast)))
+    if variant == "shared":
+        prep, name = [FORK], "R/O GUP{} pin on R/O-mapped shared page"
+    elif variant == "previously-shared":
+        prep = [FORK, ("child exits", "The child quits: the page is exclusive again, but not marked.",
+                       lambda k, s: s.c.exit())]
+        name = "R/O GUP{} pin on R/O-mapped previously-shared page"
+    else:
+        prep = [("map R/O", "mprotect(PROT_READ), clear soft-dirty, mprotect(PROT_READ|PROT_WRITE).", _mprotect_rw)]
+        name = "R/O GUP{} pin on R/O-mapped exclusive page"
+    steps = prep + [pin,
+                    ("parent writes", "Modify the page through the page table.", lambda k, s: s.p.write(s.a, NEW)),
+                    ("check", "Pass if the pin sees the new data.", lambda k, s: s.pin.read(len(NEW)) == NEW)]
+    return _case(name.format("-fast" if fast else ""), steps)
+
+
+COW_CASES = [
+    cow_in_parent(False), cow_in_parent(True),
+    vmsplice_in_child(False), vmsplice_in_child(True),
+    vmsplice_in_parent(True), vmsplice_in_parent(False),
+    iouring(False), iouring(True),
+    ro_pin("shared", False), ro_pin("shared", True),
+    ro_pin("previously-shared", False), ro_pin("previously-shared", True),
+    ro_pin("exclusive", False), ro_pin("exclusive", True),
+]
+
+
+def run_case(case, era=None):
+    """Run one cow.c case on a fresh model kernel; True if it passes."""
+    from ..kernel import Kernel
+    if isinstance(case, str):
+        case = next(c for c in COW_CASES if c.name == case)
+    return case.run(Kernel(era=_era(era)))[-1].outcome is True
+
+
+def era_table(eras=None):
+    """{case name: {era name: passed}} for every case and era (default: all presets)."""
+    eras = list(ERAS) if eras is None else eras
+    return {c.name: {_era(e).name: run_case(c, e) for e in eras} for c in COW_CASES}
