@@ -22,7 +22,7 @@ lab: $(STAMP)
 
 ## make test: the whole suite (unit, notebooks, live kernel, browser)
 test: $(STAMP)
-	$(VPY) -m pytest -q -m "not e2e or e2e" tests
+	$(VPY) -m pytest -q tests
 
 ## make bench: the model's (and the live kernel's) speed figures
 bench: $(STAMP)

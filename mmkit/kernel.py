@@ -117,6 +117,10 @@ class Kernel:
         self.era = _era(era)
         self.trace = Trace(trace)
         self.check = check
+        #: Called as ``observer(event, folio, vma)`` with event "map" or
+        #: "unmap" whenever a mapcount changes (the rmap helpers); for labs
+        #: that compare ways of tracking mappings.  None: no calls.
+        self.rmap_observer = None
         self.tasks = {}
         self.files = {}
         self.holders = {}

@@ -89,7 +89,7 @@ def do_fault(k, vma, addr, flags):
     mm = vma.mm
     page = filemap_fault(k, vma, addr)
     if not flags & FAULT_FLAG_WRITE:
-        folio_add_file_rmap_pte(page)
+        folio_add_file_rmap_pte(k, page, vma)
         writable = vma.shared and vma.write and page.mapping.shmem
         mm.set_pte(addr, Pte(page, writable, False))
         why = ("private mapping: read-only until a write COWs" if not vma.shared else
@@ -106,7 +106,7 @@ def do_fault(k, vma, addr, flags):
         k.trace.emit("do_cow_fault", "map a private anon copy of the page-cache page",
                      f"write fault in a private file mapping (page cache pfn {page.pfn} not mapped)", new.pfn)
         return
-    folio_add_file_rmap_pte(page)
+    folio_add_file_rmap_pte(k, page, vma)
     page.dirty = True
     mm.set_pte(addr, Pte(page, True, True))
     k.trace.emit("do_shared_fault", "map page-cache page writable",
@@ -222,7 +222,7 @@ def wp_page_copy(k, vma, addr, pte, unshare=False):
     pte.write = vma.write and not unshare
     pte.dirty = not unshare
     if not old.zero:
-        folio_remove_rmap_pte(old)
+        folio_remove_rmap_pte(k, old, vma)
         folio_put(k, old)
     k.trace.emit("wp_page_copy", f"new page {new.pfn} mapped " + ("read-only" if unshare else "writable"),
                  f"copied from {'the zero page' if old.zero else f'pfn {old.pfn}'}"
@@ -250,7 +250,7 @@ def zap_pte_range(k, vma, start, end, even_cows=True):
         n += 1
         if folio.zero:
             continue
-        folio_remove_rmap_pte(folio)
+        folio_remove_rmap_pte(k, folio, vma)
         folio_put(k, folio)
     return n
 
@@ -304,7 +304,7 @@ def copy_page_range(k, dst_vma, src_vma):
                 emit("copy_present_ptes", "copy the zero-page PTE", "special PTE: no counters", folio.pfn)
                 continue
             if folio.anon:
-                if not folio_try_dup_anon_rmap_pte(k, folio, src_vma):
+                if not folio_try_dup_anon_rmap_pte(k, folio, src_vma, dst_vma):
                     copy_present_page(k, dst_vma, base + (i << 12), folio, dst_table, i)
                     copied += 1
                     continue
@@ -312,7 +312,7 @@ def copy_page_range(k, dst_vma, src_vma):
                      f"not maybe-pinned (refcount {folio.refcount - 1})"
                      + ("; clear PageAnonExclusive" if k.era.anon_exclusive else ""), folio.pfn)
             else:
-                folio_add_file_rmap_pte(folio)
+                folio_add_file_rmap_pte(k, folio, dst_vma)
                 emit("copy_present_ptes", "share page-cache page", "folio_dup_file_rmap_pte", folio.pfn)
             if cow:
                 e.write = False

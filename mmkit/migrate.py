@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from .folio import folio_expected_ref_count, folio_maybe_dma_pinned
 from .memory import folio_put
 from .mm import MigrationEntry, Pte
-from .rmap import folio_try_share_anon_rmap_pte, rmap_walk
+from .rmap import (folio_add_anon_rmap_pte, folio_add_file_rmap_pte, folio_remove_rmap_pte,
+                   folio_try_share_anon_rmap_pte, rmap_walk)
 
 __all__ = ["MigrateResult", "migrate_pages", "NR_MAX_MIGRATE_PAGES_RETRY"]
 
@@ -66,7 +67,7 @@ def try_to_migrate(k, folio):
             return
         kind = "writable" if pte.write else "readable_exclusive" if exclusive else "readable"
         mm.set_pte(addr, MigrationEntry(folio, kind, pte.dirty))
-        folio.mapcount -= 1
+        folio_remove_rmap_pte(k, folio, vma)
         folio_put(k, folio)
         k.trace.emit("try_to_migrate_one", f"{kind} migration entry", f"at {addr:#x}", folio.pfn)
 
@@ -84,10 +85,11 @@ def remove_migration_ptes(k, vmas, src, dst):
         e = vma.mm.pte(addr) if addr is not None else None
         if e is None or e.present or e.folio is not src:
             continue
-        dst.refcount += 1
-        dst.mapcount += 1
-        if dst.anon and e.kind != "readable" and k.era.anon_exclusive:
-            dst.anon_exclusive = True
+        if dst.anon:
+            dst.refcount += 1                        # folio_get()
+            folio_add_anon_rmap_pte(k, dst, vma, exclusive=e.kind != "readable")
+        else:
+            folio_add_file_rmap_pte(k, dst, vma)     # takes the PTE's reference too
         vma.mm.set_pte(addr, Pte(dst, e.kind == "writable", e.dirty))
     k.walk_steps += len(vmas)
     return len(vmas)

@@ -14,7 +14,7 @@ migration and truncation pay for every mapped page.
 from .pageinfo import PAGE_SIZE
 
 __all__ = ["AnonVma", "AnonVmaChain", "anon_vma_prepare", "anon_vma_fork",
-           "unlink_anon_vmas", "anon_vma_clone_for_split", "folio_add_new_anon_rmap",
+           "unlink_anon_vmas", "anon_vma_clone_for_split", "folio_add_new_anon_rmap", "folio_add_anon_rmap_pte",
            "folio_add_file_rmap_pte", "folio_remove_rmap_pte", "folio_move_anon_rmap",
            "folio_try_dup_anon_rmap_pte", "folio_try_share_anon_rmap_pte", "rmap_walk",
            "page_vma_mapped"]
@@ -157,20 +157,37 @@ def folio_add_new_anon_rmap(k, folio, vma, addr):
     folio.mapcount = 1
     if k.era.anon_exclusive:
         folio.anon_exclusive = True
+    if k.rmap_observer is not None:
+        k.rmap_observer("map", folio, vma)
 
 
-def folio_add_file_rmap_pte(folio):
+def folio_add_anon_rmap_pte(k, folio, vma, exclusive):
+    """mm/rmap.c: folio_add_anon_rmap_pte(): map an existing anon folio once
+    more (migration remap); RMAP_EXCLUSIVE sets PageAnonExclusive.  The
+    caller takes the PTE's reference (folio_get())."""
+    folio.mapcount += 1
+    if exclusive and k.era.anon_exclusive:
+        folio.anon_exclusive = True
+    if k.rmap_observer is not None:
+        k.rmap_observer("map", folio, vma)
+
+
+def folio_add_file_rmap_pte(k, folio, vma):
     """mm/rmap.c: folio_add_file_rmap_pte() (and folio_dup_file_rmap_pte()
     at fork): one more mapping, one more reference for it."""
     folio.mapcount += 1
     folio.refcount += 1
+    if k.rmap_observer is not None:
+        k.rmap_observer("map", folio, vma)
 
 
-def folio_remove_rmap_pte(folio):
+def folio_remove_rmap_pte(k, folio, vma):
     """mm/rmap.c: folio_remove_rmap_pte(): one mapping less.  The anon
     ``mapping`` stays until the folio is freed; the PTE's reference is
     dropped separately by the caller (folio_put())."""
     folio.mapcount -= 1
+    if k.rmap_observer is not None:
+        k.rmap_observer("unmap", folio, vma)
 
 
 def folio_move_anon_rmap(k, folio, vma):
@@ -182,7 +199,7 @@ def folio_move_anon_rmap(k, folio, vma):
         folio.mapping = vma.anon_vma
 
 
-def folio_try_dup_anon_rmap_pte(k, folio, src_vma):
+def folio_try_dup_anon_rmap_pte(k, folio, src_vma, dst_vma):
     """include/linux/rmap.h: __folio_try_dup_anon_rmap() at PTE level (fork).
 
     Returns False (-EBUSY) when the folio is PageAnonExclusive and may be
@@ -198,6 +215,8 @@ def folio_try_dup_anon_rmap_pte(k, folio, src_vma):
     folio.anon_exclusive = False
     folio.mapcount += 1
     folio.refcount += 1
+    if k.rmap_observer is not None:
+        k.rmap_observer("map", folio, dst_vma)
     return True
 
 

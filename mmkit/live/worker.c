@@ -50,7 +50,8 @@ enum {
 	OP_MPROTECT = 5, OP_MADVISE = 6, OP_READ = 7, OP_WRITE = 8,
 	OP_URING_PIN = 9, OP_URING_READ = 10, OP_URING_WRITE = 11,
 	OP_URING_UNPIN = 12, OP_DIO_WRITE = 13, OP_DIO_READ = 14,
-	OP_VMSPLICE = 15, OP_STORE_FAULTS = 16,
+	OP_VMSPLICE = 15, OP_STORE_FAULTS = 16, OP_RING_ADOPT = 17,
+	OP_CLOSE_FD = 18,
 };
 
 struct req {
@@ -329,71 +330,64 @@ static void ring_unmap(struct ring *r)
 	r->fd = r->scratch = -1;
 }
 
-static int ring_setup(struct ring *r)
+/*
+ * Map the SQ/CQ rings of io_uring fd (set up by another process, whose
+ * io_uring_setup() filled *p) and make a scratch memfd for fixed-buffer I/O.
+ */
+static int ring_map(struct ring *r, int fd, const struct io_uring_params *p)
 {
-	struct io_uring_params p = { 0 };
+	int e;
 
 	memset(r, 0, sizeof(*r));
-	r->fd = r->scratch = -1;
-	r->fd = syscall(__NR_io_uring_setup, 4, &p);
-	if (r->fd < 0)
-		return -errno;
-	r->sq_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-	r->cq_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+	r->fd = fd;
+	r->scratch = -1;
+	r->sq_sz = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+	r->cq_sz = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+	if (p->features & IORING_FEAT_SINGLE_MMAP) {
 		if (r->cq_sz > r->sq_sz)
 			r->sq_sz = r->cq_sz;
 		r->cq_sz = r->sq_sz;
 	}
 	r->sq_ptr = mmap(0, r->sq_sz, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+			 MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
 	if (r->sq_ptr == MAP_FAILED)
 		goto fail;
-	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+	if (p->features & IORING_FEAT_SINGLE_MMAP) {
 		r->cq_ptr = r->sq_ptr;
 	} else {
 		r->cq_ptr = mmap(0, r->cq_sz, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+				 MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
 		if (r->cq_ptr == MAP_FAILED)
 			goto fail;
 	}
-	r->sqes_sz = p.sq_entries * sizeof(struct io_uring_sqe);
+	r->sqes_sz = p->sq_entries * sizeof(struct io_uring_sqe);
 	r->sqes = mmap(0, r->sqes_sz, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+		       MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
 	if (r->sqes == MAP_FAILED)
 		goto fail;
-	/* The ring belongs to this process alone: a forked child gets neither
-	 * the ring mappings nor (closed in the child) the ring fd. */
-	madvise(r->sq_ptr, r->sq_sz, MADV_DONTFORK);
-	if (r->cq_ptr != r->sq_ptr)
-		madvise(r->cq_ptr, r->cq_sz, MADV_DONTFORK);
-	madvise(r->sqes, r->sqes_sz, MADV_DONTFORK);
-	r->sq_head = (unsigned *)((char *)r->sq_ptr + p.sq_off.head);
-	r->sq_tail = (unsigned *)((char *)r->sq_ptr + p.sq_off.tail);
-	r->sq_mask = (unsigned *)((char *)r->sq_ptr + p.sq_off.ring_mask);
-	r->sq_array = (unsigned *)((char *)r->sq_ptr + p.sq_off.array);
-	r->cq_head = (unsigned *)((char *)r->cq_ptr + p.cq_off.head);
-	r->cq_tail = (unsigned *)((char *)r->cq_ptr + p.cq_off.tail);
-	r->cq_mask = (unsigned *)((char *)r->cq_ptr + p.cq_off.ring_mask);
-	r->cqes = (struct io_uring_cqe *)((char *)r->cq_ptr + p.cq_off.cqes);
+	r->sq_head = (unsigned *)((char *)r->sq_ptr + p->sq_off.head);
+	r->sq_tail = (unsigned *)((char *)r->sq_ptr + p->sq_off.tail);
+	r->sq_mask = (unsigned *)((char *)r->sq_ptr + p->sq_off.ring_mask);
+	r->sq_array = (unsigned *)((char *)r->sq_ptr + p->sq_off.array);
+	r->cq_head = (unsigned *)((char *)r->cq_ptr + p->cq_off.head);
+	r->cq_tail = (unsigned *)((char *)r->cq_ptr + p->cq_off.tail);
+	r->cq_mask = (unsigned *)((char *)r->cq_ptr + p->cq_off.ring_mask);
+	r->cqes = (struct io_uring_cqe *)((char *)r->cq_ptr + p->cq_off.cqes);
 	r->scratch = memfd_create("mmkit-pin-scratch", MFD_CLOEXEC);
 	if (r->scratch < 0)
 		goto fail;
 	r->used = 1;
 	return 0;
 fail:
-	{
-		int e = errno;
-
-		if (r->sq_ptr == MAP_FAILED)
-			r->sq_ptr = NULL;
-		if (r->cq_ptr == MAP_FAILED)
-			r->cq_ptr = NULL;
-		if (r->sqes == MAP_FAILED)
-			r->sqes = NULL;
-		ring_unmap(r);
-		return -e;
-	}
+	e = errno;
+	if (r->sq_ptr == MAP_FAILED)
+		r->sq_ptr = NULL;
+	if (r->cq_ptr == MAP_FAILED)
+		r->cq_ptr = NULL;
+	if (r->sqes == MAP_FAILED)
+		r->sqes = NULL;
+	ring_unmap(r);
+	return -e;
 }
 
 /* Submit one fixed-buffer read or write on the scratch memfd; res or -errno. */
@@ -432,20 +426,6 @@ static int ring_rw_fixed(struct ring *r, int opcode, uintptr_t addr, size_t len)
 	res = r->cqes[head & *r->cq_mask].res;
 	__atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
 	return res;
-}
-
-/* In a forked child: forget the parent's rings without unregistering. */
-static void rings_forget(void)
-{
-	for (int i = 0; i < MAX_RINGS; i++) {
-		if (!rings[i].used)
-			continue;
-		if (rings[i].fd >= 0)
-			close(rings[i].fd);
-		if (rings[i].scratch >= 0)
-			close(rings[i].scratch);
-		memset(&rings[i], 0, sizeof(rings[i]));
-	}
 }
 
 /* ---- O_DIRECT ------------------------------------------------------------ */
@@ -534,31 +514,71 @@ static void do_store_faults(struct req *q, struct rsp *s)
 	s->r[0] = f;
 }
 
-static void do_uring_pin(struct req *q, struct rsp *s)
+/*
+ * In the worker that owns the pages: io_uring_setup() and
+ * IORING_REGISTER_BUFFERS, a FOLL_PIN|FOLL_WRITE|FOLL_LONGTERM pin of
+ * current->mm's pages.  Replies with the ring fd and the setup params; the
+ * fork server then takes the ring over (OP_RING_ADOPT) so that the pin
+ * outlives this process, as a device's would, and we close our fd.
+ */
+static void do_uring_pin(struct req *q, struct rsp *s, void **payload)
 {
+	static struct io_uring_params p;
 	struct iovec iov = { (void *)q->a[0], q->a[1] * PAGE };
-	int i, rc;
+	int fd;
 
+	memset(&p, 0, sizeof(p));
+	fd = syscall(__NR_io_uring_setup, 4, &p);
+	if (fd < 0) {
+		reply_err(s, errno);
+		return;
+	}
+	if (syscall(__NR_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1) < 0) {
+		reply_err(s, errno);
+		close(fd);
+		return;
+	}
+	s->r[0] = fd;
+	s->len = sizeof(p);
+	*payload = &p;
+}
+
+/* In the fork server: pidfd_getfd() the ring of worker a[0] (fd a[1]). */
+static void do_ring_adopt(struct req *q, struct rsp *s)
+{
+	struct io_uring_params p;
+	int i, pidfd, fd, rc;
+
+	if (q->len != sizeof(p)) {
+		reply_err(s, EINVAL);
+		return;
+	}
+	memcpy(&p, buf, sizeof(p));
 	for (i = 0; i < MAX_RINGS && rings[i].used; i++)
 		;
 	if (i == MAX_RINGS) {
 		reply_err(s, EMFILE);
 		return;
 	}
-	rc = ring_setup(&rings[i]);
+	pidfd = syscall(SYS_pidfd_open, (pid_t)q->a[0], 0);
+	if (pidfd < 0) {
+		reply_err(s, errno);
+		return;
+	}
+	fd = syscall(SYS_pidfd_getfd, pidfd, (int)q->a[1], 0);
+	rc = fd < 0 ? -errno : 0;
+	close(pidfd);
 	if (rc < 0) {
 		reply_err(s, -rc);
 		return;
 	}
-	if (syscall(__NR_io_uring_register, rings[i].fd, IORING_REGISTER_BUFFERS, &iov, 1) < 0) {
-		int e = errno;
-
-		ring_unmap(&rings[i]);
-		reply_err(s, e);
+	rc = ring_map(&rings[i], fd, &p);
+	if (rc < 0) {
+		reply_err(s, -rc);
 		return;
 	}
-	rings[i].addr = q->a[0];
-	rings[i].len = q->a[1] * PAGE;
+	rings[i].addr = q->a[2];
+	rings[i].len = q->a[3];
 	s->r[0] = i;
 }
 
@@ -769,7 +789,6 @@ static void do_fork(struct rsp *s, int newfd)
 	if (pid == 0) {
 		close(chan);
 		chan = newfd;
-		rings_forget();
 		warm_up();
 		return;		/* the child serves on newfd; no reply to the parent's request */
 	}
@@ -837,7 +856,14 @@ static void serve(void)
 			do_store_faults(&q, &s);
 			break;
 		case OP_URING_PIN:
-			do_uring_pin(&q, &s);
+			do_uring_pin(&q, &s, &payload);
+			break;
+		case OP_RING_ADOPT:
+			do_ring_adopt(&q, &s);
+			break;
+		case OP_CLOSE_FD:
+			if (close((int)q.a[0]) < 0)
+				reply_err(&s, errno);
 			break;
 		case OP_URING_READ:
 			do_uring_read(&q, &s, &payload);
