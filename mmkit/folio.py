@@ -13,7 +13,7 @@ one side writes.
 
 from .pageinfo import PAGE_SIZE, GUP_PIN_COUNTING_BIAS
 
-__all__ = ["Folio", "folio_maybe_dma_pinned", "folio_expected_ref_count",
+__all__ = ["Folio", "ZeroFolio", "folio_maybe_dma_pinned", "folio_expected_ref_count",
            "folio_mapped", "page_read", "page_write", "PAGE_SIZE",
            "GUP_PIN_COUNTING_BIAS"]
 
@@ -61,9 +61,10 @@ class Folio:
     """
 
     __slots__ = ("pfn", "refcount", "mapcount", "pincount", "anon",
-                 "anon_exclusive", "mapping", "index", "data", "dirty", "zero")
+                 "anon_exclusive", "mapping", "index", "data", "dirty")
+    zero = False
 
-    def __init__(self, pfn, data=b"", zero=False):
+    def __init__(self, pfn, data=b""):
         self.pfn = pfn
         self.refcount = 1          # the allocation's reference
         self.mapcount = 0
@@ -74,7 +75,6 @@ class Folio:
         self.index = 0
         self.data = data
         self.dirty = False
-        self.zero = zero
 
     def __repr__(self):
         kind = "zero" if self.zero else "anon" if self.anon else "file" if self.mapping is not None else "page"
@@ -86,6 +86,14 @@ class Folio:
     def in_page_cache(self):
         """The folio is in a file's page cache (its mapping is a file)."""
         return self.mapping is not None and not self.anon
+
+
+class ZeroFolio(Folio):
+    """The shared zero page (mm/memory.c: is_zero_pfn(), ZERO_PAGE()): one
+    per kernel, mapped only by special read-only PTEs, never counted."""
+
+    __slots__ = ()
+    zero = True
 
 
 def folio_mapped(folio):
@@ -127,6 +135,9 @@ def page_read(data, off, n):
 
 def page_write(data, off, chunk):
     """Return new sparse contents with ``chunk`` written at ``off``."""
+    if not data:
+        new = bytes(off) + chunk if off else chunk
+        return new.rstrip(b"\0") if new.endswith(b"\0") else new
     end = off + len(chunk)
     if len(data) < off:
         data = data + bytes(off - len(data))

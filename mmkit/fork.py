@@ -7,6 +7,8 @@ empty child VMA; otherwise link the child VMA into the rmap
 shared and never-written private file mappings simply fault in again).
 """
 
+import gc
+
 from .memory import copy_page_range
 from .mm import Mm, Vma
 from .rmap import anon_vma_fork
@@ -22,6 +24,16 @@ def vma_needs_copy(vma):
 
 def dup_mmap(k, parent_mm, child_owner):
     """Build the child's mm from ``parent_mm`` (MMF_HAS_PINNED is not inherited)."""
+    enabled = gc.isenabled()
+    gc.disable()        # a big fork allocates a PTE per page and creates no garbage
+    try:
+        return _dup_mmap(k, parent_mm, child_owner)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _dup_mmap(k, parent_mm, child_owner):
     mm = Mm(child_owner, parent_mm.mmap_base)
     emit = k.trace.emit
     shared = copied = 0

@@ -29,7 +29,7 @@ import copy
 from .era import era as _era
 from .errors import InvalidArgument
 from .filemap import File
-from .folio import Folio
+from .folio import Folio, ZeroFolio
 from .invariants import check_folio, check_kernel, check_pte
 from .migrate import migrate_pages
 from .mm import check_range
@@ -124,7 +124,7 @@ class Kernel:
         self.tasks = {}
         self.files = {}
         self.holders = {}
-        self.zero_page = Folio(ZERO_PFN, zero=True)
+        self.zero_page = ZeroFolio(ZERO_PFN)
         self.nr_folios = 0
         self.walk_steps = 0
         self._next_pfn = ZERO_PFN + 1
@@ -225,6 +225,46 @@ class Kernel:
                         exclusive=f.anon_exclusive, mapcount=f.mapcount, refcount=f.refcount,
                         pincount=f.pincount, maybe_pinned=(not f.zero and f.refcount >= 1024),
                         in_page_cache=f.in_page_cache)
+
+    def dump(self):
+        """The whole state as a compact text table, one line per PTE, pin,
+        pipe and cached page -- to read, print, or compare two states.
+
+        Examples
+        --------
+        >>> k = Kernel(); p = k.spawn("P"); a = p.mmap(1); p.write(a, b"x")
+        >>> print(k.dump())
+        P[1] 0x7f0000000000 rw private anon: pfn 2 W D | ref 1 map 1 pin 0 AE anon data=b'x'
+        """
+        def page(f):
+            kind = "zero" if f.zero else "anon" if f.anon else "cache" if f.mapping is not None else "orphan"
+            return (f"pfn {f.pfn} | ref {f.refcount} map {f.mapcount} pin {f.pincount}"
+                    f"{' AE' if f.anon_exclusive else ''} {kind} data={bytes(f.data[:16])!r}")
+        lines = []
+        for t in self.tasks.values():
+            if not t.alive:
+                lines.append(f"{t.name}[{t.pid}] exited")
+                continue
+            for vma in t.mm.vmas:
+                flags = ("shared" if vma.shared else "private") + (" dontfork" if vma.dontcopy else "") + \
+                        (" wipeonfork" if vma.wipeonfork else "")
+                what = f"file {vma.file.name}" if vma.file is not None else "anon"
+                ptes = list(t.mm.ptes(vma.start, vma.end))
+                if not ptes:
+                    lines.append(f"{t.name}[{t.pid}] {vma.start:#x}-{vma.end:#x} {vma.prot} {flags} {what}: empty")
+                for addr, e in ptes:
+                    state = ("W" if e.write else "R/O") + (" D" if e.dirty else "") if e.present else \
+                        f"migration {e.kind}"
+                    f = e.folio
+                    lines.append(f"{t.name}[{t.pid}] {addr:#x} {vma.prot} {flags} {what}: "
+                                 f"pfn {f.pfn} {state} | " + page(f).split(" | ", 1)[1])
+        for f in self.files.values():
+            for index, folio in sorted(f.pages.items()):
+                lines.append(f"file {f.name} page {index}: {page(folio)}")
+        for h in self.holders.values():
+            if not h.released:
+                lines.append(f"{h.kind} {h.id}: " + ", ".join(page(b[0]) for b in h.buffers))
+        return "\n".join(lines)
 
     def check_invariants(self):
         """Recount every holder and walk every rmap (see mmkit.invariants.check_kernel).

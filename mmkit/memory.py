@@ -7,7 +7,7 @@ Where a rule changed between kernels the era decides (see :mod:`mmkit.era`).
 """
 
 from .errors import SIGBUS
-from .folio import folio_maybe_dma_pinned
+from .invariants import check_folio
 from .mm import Pte, is_cow_mapping
 from .pageinfo import PAGE_SIZE
 from .rmap import (anon_vma_prepare, folio_add_new_anon_rmap, folio_add_file_rmap_pte,
@@ -19,6 +19,9 @@ __all__ = ["FAULT_FLAG_WRITE", "FAULT_FLAG_UNSHARE", "handle_mm_fault", "do_anon
 
 FAULT_FLAG_WRITE = 1
 FAULT_FLAG_UNSHARE = 2
+#: copy_page_range() records one event per PTE for this many PTEs of a VMA,
+#: then a summary: a lecture's fork shows every decision, a 1 GiB fork stays cheap.
+TRACE_PTES_PER_VMA = 64
 
 
 def folio_put(k, folio):
@@ -30,6 +33,9 @@ def folio_put(k, folio):
 
 def handle_mm_fault(k, vma, addr, flags):
     """mm/memory.c: handle_mm_fault() -> handle_pte_fault().
+
+    Returns the PTE now at ``addr`` (the kernel returns a vm_fault_t; the
+    model hands back the entry so the access need not walk the table again).
 
     The caller (the access, or GUP's faultin_page()) has already checked the
     VMA's permissions.  An empty PTE goes to do_anonymous_page() or
@@ -47,11 +53,12 @@ def handle_mm_fault(k, vma, addr, flags):
         return do_fault(k, vma, addr, flags)
     if flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE):
         if not pte.write:
-            return do_wp_page(k, vma, addr, pte, flags)
-        if flags & FAULT_FLAG_WRITE:
+            do_wp_page(k, vma, addr, pte, flags)
+        elif flags & FAULT_FLAG_WRITE:
             pte.dirty = True
         else:
             k.trace.emit("do_wp_page", "nothing to do", "unshare fault on a writable PTE", pte.folio.pfn)
+    return pte
 
 
 def do_anonymous_page(k, vma, addr, flags):
@@ -64,15 +71,18 @@ def do_anonymous_page(k, vma, addr, flags):
     mm = vma.mm
     if not flags & FAULT_FLAG_WRITE:
         zero = k.zero_page
-        mm.set_pte(addr, Pte(zero, False, False))
+        pte = Pte(zero, False, False)
+        mm.set_pte(addr, pte)
         k.trace.emit("do_anonymous_page", "map the shared zero page", "read fault on an empty PTE", zero.pfn)
-        return
+        return pte
     anon_vma_prepare(k, vma)
     folio = k.alloc_folio()
     folio_add_new_anon_rmap(k, folio, vma, addr)
-    mm.set_pte(addr, Pte(folio, vma.write, True))
+    pte = Pte(folio, vma.write, True)
+    mm.set_pte(addr, pte)
     k.trace.emit("do_anonymous_page", "new exclusive page, mapped writable",
                  "write fault on an empty PTE", folio.pfn)
+    return pte
 
 
 def do_fault(k, vma, addr, flags):
@@ -91,27 +101,31 @@ def do_fault(k, vma, addr, flags):
     if not flags & FAULT_FLAG_WRITE:
         folio_add_file_rmap_pte(k, page, vma)
         writable = vma.shared and vma.write and page.mapping.shmem
-        mm.set_pte(addr, Pte(page, writable, False))
+        pte = Pte(page, writable, False)
+        mm.set_pte(addr, pte)
         why = ("private mapping: read-only until a write COWs" if not vma.shared else
                "shmem needs no write notification" if writable else
                "shared file mapping with write notification: read-only until the first write")
         k.trace.emit("do_read_fault", f"map page-cache page {'writable' if writable else 'read-only'}",
                      why, page.pfn)
-        return
+        return pte
     if not vma.shared:
         anon_vma_prepare(k, vma)
         new = k.alloc_folio(page.data)
         folio_add_new_anon_rmap(k, new, vma, addr)
-        mm.set_pte(addr, Pte(new, vma.write, True))
+        pte = Pte(new, vma.write, True)
+        mm.set_pte(addr, pte)
         k.trace.emit("do_cow_fault", "map a private anon copy of the page-cache page",
                      f"write fault in a private file mapping (page cache pfn {page.pfn} not mapped)", new.pfn)
-        return
+        return pte
     folio_add_file_rmap_pte(k, page, vma)
     page.dirty = True
-    mm.set_pte(addr, Pte(page, True, True))
+    pte = Pte(page, True, True)
+    mm.set_pte(addr, pte)
     k.trace.emit("do_shared_fault", "map page-cache page writable",
                  "write fault in a shared mapping (page_mkwrite done)" if not page.mapping.shmem
                  else "write fault in a shared shmem mapping", page.pfn)
+    return pte
 
 
 def do_wp_page(k, vma, addr, pte, flags):
@@ -144,8 +158,8 @@ def do_wp_page(k, vma, addr, pte, flags):
         return wp_page_copy(k, vma, addr, pte, unshare)
     era = k.era
     if era.anon_exclusive and folio.anon_exclusive:
-        emit("do_wp_page", "reuse", f"PageAnonExclusive set (refcount {folio.refcount}, "
-             f"mapcount {folio.mapcount} not needed)", folio.pfn)
+        emit("do_wp_page", "reuse", "PageAnonExclusive set (refcount {}, mapcount {} not needed)",
+             folio.pfn, folio.refcount, folio.mapcount)
     elif wp_can_reuse_anon_folio(k, folio, vma):
         if era.anon_exclusive:
             folio.anon_exclusive = True
@@ -182,15 +196,15 @@ def wp_can_reuse_anon_folio(k, folio, vma):
     """
     if k.era.reuse_rule == "mapcount":
         if folio.mapcount == 1:
-            k.trace.emit("reuse_swap_page", "reuse",
-                         f"mapcount 1 (refcount {folio.refcount} not consulted)", folio.pfn)
+            k.trace.emit("reuse_swap_page", "reuse", "mapcount 1 (refcount {} not consulted)",
+                         folio.pfn, folio.refcount)
             folio_move_anon_rmap(k, folio, vma)
             return True
-        k.trace.emit("reuse_swap_page", "no reuse", f"mapcount {folio.mapcount} > 1", folio.pfn)
+        k.trace.emit("reuse_swap_page", "no reuse", "mapcount {} > 1", folio.pfn, folio.mapcount)
         return False
     if folio.refcount != 1:
-        k.trace.emit("wp_can_reuse_anon_folio", "no reuse",
-                     f"refcount {folio.refcount} > 1 (mapcount {folio.mapcount})", folio.pfn)
+        k.trace.emit("wp_can_reuse_anon_folio", "no reuse", "refcount {} > 1 (mapcount {})",
+                     folio.pfn, folio.refcount, folio.mapcount)
         return False
     k.trace.emit("wp_can_reuse_anon_folio", "reuse", "refcount 1: our PTE is the only user", folio.pfn)
     folio_move_anon_rmap(k, folio, vma)
@@ -224,10 +238,13 @@ def wp_page_copy(k, vma, addr, pte, unshare=False):
     if not old.zero:
         folio_remove_rmap_pte(k, old, vma)
         folio_put(k, old)
-    k.trace.emit("wp_page_copy", f"new page {new.pfn} mapped " + ("read-only" if unshare else "writable"),
-                 f"copied from {'the zero page' if old.zero else f'pfn {old.pfn}'}"
-                 f"{'' if old.zero else f', old page now refcount {old.refcount} mapcount {old.mapcount}'}",
-                 new.pfn)
+    if old.zero:
+        k.trace.emit("wp_page_copy", "new page {} mapped {}", "zero-filled instead of copying the zero page",
+                     new.pfn, new.pfn, "read-only" if unshare else "writable")
+    else:
+        k.trace.emit("wp_page_copy", "new page {} mapped {}",
+                     "copied from pfn {}; old page now refcount {} mapcount {}", new.pfn, new.pfn,
+                     "read-only" if unshare else "writable", old.pfn, old.refcount, old.mapcount)
 
 
 def zap_pte_range(k, vma, start, end, even_cows=True):
@@ -288,8 +305,11 @@ def copy_page_range(k, dst_vma, src_vma):
     """
     src_mm, dst_mm = src_vma.mm, dst_vma.mm
     cow = is_cow_mapping(src_vma)
-    emit = k.trace.emit
+    trace = k.trace
+    check = k.check
+    ae = k.era.anon_exclusive
     shared = copied = 0
+    detail = TRACE_PTES_PER_VMA      # per-PTE events for the first PTEs only
     for base, table, i0, i1 in src_mm.tables(src_vma.start, src_vma.end):
         dst_table = None
         for i in range(i0, i1):
@@ -301,23 +321,38 @@ def copy_page_range(k, dst_vma, src_vma):
             folio = e.folio
             if folio.zero:
                 dst_table[i] = Pte(folio, False, False)
-                emit("copy_present_ptes", "copy the zero-page PTE", "special PTE: no counters", folio.pfn)
+                if detail > 0:
+                    detail -= 1
+                    trace.emit("copy_present_ptes", "copy the zero-page PTE", "special PTE: no counters",
+                               folio.pfn)
                 continue
             if folio.anon:
                 if not folio_try_dup_anon_rmap_pte(k, folio, src_vma, dst_vma):
-                    copy_present_page(k, dst_vma, base + (i << 12), folio, dst_table, i)
+                    new = copy_present_page(k, dst_vma, base + (i << 12), folio, dst_table, i)
                     copied += 1
+                    if check:
+                        check_folio(k, folio)
+                        check_folio(k, new)
                     continue
-                emit("copy_present_ptes", "share, write-protect both",
-                     f"not maybe-pinned (refcount {folio.refcount - 1})"
-                     + ("; clear PageAnonExclusive" if k.era.anon_exclusive else ""), folio.pfn)
+                if detail > 0:
+                    detail -= 1
+                    trace.emit("copy_present_ptes", "share, write-protect both",
+                               "not maybe-pinned (refcount {}){}", folio.pfn, folio.refcount - 1,
+                               "; clear PageAnonExclusive" if ae else "")
             else:
                 folio_add_file_rmap_pte(k, folio, dst_vma)
-                emit("copy_present_ptes", "share page-cache page", "folio_dup_file_rmap_pte", folio.pfn)
+                if detail > 0:
+                    detail -= 1
+                    trace.emit("copy_present_ptes", "share page-cache page", "folio_dup_file_rmap_pte", folio.pfn)
             if cow:
                 e.write = False
             dst_table[i] = Pte(folio, e.write, e.dirty)
             shared += 1
+            if check:
+                check_folio(k, folio)
+    if detail < 0 or shared + copied > TRACE_PTES_PER_VMA:
+        trace.emit("copy_pte_range", "{} shared, {} copied in this VMA",
+                   "per-PTE events shown for the first {} only", None, shared, copied, TRACE_PTES_PER_VMA)
     return shared, copied
 
 
@@ -332,3 +367,4 @@ def copy_present_page(k, dst_vma, addr, folio, dst_table, i):
     dst_table[i] = Pte(new, dst_vma.write, True)
     k.trace.emit("copy_present_page", f"copy for the child (new page {new.pfn})",
                  f"parent mm has pinned and refcount {folio.refcount} >= 1024 (maybe pinned)", folio.pfn)
+    return new

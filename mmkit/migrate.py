@@ -129,10 +129,10 @@ def migrate_pages(k, folios):
             res.rmap_steps += steps
             if not ok:
                 res.rmap_steps += remove_migration_ptes(k, vmas, folio, folio)
-                folio_put(k, folio)
                 res.failed += 1
                 res.reasons[addr] = (f"EAGAIN: pinned (PageAnonExclusive page may be pinned, refcount "
                                      f"{folio.refcount}); gave up after {NR_MAX_MIGRATE_PAGES_RETRY} passes")
+                folio_put(k, folio)                  # putback: drop the isolation reference
                 continue
         else:
             emit("migrate_folio_unmap", "skip rmap walk", "folio not mapped (folio_mapped() false)", folio.pfn)

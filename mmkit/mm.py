@@ -156,25 +156,35 @@ class Mm:
         self.vmas = []
         self._starts = []
         self.pgd = {}
+        self._last = None
         self.has_pinned = False
         self.mmap_base = mmap_base
 
     # -- VMAs -------------------------------------------------------------
     def find_vma(self, addr):
-        """The VMA containing ``addr``, or None (mm/mmap.c: find_vma() + range check)."""
+        """The VMA containing ``addr``, or None (mm/mmap.c: find_vma() + range check).
+
+        Like the kernel's old per-thread vmacache, the last VMA found is
+        tried first."""
+        vma = self._last
+        if vma is not None and vma.start <= addr < vma.end:
+            return vma
         i = bisect.bisect_right(self._starts, addr) - 1
         if i >= 0:
             vma = self.vmas[i]
             if addr < vma.end:
+                self._last = vma
                 return vma
         return None
 
     def insert_vma(self, vma):
+        self._last = None
         i = bisect.bisect_left(self._starts, vma.start)
         self.vmas.insert(i, vma)
         self._starts.insert(i, vma.start)
 
     def remove_vma(self, vma):
+        self._last = None
         i = self.vmas.index(vma)
         del self.vmas[i]
         del self._starts[i]

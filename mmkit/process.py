@@ -14,6 +14,7 @@ from .fork import dup_mmap
 from .gup import FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE, get_user_pages, gup_put_folio
 from .madvise import do_madvise
 from .memory import FAULT_FLAG_WRITE, handle_mm_fault
+from .invariants import check_folio, check_pte
 from .mm import check_range
 from .mmap import do_mmap, do_munmap, exit_mmap
 from .mprotect import mprotect_fixup
@@ -73,6 +74,13 @@ class Process:
     def alive(self):
         t = self.kernel.tasks.get(self.pid)
         return t is not None and t.alive
+
+    def _live(self):
+        """This process's task; raises InvalidArgument if it has exited."""
+        t = self.kernel.tasks.get(self.pid)
+        if t is None or not t.alive:
+            return self.kernel._task(self)      # raises the right error
+        return t
 
     @property
     def mm(self):
@@ -165,53 +173,52 @@ class Process:
     def write(self, addr, data):
         """Store ``data`` at ``addr`` (any alignment, may span pages)."""
         k = self.kernel
-        task = k._task(self)
-        data = _data(data)
-        if not isinstance(addr, int) or addr < 0:
+        task = self._live()
+        if type(data) is not bytes:
+            data = _data(data)
+        if type(addr) is not int or addr < 0:
             raise InvalidArgument(f"address must be a non-negative int, not {addr!r}")
         mm = task.mm
         pages = self._check_access(mm, addr, len(data), True)
-        k.trace.begin(f"{task.name}.write({addr:#x}, {len(data)} bytes)")
+        k.trace.begin("{}.write({:#x}, {} bytes)", task.name, addr, len(data))
         pos = 0
+        n = len(data)
         check = k.check
         for page, vma in pages:
             e = mm.pte(page)
-            old = e.folio if e is not None else None
+            old = None
             if e is None or not e.write:
-                handle_mm_fault(k, vma, page, FAULT_FLAG_WRITE)
-                e = mm.pte(page)
+                old = e.folio if e is not None else None
+                e = handle_mm_fault(k, vma, page, FAULT_FLAG_WRITE)
             off = addr + pos - page
-            c = min(len(data) - pos, PAGE_SIZE - off)
+            c = n - pos if n - pos < PAGE_SIZE - off else PAGE_SIZE - off
             folio = e.folio
-            folio.data = page_write(folio.data, off, data[pos:pos + c])
+            folio.data = page_write(folio.data, off, data[pos:pos + c] if c != n else data)
             e.dirty = True
             if not folio.anon:
                 folio.dirty = True
             pos += c
             if check:
-                check_pte_ = k.after_folios
-                from .invariants import check_pte
                 check_pte(k, vma, e)
                 if old is not None and old is not folio:
-                    check_pte_((old,))
+                    check_folio(k, old)
 
     def read(self, addr, n):
         """Load ``n`` bytes from ``addr``; returns bytes."""
         k = self.kernel
-        task = k._task(self)
+        task = self._live()
         n = _nbytes(n)
-        if not isinstance(addr, int) or addr < 0:
+        if type(addr) is not int or addr < 0:
             raise InvalidArgument(f"address must be a non-negative int, not {addr!r}")
         mm = task.mm
         pages = self._check_access(mm, addr, n, False)
-        k.trace.begin(f"{task.name}.read({addr:#x}, {n} bytes)")
+        k.trace.begin("{}.read({:#x}, {} bytes)", task.name, addr, n)
         out = []
         pos = 0
         for page, vma in pages:
             e = mm.pte(page)
             if e is None:
-                handle_mm_fault(k, vma, page, 0)
-                e = mm.pte(page)
+                e = handle_mm_fault(k, vma, page, 0)
             off = addr + pos - page
             c = min(n - pos, PAGE_SIZE - off)
             out.append(page_read(e.folio.data, off, c))
@@ -229,13 +236,8 @@ class Process:
         k.trace.begin(f"{task.name}.fork({name!r})")
         pid = k.next_id()
         child = Task(pid, name or f"{task.name}-child{pid}", None)
-        child.mm = dup_mmap(k, task.mm, child)
+        child.mm = dup_mmap(k, task.mm, child)     # checks each page it shares or copies
         k.tasks[pid] = child
-        if k.check:
-            for vma in task.mm.vmas:
-                k.after_range(task.mm, vma.start, vma.end)
-            for vma in child.mm.vmas:
-                k.after_range(child.mm, vma.start, vma.end)
         return Process(k, pid)
 
     def exit(self):

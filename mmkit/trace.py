@@ -32,7 +32,9 @@ class TraceEvent:
 
     __slots__ = ("op", "func", "decision", "reason", "pfn")
 
-    def __init__(self, op, func, decision, reason, pfn):
+    def __init__(self, op, func, decision, reason, pfn, args=()):
+        if args:
+            decision, reason = decision.format(*args), reason.format(*args)
         self.op, self.func, self.decision, self.reason, self.pfn = op, func, decision, reason, pfn
 
     def __str__(self):
@@ -46,6 +48,23 @@ class TraceEvent:
         return f"<TraceEvent op={self.op} {self}>"
 
 
+class _OpNames(dict):
+    """op number -> name; stored as (format, args) and formatted when read."""
+
+    def __getitem__(self, op):
+        name, args = dict.__getitem__(self, op)
+        return name.format(*args) if args else name
+
+    def get(self, op, default=None):
+        return self[op] if op in self else default
+
+    def values(self):
+        return [self[op] for op in self]
+
+    def items(self):
+        return [(op, self[op]) for op in self]
+
+
 class Trace:
     """The kernel's event log.
 
@@ -56,41 +75,61 @@ class Trace:
         ``limit``); ``"count"`` only counts events per function; ``"off"``
         records nothing.
     limit : int
-        Events kept in ``"events"`` mode.
+        Events kept in ``"events"`` mode: beyond it the oldest half is
+        dropped (with their operation names), so a 1 GiB run stays small
+        while a lecture scenario (a few hundred events) keeps everything.
 
     Indexing and slicing use absolute positions: ``len(trace)`` counts every
     event ever recorded, so a widget can remember ``mark = len(k.trace)`` and
     later read ``k.trace[mark:]``.
     """
 
-    def __init__(self, mode="events", limit=200_000):
+    def __init__(self, mode="events", limit=20_000):
         self.mode = mode
         self.limit = limit
         self._events = []
         self._dropped = 0
         self.counts = Counter()
         self.op = 0
-        self.op_names = {}
+        self.op_names = _OpNames()
 
-    def begin(self, name):
-        """Start a new user-level operation ``name``; returns its number."""
+    def begin(self, name, *args):
+        """Start a new user-level operation; returns its number.
+
+        ``name`` may be a format string filled with ``args`` when read (so
+        that a hot loop does not pay for formatting)."""
         self.op += 1
         if self.mode == "events":
-            self.op_names[self.op] = name
+            self.op_names[self.op] = (name, args)
         return self.op
 
-    def emit(self, func, decision, reason="", pfn=None):
-        """Record that ``func`` decided ``decision`` because of ``reason``."""
+    def op_name(self, op):
+        """The name of user-level operation ``op``."""
+        return self.op_names.get(op, "?")
+
+    def emit(self, func, decision, reason="", pfn=None, *args):
+        """Record that ``func`` decided ``decision`` because of ``reason``.
+
+        ``decision`` and ``reason`` may be format strings filled with
+        ``args`` only when the event is read."""
         mode = self.mode
         if mode == "events":
             ev = self._events
-            ev.append((self.op, func, decision, reason, pfn))
+            ev.append((self.op, func, decision, reason, pfn, args))
             if len(ev) > self.limit:
-                cut = len(ev) // 2
-                del ev[:cut]
-                self._dropped += cut
+                self._drop_oldest_half()
         elif mode == "count":
             self.counts[func] += 1
+
+    def _drop_oldest_half(self):
+        ev = self._events
+        cut = len(ev) // 2
+        del ev[:cut]
+        self._dropped += cut
+        first_op = ev[0][0] if ev else self.op
+        names = self.op_names
+        for op in [op for op in names if op < first_op]:
+            del names[op]
 
     def __len__(self):
         return self._dropped + len(self._events)

@@ -14,6 +14,9 @@
  *   request  struct req  + len payload bytes; file descriptors ride on the
  *            first byte as SCM_RIGHTS
  *   reply    struct rsp  + len payload bytes; nfds descriptors likewise
+ *   io_uring rings are registered by the worker that owns the pages, then
+ *   taken over by the fork server (pidfd_getfd) so that a pin outlives its
+ *   process, as a device's pin would
  *   status 0 ok, 1 failed (err = errno), 2 signal (err = signo,
  *   r[0] = si_addr, r[1] = bytes done before the signal)
  *
@@ -696,7 +699,7 @@ static void do_dio_write(struct req *q, struct rsp *s, void **payload)
 	*payload = buf;
 }
 
-static void do_dio_read(struct req *q, struct rsp *s)
+static void do_dio_read(struct req *q, struct rsp *s, void **payload)
 {
 	size_t len = q->a[1] * PAGE, done = 0;
 	uint32_t *faults;
@@ -727,10 +730,13 @@ static void do_dio_read(struct req *q, struct rsp *s)
 	}
 	/* a short-term FOLL_PIN|FOLL_WRITE, released before return */
 	r = pread(dio_fd, (void *)q->a[0], len, 0);
-	if (r < 0)
+	if (r < 0) {
 		reply_err(s, errno);
-	else
-		s->r[0] = r;
+		return;
+	}
+	s->r[0] = r;
+	s->len = len;		/* what the device wrote */
+	*payload = buf;
 }
 
 static void do_vmsplice(struct req *q, struct rsp *s, int *fd_out)
@@ -878,7 +884,7 @@ static void serve(void)
 			do_dio_write(&q, &s, &payload);
 			break;
 		case OP_DIO_READ:
-			do_dio_read(&q, &s);
+			do_dio_read(&q, &s, &payload);
 			break;
 		case OP_VMSPLICE:
 			do_vmsplice(&q, &s, &fd_out);

@@ -1,0 +1,151 @@
+"""``make bench``: the model's speed and memory, beside the live kernel's.
+
+Run as ``python -m mmkit.bench [--pages N] [--quick]``.  Prints, in one
+run: ns per page for first touch, fork, COW fault and reuse fault on the
+model (the same ``p.write`` calls a user makes) and, where
+:mod:`mmkit.live` can run, on this machine's kernel, with the ratio; the
+time to fork and fully COW a 1 GiB process; the model's memory per mapped
+page (tracemalloc); and the drawing figures of :mod:`mmkit.bench_viz`.
+"""
+
+import argparse
+import gc
+import time
+import tracemalloc
+
+from .kernel import Kernel
+from .pageinfo import PAGE_SIZE
+
+__all__ = ["model_timings", "model_memory", "main"]
+
+#: issue #2 targets: model / kernel ratio per operation
+TARGETS = {"fork": 10.0, "first_touch": 3.0, "cow_fault": 3.0, "reuse_fault": None}
+
+
+def model_timings(npages=65536, reps=3):
+    """ns per page on the model for first touch, fork, COW and reuse faults.
+
+    Each figure is the best of ``reps`` runs (like the kernel's anchor
+    figures, which are the minimum of several).  The COW fault is taken by
+    the child writing every page after fork; the reuse fault by the parent
+    writing every page after the child has exited.
+    """
+    best = {}
+    for _ in range(reps):
+        k = Kernel()
+        p = k.spawn("parent")
+        a = p.mmap(npages)
+        addrs = [a + i * PAGE_SIZE for i in range(npages)]
+        data = b"written!"
+        t0 = time.perf_counter()
+        for x in addrs:
+            p.write(x, data)
+        t1 = time.perf_counter()
+        c = p.fork("child")
+        t2 = time.perf_counter()
+        for x in addrs:
+            c.write(x, data)
+        t3 = time.perf_counter()
+        c.exit()
+        # the parent's pages were left shared by the child's COW: refcount 1 now
+        t4 = time.perf_counter()
+        for x in addrs:
+            p.write(x, data)
+        t5 = time.perf_counter()
+        got = {"first_touch": t1 - t0, "fork": t2 - t1, "cow_fault": t3 - t2, "reuse_fault": t5 - t4}
+        for key, v in got.items():
+            per = v * 1e9 / npages
+            best[key] = min(best.get(key, per), per)
+        del k, p, c
+        gc.collect()
+    return best
+
+
+def fork_and_cow_1gib(npages=262144):
+    """Seconds to fork a process of ``npages`` written pages and COW them all."""
+    k = Kernel()
+    p = k.spawn("parent")
+    a = p.mmap(npages)
+    addrs = [a + i * PAGE_SIZE for i in range(npages)]
+    for x in addrs:
+        p.write(x, b"written!")
+    t0 = time.perf_counter()
+    c = p.fork("child")
+    for x in addrs:
+        c.write(x, b"child!!!")
+    return time.perf_counter() - t0
+
+
+def model_memory(npages=262144):
+    """Bytes of model memory per mapped page after fork + full COW.
+
+    tracemalloc measures everything the model allocates (folios, PTEs, page
+    tables, page contents, VMAs, the trace) for a parent and a child that
+    each map ``npages`` written pages, then the figure is divided by the
+    present PTEs (2 x npages).
+    """
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    k = Kernel()
+    p = k.spawn("parent")
+    a = p.mmap(npages)
+    for i in range(npages):
+        p.write(a + i * PAGE_SIZE, b"written!")
+    c = p.fork("child")
+    for i in range(npages):
+        c.write(a + i * PAGE_SIZE, b"child!!!")
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    mapped = 2 * npages
+    return used / mapped, used, k.nr_folios
+
+
+def _live_timings(npages):
+    try:
+        from .live import available
+        ok, why = available()
+        if not ok:
+            return None, why
+        from .live.bench import live_timings
+        return live_timings(npages), ""
+    except ImportError as e:              # the live backend is optional
+        return None, f"mmkit.live not importable: {e}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m mmkit.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pages", type=int, default=65536, help="pages per timing run (default 65536 = 256 MiB)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = ap.parse_args(argv)
+    n = 4096 if args.quick else args.pages
+    big = 8192 if args.quick else 262144
+
+    live, why = _live_timings(n)
+    model = model_timings(n, reps=1 if args.quick else 3)
+    print(f"mmkit bench: {n} pages ({n * PAGE_SIZE >> 20} MiB) per run, ns per 4 KiB page, best of runs")
+    print(f"{'operation':14} {'model':>10} {'kernel':>10} {'ratio':>7} {'target':>7}")
+    for key in ("first_touch", "fork", "cow_fault", "reuse_fault"):
+        kern = live.get(key) if live else None
+        ratio = model[key] / kern if kern else None
+        target = TARGETS[key]
+        print(f"{key:14} {model[key]:10.0f} {kern if kern else float('nan'):10.0f} "
+              f"{ratio if ratio else float('nan'):7.2f} {('<= %.0fx' % target) if target else '':>7}")
+    if not live:
+        print(f"(live kernel figures unavailable: {why})")
+    secs = fork_and_cow_1gib(big)
+    print(f"fork + full COW of {big} pages ({big * PAGE_SIZE >> 20} MiB): {secs:.2f} s (target <= 2 s for 1 GiB)")
+    per, used, folios = model_memory(big)
+    print(f"model memory after fork + full COW of {big} pages: {used / 2**20:.1f} MiB, "
+          f"{per:.0f} bytes per mapped page (target < 300), {folios} pages allocated")
+    try:
+        from .bench_viz import viz_timings
+    except ImportError:
+        return
+    v = viz_timings()
+    print("drawing:", ", ".join(f"{key} {val:.1f}" if isinstance(val, float) else f"{key} {val}"
+                                 for key, val in v.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Why a wrong answer is wrong: the misconceptions behind typical mistakes.
+
+A checker never prints the right answer.  It explains a wrong one by the
+idea that most likely produced it.  Two kinds of evidence are used:
+
+* **Other kernels.**  The same program is run again under an era with one
+  rule flipped (``reuse_rule="mapcount"``: COW decided on the mapcount, as
+  up to 5.8; ``fork_copies_maybe_pinned=False``: fork shares pinned pages,
+  as before 5.9; the 5.9 preset: no unsharing for R/O pins).  If the
+  learner's answer is what *that* kernel computes, the learner reasons
+  with that kernel's rule.
+* **Counting slips.**  A refcount that equals the mapcount, or that is off
+  by exactly 1023 per pin, or by one per pipe buffer, names its own
+  misconception (refcount vs mapcount, pinned vs referenced, ...).
+
+Every message states the rule and the kernel function behind it, but no
+value from the right answer.
+"""
+
+from dataclasses import dataclass
+
+from ..pageinfo import GUP_PIN_COUNTING_BIAS
+
+__all__ = ["Misconception", "MISCONCEPTIONS", "diagnose", "ALTERNATIVES"]
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A named wrong idea and the explanation that corrects it."""
+
+    key: str
+    title: str
+    explain: str
+
+
+def _m(key, title, explain):
+    return key, Misconception(key, title, " ".join(explain.split()))
+
+
+MISCONCEPTIONS = dict([
+    _m("mapcount_decides", "COW decided on the mapcount",
+       """Your answer is what a kernel that decides copy-on-write on the mapcount computes (Linux up to
+       5.8: do_wp_page() -> reuse_swap_page() reused a page mapped once).  A page mapped exactly once
+       can still have other users that map nothing: a pipe buffer from vmsplice(), a GUP reference or
+       pin, the page cache.  Since 5.9 do_wp_page() reuses a page that is not PageAnonExclusive only
+       when wp_can_reuse_anon_folio() (mm/memory.c) finds the refcount at exactly 1: our own
+       page-table entry and nobody else."""),
+    _m("refcount_rule_in_old_era", "today's rule applied to an old kernel",
+       """This question runs on an old kernel.  Up to 5.8 do_wp_page() decided reuse on the mapcount
+       (reuse_swap_page(): mapcount + swap count == 1) and never looked at the refcount, so extra
+       references such as pipe buffers did not force a copy.  Apply that era's rule."""),
+    _m("fork_shares_pinned", "fork shares a pinned page",
+       """Your answer assumes fork() shares a pinned page like any other.  Since 5.9 (70e806e4e645,
+       today copy_present_ptes() -> copy_present_page() in mm/memory.c) a page that may be pinned
+       (folio_maybe_dma_pinned(): refcount >= 1024) in an mm that has pinned (MMF_HAS_PINNED) is
+       copied for the child at once.  The parent keeps the pinned page, still exclusive and still
+       writable, so the device and the parent keep seeing the same memory."""),
+    _m("no_unshare", "a read-only pin does not unshare",
+       """Your answer is what 5.9 to 5.18 computed, before FAULT_FLAG_UNSHARE.  Since 5.19 a FOLL_PIN
+       without FOLL_WRITE on an anonymous page that is not PageAnonExclusive first takes an unshare
+       fault (mm/internal.h: gup_must_unshare(), mm/gup.c: follow_page_pte() returns -EMLINK), so the
+       pin lands on a page this process alone owns and stays coherent with its later writes."""),
+    _m("mapped_once_only_user", "refcount vs mapcount: mapped once is not only user",
+       """You gave the refcount the value of the mapcount.  The mapcount counts page-table entries
+       only; the refcount counts every holder: each PTE, the page cache, every FOLL_GET reference
+       (get_user_pages(), each pipe buffer filled by vmsplice()), and 1024 per FOLL_PIN on a small
+       page.  "Mapped exactly once" does not mean "used by one": that is the point Linus made in the
+       Dec 2021 thread."""),
+    _m("pin_weighs_one", "a pin counted as one reference",
+       """A FOLL_PIN on a small page adds GUP_PIN_COUNTING_BIAS = 1024 to the refcount, not 1
+       (mm/gup.c: try_grab_folio()).  That bias is how folio_maybe_dma_pinned() can tell a pinned page
+       from a merely referenced one without a separate pincount field."""),
+    _m("forgot_references", "references outside the page tables forgotten",
+       """Some holders of this page map nothing: a get_user_pages() reference or a pipe buffer filled by
+       vmsplice() holds one reference each, until ref.put() or until the pipe buffer is read.  They
+       count in the refcount although no page table shows them."""),
+    _m("forgot_page_cache", "the page cache's own reference forgotten",
+       """A page in the page cache holds one reference for the cache itself (filemap_add_folio()),
+       besides one per page-table entry that maps it.  folio_expected_ref_count() adds it for every
+       non-anonymous folio that still has a mapping."""),
+    _m("ref_is_pin", "pinned vs referenced",
+       """get_user_pages() and vmsplice() take FOLL_GET references: +1 on the refcount each, and no pin.
+       Only pin_user_pages() (FOLL_PIN: io_uring fixed buffers, O_DIRECT, RDMA) pins, adding 1024 on a
+       small page.  The difference matters: fork, unsharing and migration look for pins, and only the
+       refcount rule of do_wp_page() protects a FOLL_GET holder."""),
+    _m("holders_are_mappings", "a pin or pipe buffer counted as a mapping",
+       """The mapcount (folio_mapcount()) counts page-table entries that map the page, in every process,
+       and nothing else.  A pin, a GUP reference or a pipe buffer maps nothing: it shows up in the
+       refcount only."""),
+    _m("refcount_as_mapcount", "mapcount vs refcount",
+       """You gave the mapcount the value of the refcount.  The mapcount counts page-table entries;
+       the refcount also counts holders that map nothing (page cache, pipe buffers, GUP references,
+       1024 per pin)."""),
+    _m("exclusive_by_mapcount", "mapped once is not exclusive",
+       """PageAnonExclusive is not "the mapcount is 1".  It is set when a page is created for one
+       process (a first write, a COW copy), or when a write or unshare fault decides to reuse a page
+       (mm/memory.c: do_wp_page()), and when migration or swap-in restore it.  fork() clears it
+       (folio_try_dup_anon_rmap_pte()), and nothing sets it again when the other process exits or
+       unmaps: the flag stays clear until the next fault that checks the refcount."""),
+    _m("only_anon_exclusive", "only anonymous pages can be exclusive",
+       """PageAnonExclusive exists for anonymous pages only.  The shared zero page and page-cache pages
+       never carry it: they are not owned by one process."""),
+    _m("exclusive_lost", "an exclusive page taken for shared",
+       """The page is owned by this process alone: it was created for it (first write, COW copy, unshare
+       copy), or a fault reused it after finding refcount 1, or fork() copied it for the child instead
+       of sharing it.  Such a page is marked PageAnonExclusive; only fork() sharing it, or migration and
+       swap-out (folio_try_share_anon_rmap_pte()), clear the flag."""),
+    _m("pinned_not_exclusive", "a pinned anonymous page is always exclusive",
+       """GUP asserts that an anonymous page it pins is PageAnonExclusive (mm/gup.c: follow_page_pte()),
+       and fork() refuses to share such a page (it copies it for the child), so a pinned anonymous page
+       is exclusive for as long as it is pinned."""),
+    _m("unshare_is_write", "unsharing does not grant write access",
+       """An unshare fault (FAULT_FLAG_UNSHARE) gives the process an exclusive page, copying it if it is
+       still shared, but it is not a write: the PTE stays read-only (mm/memory.c: wp_page_copy() does
+       not make it writable for an unshare, and a reuse just sets PageAnonExclusive).  The next write
+       takes a fault, finds the page exclusive and reuses it in place."""),
+    _m("fork_write_protects", "fork write-protects shared pages",
+       """fork() write-protects every anonymous page it shares, in the parent and in the child
+       (mm/memory.c: __copy_present_ptes()), so that the first write of either side faults into
+       do_wp_page().  Only a page copied for the child at once (a maybe-pinned page) keeps the parent's
+       PTE writable."""),
+    _m("pte_stays_writable", "when a PTE is writable",
+       """A PTE is writable after a write fault gave the process a page of its own (a fresh page, a COW
+       copy or a reuse).  fork() write-protects shared pages, an unshare fault and a read fault leave
+       the PTE read-only, mprotect(PROT_READ) removes write permission, and mprotect(PROT_READ|PROT_WRITE)
+       makes a PTE writable again without a fault only for an exclusive page (from 6.0/6.2,
+       mm/mprotect.c: can_change_pte_writable())."""),
+    _m("zero_page_counted", "the zero page is not counted",
+       """A read fault on untouched anonymous memory maps the shared zero page with a special PTE
+       (mm/memory.c: do_anonymous_page()): no page is allocated, and no refcount or mapcount changes.
+       k.page() reports 0 for both."""),
+    _m("gup_get_unshares", "FOLL_GET never unshares",
+       """Only a read-only FOLL_PIN unshares.  get_user_pages() and vmsplice() take FOLL_GET references,
+       and gup_must_unshare() returns false for them: the reference lands on the page as it is, shared
+       or not.  Such holders are protected only by the refcount rule of do_wp_page()."""),
+    _m("migrate_pinned", "a pinned page cannot move",
+       """Migration must unmap the page and then find nobody else holding it.  An exclusive page that may
+       be pinned cannot even be unmapped: try_to_migrate_one() needs folio_try_share_anon_rmap_pte(),
+       which returns -EBUSY for a maybe-pinned page.  Any other extra reference (a pipe buffer, a
+       get_user_pages() reference) makes __migrate_folio() (mm/migrate.c) fail its check
+       refcount == folio_expected_ref_count() + 1.  Either way: -EAGAIN, and the page stays."""),
+    _m("migrate_shared_fails", "a shared page can move",
+       """Being mapped by several processes does not stop migration: the rmap walk (try_to_migrate())
+       finds every PTE, replaces each with a migration entry, and remove_migration_ptes() points them
+       all at the new page.  Only holders outside the page tables (pins, GUP references, pipe buffers)
+       make migration fail."""),
+    _m("truncate_keeps_cow", "truncation zaps private COW copies too",
+       """truncate_pagecache() calls unmap_mapping_range() with even_cows = 1 (mm/truncate.c): beyond
+       the new end of file it removes page-cache PTEs *and* the private COW copies made from them.  A
+       later access there faults into filemap_fault(), which returns SIGBUS.  (Hole punching, with
+       even_cows = 0, is the case that keeps private copies.)"""),
+    _m("truncate_below_eof", "truncation only affects pages beyond the new size",
+       """Truncation only removes pages at or beyond the new end of file (rounded up to a page).  Pages
+       below it stay mapped and keep their data."""),
+    _m("pin_outlives_file", "the pinned page outlives its file",
+       """Truncation takes the page out of the page cache and out of every page table, but a pin or a
+       pipe buffer still holds a reference, so the page is not freed.  The holder keeps reading the old
+       data from a page that no longer belongs to the file; writes through it are never written back.
+       If the file grows again, new zero-filled pages are created: the pin and the file have
+       diverged."""),
+    _m("holder_sees_new", "a reference holds a page, not an address",
+       """A pin, a GUP reference or a pipe buffer holds a *page*, not a virtual address.  If the process
+       later gets a different page at that address (a COW copy after its write), the holder keeps the
+       old page and does not see the new data; it sees the owner's writes only if the owner keeps
+       writing to the same page."""),
+    _m("holder_sees_old", "the owner writes into the held page",
+       """Here the owner's write did not replace the page: the PTE was writable (no fault) or the fault
+       reused the page in place, so the holder, which holds that very page, sees the new data."""),
+])
+
+
+def _mis(key):
+    return MISCONCEPTIONS[key]
+
+
+#: era alternatives: key -> function(era) -> Era or None (None: not meaningful here)
+def _alt_mapcount(e):
+    if e.reuse_rule == "mapcount":
+        return None
+    return e.replace(reuse_rule="mapcount")
+
+
+def _alt_refcount(e):
+    if e.reuse_rule != "mapcount":
+        return None
+    from ..era import ERAS
+    return ERAS["5.9"]
+
+
+def _alt_fork_pinned(e):
+    if not e.fork_copies_maybe_pinned:
+        return None
+    return e.replace(fork_copies_maybe_pinned=False)
+
+
+def _alt_no_unshare(e):
+    if not e.gup_unshares_anon:
+        return None
+    from ..era import ERAS
+    return ERAS["5.9"]
+
+
+ALTERNATIVES = {
+    "mapcount_decides": _alt_mapcount,
+    "refcount_rule_in_old_era": _alt_refcount,
+    "fork_shares_pinned": _alt_fork_pinned,
+    "no_unshare": _alt_no_unshare,
+}
+
+#: which era alternatives may explain a wrong value of each part type
+_ALT_FOR = {
+    "fault": ("mapcount_decides", "refcount_rule_in_old_era", "fork_shares_pinned", "no_unshare"),
+    "data": ("mapcount_decides", "refcount_rule_in_old_era", "fork_shares_pinned", "no_unshare"),
+    "shared": ("fork_shares_pinned",),
+    "copied": ("no_unshare",),
+    "exclusive": ("fork_shares_pinned", "no_unshare", "mapcount_decides"),
+    "writable": ("fork_shares_pinned",),
+    "refcount": ("mapcount_decides", "fork_shares_pinned"),
+    "mapcount": ("fork_shares_pinned",),
+}
+
+
+def diagnose(part, learner, truth, ctx):
+    """The misconception that best explains ``learner`` (a wrong value of
+    ``part``), or None.
+
+    ``ctx`` gives the evidence: ``ctx.alt(key)`` is the part's value under
+    era alternative ``key`` (or None), ``ctx.folio`` the page asked about
+    (or None), ``ctx.pins`` / ``ctx.refs`` the holders outside the page
+    tables, ``ctx.verbs`` the ops of the program.
+    """
+    for key in _ALT_FOR.get(part.type, ()):
+        v = ctx.alt(key)
+        if v is not None and v != truth and v == learner:
+            return _mis(key)
+    check = _FIELD_CHECKS.get(part.type)
+    if check is not None:
+        return check(learner, truth, ctx)
+    return None
+
+
+def _refcount(learner, truth, ctx):
+    f = ctx.folio
+    if not isinstance(learner, int):
+        return None
+    if f is not None and f.zero:
+        return _mis("zero_page_counted")
+    if ctx.pins and learner == truth - (GUP_PIN_COUNTING_BIAS - 1) * ctx.pins:
+        return _mis("pin_weighs_one")
+    if ctx.refs and learner == truth + (GUP_PIN_COUNTING_BIAS - 1) * ctx.refs:
+        return _mis("ref_is_pin")
+    if f is not None and learner == f.mapcount and truth != f.mapcount:
+        if f.in_page_cache and not ctx.pins and not ctx.refs:
+            return _mis("forgot_page_cache")
+        return _mis("mapped_once_only_user")
+    if ctx.refs and learner in (truth - ctx.refs, truth - ctx.refs - (1 if f is not None and f.in_page_cache else 0)):
+        return _mis("forgot_references")
+    if f is not None and f.in_page_cache and learner == truth - 1:
+        return _mis("forgot_page_cache")
+    if ctx.pins and learner == truth - GUP_PIN_COUNTING_BIAS * ctx.pins:
+        return _mis("mapped_once_only_user")
+    return None
+
+
+def _mapcount(learner, truth, ctx):
+    f = ctx.folio
+    if not isinstance(learner, int):
+        return None
+    if f is not None and f.zero:
+        return _mis("zero_page_counted")
+    held = ctx.pins + ctx.refs
+    if held and learner in (truth + held, truth + ctx.pins, truth + ctx.refs):
+        return _mis("holders_are_mappings")
+    if f is not None and learner == f.refcount and f.refcount != truth:
+        return _mis("refcount_as_mapcount")
+    return None
+
+
+def _pincount(learner, truth, ctx):
+    if not isinstance(learner, int):
+        return None
+    if ctx.refs and learner == truth + ctx.refs:
+        return _mis("ref_is_pin")
+    if learner == truth * GUP_PIN_COUNTING_BIAS and truth:
+        return _mis("pin_weighs_one")
+    return None
+
+
+def _exclusive(learner, truth, ctx):
+    f = ctx.folio
+    if learner and not truth:
+        if f is not None and (f.zero or not f.anon):
+            return _mis("only_anon_exclusive")
+        return _mis("exclusive_by_mapcount")
+    if truth and not learner:
+        if ctx.pins:
+            return _mis("pinned_not_exclusive")
+        return _mis("exclusive_lost")
+    return None
+
+
+def _writable(learner, truth, ctx):
+    verbs = ctx.verbs
+    if learner and not truth:
+        if "pin" in verbs and ctx.last_gup_ro:
+            return _mis("unshare_is_write")
+        if "fork" in verbs:
+            return _mis("fork_write_protects")
+        return _mis("pte_stays_writable")
+    return _mis("pte_stays_writable")
+
+
+def _fault(learner, truth, ctx):
+    if truth == "no fault" or learner == "no fault":
+        return _mis("pte_stays_writable")
+    if ctx.refs and learner == "reuse":
+        return _mis("mapcount_decides")
+    return None
+
+
+def _copied(learner, truth, ctx):
+    if ctx.last_gup == "gup" and learner == "copied":
+        return _mis("gup_get_unshares")
+    return None
+
+
+def _migrated(learner, truth, ctx):
+    if learner == "migrated":
+        return _mis("migrate_pinned")
+    if learner == "EAGAIN":
+        return _mis("migrate_shared_fails")
+    return None
+
+
+def _data(learner, truth, ctx):
+    if ctx.truncated:
+        if truth == "SIGBUS":
+            return _mis("truncate_keeps_cow")
+        if learner == "SIGBUS" and ctx.reader_is_holder is False:
+            return _mis("truncate_below_eof")
+        if ctx.reader_is_holder:
+            return _mis("pin_outlives_file")
+    if ctx.reader_is_holder:
+        return _mis("holder_sees_new" if ctx.data_is_older(truth, learner) else "holder_sees_old")
+    return None
+
+
+_FIELD_CHECKS = {
+    "refcount": _refcount, "mapcount": _mapcount, "pincount": _pincount, "exclusive": _exclusive,
+    "writable": _writable, "fault": _fault, "copied": _copied, "migrated": _migrated, "data": _data,
+}
