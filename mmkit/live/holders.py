@@ -161,7 +161,7 @@ class LivePin(_LiveHeld):
         if self._ring is not None:
             self.kernel._bump()
             self.kernel._server_call("URING_UNPIN", (self._ring,))
-        self._released = True
+        self._released = True           # a transient pin: nothing left to release
 
     def __repr__(self):
         return f"<LivePin {self.how} {self.npages} page(s) at {self.addr:#x}{'' if self.active else ' (unpinned)'}>"

@@ -25,6 +25,7 @@ What the live kernel cannot show
   :meth:`LiveKernel.migrate`).
 """
 
+import collections
 import contextlib
 import errno as _errno
 import os
@@ -194,6 +195,9 @@ class LiveKernel:
         self._state = st = _State()
         self._finalizer = weakref.finalize(self, st.shutdown)
         self._epoch = 0
+        #: (epoch, pid, kind, page, faults) for the first access to each page
+        #: of every read / write / store_faults, in order (see conformance)
+        self.access_log = collections.deque(maxlen=100000)
         self._files = {}
         self._procs = []
         try:
@@ -201,10 +205,12 @@ class LiveKernel:
             binary = worker_binary()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
+                # a session of its own: a terminal's ^C goes to Python, which
+                # then cleans up, not straight to the workers
                 st.popen = subprocess.Popen(
                     [binary, "serve", str(theirs.fileno()), st.tmpdir, str(self.cpu)],
                     pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
+                    stderr=subprocess.DEVNULL, start_new_session=True)
             finally:
                 theirs.close()
             st.server = Channel(ours, st.popen.pid, self.timeout)
@@ -606,6 +612,7 @@ class LiveProcess:
         rep = self._call("READ", (addr, n), what="read")
         np = rep.r[0]
         self.last_faults = list(memoryview(rep.payload[n:]).cast("I"))[:np]
+        self._log("read", addr, self.last_faults)
         return rep.payload[:n]
 
     def write(self, addr, data):
@@ -622,7 +629,14 @@ class LiveProcess:
         self.last_faults = []
         rep = self._call("WRITE", (addr,), payload=data, what="write")
         self.last_faults = list(memoryview(rep.payload).cast("I"))
+        self._log("write", addr, self.last_faults)
         self._note_stores(addr, len(data))
+
+    def _log(self, kind, addr, faults):
+        k = self.kernel
+        first = addr & ~(PAGE_SIZE - 1)
+        for i, f in enumerate(faults):
+            k.access_log.append((k._epoch, self.pid, kind, first + i * PAGE_SIZE, f))
 
     def _note_stores(self, addr, n):
         if not n:
@@ -641,6 +655,7 @@ class LiveProcess:
         if not isinstance(addr, int) or addr < 0:
             raise InvalidArgument(f"address must be a non-negative int, not {addr!r}")
         rep = self._call("STORE_FAULTS", (addr,), what="store")
+        self._log("store", addr, [rep.r[0]])
         self._note_stores(addr, 1)
         return rep.r[0]
 

@@ -7,10 +7,10 @@
 True
 """
 
-from .cow_selftest import COW_CASES, era_table, run_case
+from .cow_selftest import COW_CASES, NON_ANON_CASES, era_table, run_case
 from .topics import TOPICS
 
-__all__ = ["TOPICS", "COW_CASES", "get", "names", "era_table", "run_case"]
+__all__ = ["TOPICS", "COW_CASES", "NON_ANON_CASES", "get", "names", "era_table", "run_case"]
 
 
 def names():
@@ -22,7 +22,7 @@ def get(name):
     """The topic scenario or cow.c case called ``name``."""
     if name in TOPICS:
         return TOPICS[name]
-    for c in COW_CASES:
+    for c in COW_CASES + NON_ANON_CASES:
         if c.name == name:
             return c
     from ..errors import InvalidArgument

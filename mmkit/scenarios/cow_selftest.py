@@ -18,7 +18,7 @@ the exclusive page.  The case passes either way.
 from ..era import ERAS, era as _era
 from ..scenario import Scenario
 
-__all__ = ["COW_CASES", "run_case", "era_table"]
+__all__ = ["COW_CASES", "NON_ANON_CASES", "run_case", "era_table"]
 
 OLD, NEW = b"\x00old", b"\xffnew"
 
@@ -110,6 +110,41 @@ def ro_pin(variant, fast):
     return _case(name.format("-fast" if fast else ""), steps)
 
 
+def _non_anon(fn, backing):
+    """non_anon_test_cases[] with run_with_zeropage / run_with_memfd / run_with_tmpfile:
+    ``mem`` is a private R/W mapping, ``smem`` a R/O one of the same memory
+    (a second anon mapping for the zero page, a MAP_SHARED one for files)."""
+    def setup(k, s):
+        s.p = k.spawn("parent")
+        if backing == "shared zeropage":
+            s.a, s.sa = s.p.mmap(1), s.p.mmap(1, prot="r")
+        else:
+            s.f = k.open("test", 1, shmem=backing == "memfd")
+            s.a, s.sa = s.p.mmap(1, file=s.f), s.p.mmap(1, prot="r", shared=True, file=s.f)
+        s.p.read(s.a, 1)
+        s.p.read(s.sa, 1)
+    sc = Scenario(f"{fn} ... with {backing}", f"{fn} ... with {backing}",
+                  watch=[("mem", "p", "a"), ("smem", "p", "sa")])
+    sc.add("populate", "Map the memory twice and read both mappings (" +
+           ("the shared zero page" if backing == "shared zeropage" else "the page-cache page") + ").", setup)
+    if fn == "Basic COW":
+        sc.add("write mem", "Modify the page through the private mapping.", lambda k, s: s.p.write(s.a, NEW))
+        sc.add("check", "Pass if the other mapping still reads the old (zero) data.",
+               lambda k, s: s.p.read(s.sa, len(NEW)) == bytes(len(NEW)))
+    else:
+        fast = "fast" in fn
+        sc.add("R/O pin", "A long-term R/O pin" + (" via GUP-fast" if fast else "") + " on the private mapping.",
+               lambda k, s: setattr(s, "pin", s.p.pin(s.a, 1, write=False, longterm=True, fast=fast)))
+        sc.add("write mem", "Modify the page through the private mapping.", lambda k, s: s.p.write(s.a, NEW))
+        sc.add("check", "Pass if the pin sees the new data.", lambda k, s: s.pin.read(len(NEW)) == NEW)
+    return sc
+
+
+#: non_anon_test_cases[] x (zeropage, memfd, tmpfile): pages in private
+#: mappings that are shared through COW without fork (the v6.2 fix).
+NON_ANON_CASES = [_non_anon(fn, backing) for fn in ("Basic COW", "R/O longterm GUP pin", "R/O longterm GUP-fast pin")
+                  for backing in ("shared zeropage", "memfd", "tmpfile")]
+
 COW_CASES = [
     cow_in_parent(False), cow_in_parent(True),
     vmsplice_in_child(False), vmsplice_in_child(True),
@@ -125,11 +160,13 @@ def run_case(case, era=None):
     """Run one cow.c case on a fresh model kernel; True if it passes."""
     from ..kernel import Kernel
     if isinstance(case, str):
-        case = next(c for c in COW_CASES if c.name == case)
+        case = next(c for c in COW_CASES + NON_ANON_CASES if c.name == case)
     return case.run(Kernel(era=_era(era)))[-1].outcome is True
 
 
-def era_table(eras=None):
-    """{case name: {era name: passed}} for every case and era (default: all presets)."""
+def era_table(eras=None, cases=None):
+    """{case name: {era name: passed}} for every case (default: the anon
+    cases, COW_CASES) and era (default: all presets)."""
     eras = list(ERAS) if eras is None else eras
-    return {c.name: {_era(e).name: run_case(c, e) for e in eras} for c in COW_CASES}
+    cases = COW_CASES if cases is None else cases
+    return {c.name: {_era(e).name: run_case(c, e) for e in eras} for c in cases}

@@ -1,0 +1,532 @@
+"""Questions: a program, what to predict, a checker, hints and a folded solution.
+
+A :class:`Question` owns a source (a :class:`~mmkit.exercises.program.Program`
+or a topic scenario), the era it runs on, and its *parts*: the values to
+predict (``refcount``, ``"copy"`` or ``"reuse"``, what a pipe returns...).
+The answer key is computed by running the source on the model, never
+written by hand.
+
+``q.show()`` displays the question with every parameter echoed (kind,
+seed, form, era), ``q.check(answer)`` says right or wrong and explains a
+wrong part by its misconception without giving the value away,
+``q.hint()`` gives the next of three hints, and ``q.solution()`` shows the
+answer and the step-by-step state, folded, for when you want it.
+"""
+
+import html
+
+from ..era import era as _era
+from .misconceptions import ALTERNATIVES, diagnose
+from .program import show_value
+
+__all__ = ["Part", "Question", "display_html"]
+
+_CSS = """<style>
+.mm-question{border-left:4px solid #4a7ab5;padding:.4em .8em;margin:.4em 0;background:#f6f8fb}
+.mm-question pre{background:#fff;border:1px solid #dde;padding:.4em;font-size:95%}
+.mm-params{color:#555;font-size:90%}
+.mm-check{padding:.3em .6em;margin:.3em 0;border-radius:3px}
+.mm-check[data-ok=true]{background:#e6f4e6;border-left:4px solid #2e8b57}
+.mm-check[data-ok=false]{background:#fbeeee;border-left:4px solid #c0392b}
+.mm-check[data-ok=none]{background:#f4f4f4;border-left:4px solid #999}
+.mm-hint{background:#fff8e1;border-left:4px solid #e0a800;padding:.3em .6em;margin:.3em 0}
+.mm-solution summary{cursor:pointer;color:#4a7ab5}
+.mm-solution table{border-collapse:collapse;font-size:90%}
+.mm-solution td,.mm-solution th{border:1px solid #ccd;padding:1px 6px}
+</style>"""
+
+
+def _in_notebook():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+def display_html(html_text, text):
+    """Display ``html_text`` in a notebook, else print ``text``."""
+    if _in_notebook():
+        from IPython.display import HTML, display
+        display(HTML(_CSS + html_text))
+    else:
+        print(text)
+
+
+# -- parts --------------------------------------------------------------------
+_BOOL = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
+_SYNONYMS = {
+    "nofault": "no fault", "no-fault": "no fault", "none": "no fault", "no_fault": "no fault",
+    "reused": "reuse", "copied": "copy", "cow": "copy",
+    "migrate": "migrated", "moved": "migrated", "yes": None, "eagain": "EAGAIN", "failed": "EAGAIN",
+    "sigbus": "SIGBUS", "sigsegv": "SIGSEGV", "efault": "EFAULT",
+    "same": "same page", "same page": "same page", "new page": "copied", "copy": "copied",
+    "share": "shared", "shared": "shared",
+}
+
+
+class Part:
+    """One value to predict.
+
+    Parameters
+    ----------
+    name : str
+        How the answer tuple / dict names it (``"refcount"``, ``"C.refcount"``).
+    type : str
+        ``refcount``, ``mapcount``, ``pincount`` (ints); ``exclusive``,
+        ``writable``, ``present`` (bools); ``fault`` (``"no fault"``,
+        ``"reuse"``, ``"copy"``); ``copied`` (``"copied"``, ``"same page"``);
+        ``shared`` (``"shared"``, ``"copied"``); ``migrated``
+        (``"migrated"``, ``"EAGAIN"``); ``data`` (a digit, ``"zero"``,
+        ``"SIGBUS"``...).
+    fn : callable
+        ``fn(run)`` -> the value on a run of the question's source.
+    key : tuple
+        The page this part is about, for the misconception evidence.
+    prompt : str
+        The question in words.
+    """
+
+    CHOICES = {"fault": ("no fault", "reuse", "copy"), "copied": ("copied", "same page"),
+               "shared": ("shared", "copied"), "migrated": ("migrated", "EAGAIN")}
+
+    def __init__(self, name, type, fn, key=None, prompt="", reader=None):
+        self.name = name
+        self.type = type
+        self.fn = fn
+        self.key = key
+        self.prompt = prompt
+        self.reader = reader
+
+    def __repr__(self):
+        return f"<Part {self.name} ({self.type})>"
+
+    @property
+    def form(self):
+        """How to write the answer, in words."""
+        t = self.type
+        if t in ("refcount", "mapcount", "pincount"):
+            return "an int"
+        if t in ("exclusive", "writable", "present"):
+            return "True or False"
+        if t in self.CHOICES:
+            return " or ".join(f'"{c}"' for c in self.CHOICES[t])
+        return 'a digit string such as "1", "zero", or a signal / errno name such as "SIGBUS"'
+
+    def normalize(self, v):
+        """The learner's value in canonical form, or raise ValueError."""
+        t = self.type
+        if t in ("refcount", "mapcount", "pincount"):
+            if isinstance(v, bool):
+                raise ValueError(f"{self.name}: expected an int, got {v!r}")
+            if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+                return int(v)
+            if isinstance(v, int):
+                return v
+            raise ValueError(f"{self.name}: expected an int, got {v!r}")
+        if t in ("exclusive", "writable", "present"):
+            if isinstance(v, bool):
+                return v
+            if isinstance(v, int) and v in (0, 1):
+                return bool(v)
+            if isinstance(v, str) and v.strip().lower() in _BOOL:
+                return _BOOL[v.strip().lower()]
+            raise ValueError(f"{self.name}: expected True or False, got {v!r}")
+        if t in self.CHOICES:
+            if not isinstance(v, str):
+                raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
+            s = v.strip()
+            low = s.lower()
+            for c in self.CHOICES[t]:
+                if low == c.lower():
+                    return c
+            syn = _SYNONYMS.get(low)
+            if syn in self.CHOICES[t]:
+                return syn
+            raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
+        # data
+        if isinstance(v, (bytes, bytearray)):
+            return show_value(bytes(v))
+        if isinstance(v, int) and not isinstance(v, bool):
+            return "zero" if v == 0 else str(v)
+        if isinstance(v, str):
+            s = v.strip().strip("'\"")
+            if s in ("0", "\x00", "zeros", "ZERO", "Zero") or s.lower() in ("zero", "zeros"):
+                return "zero"
+            if s.upper() in ("SIGBUS", "SIGSEGV", "EFAULT", "EAGAIN", "EINVAL"):
+                return s.upper()
+            return s
+        raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
+
+
+class _Context:
+    """Evidence for the misconception diagnosis of one part."""
+
+    def __init__(self, q, part, run):
+        self.q = q
+        self.part = part
+        self.run = run
+        self.folio = None
+        self.pins = self.refs = 0
+        if part.key is not None:
+            try:
+                self.folio = run.folio(*part.key)
+            except Exception:
+                self.folio = None
+            if self.folio is not None:
+                self.pins, self.refs = run.holders(self.folio)
+        self.verbs = q.verbs
+        gups = [v for v in q.gup_ops]
+        self.last_gup = gups[-1][0] if gups else None
+        self.last_gup_ro = bool(gups) and gups[-1][0] == "pin" and not gups[-1][1]
+        self.truncated = "truncate" in self.verbs
+        self.reader_is_holder = part.reader in ("pin", "pipe", "ref") if part.reader else None
+
+    def alt(self, key):
+        return self.q._alt_value(key, self.part)
+
+    @staticmethod
+    def data_is_older(truth, learner):
+        def rank(x):
+            return 0 if x == "zero" else int(x) if isinstance(x, str) and x.isdigit() else None
+        a, b = rank(truth), rank(learner)
+        return a is not None and b is not None and a < b
+
+
+# -- questions -------------------------------------------------------------------
+class Question:
+    """A self-checking exercise (see the module docstring).
+
+    Parameters
+    ----------
+    source : Program or scenario source
+        Has ``run(era, check=True)`` and ``code(era)``.
+    parts : list of Part
+    params : dict
+        Everything needed to regenerate the question (kind, seed, form,
+        era...), echoed by :meth:`show`.
+    text : str
+        The question in words (the parts' prompts are added).
+    hints : list of str
+        Hints 1 and 2; hint 3 is computed (the state before the last line).
+    choices : dict, optional
+        For multiple-choice (inverse) questions: letter -> Program.
+    """
+
+    def __init__(self, source, parts, params, text, hints=(), choices=None, intro="", checker=None):
+        self.source = source
+        self.parts = list(parts)
+        self.params = dict(params)
+        self.era = _era(self.params.get("era"))
+        self.text = text
+        self.intro = intro
+        self._hints = list(hints)
+        self._hint_level = 0
+        self.choices = choices
+        self._checker = checker
+        self._run = None
+        self._alt_runs = {}
+        self.attempts = []
+
+    # -- the answer key --------------------------------------------------------
+    @property
+    def run(self):
+        if self._run is None:
+            self._run = self.source.run(self.era)
+        return self._run
+
+    def answer_key(self):
+        """The right answer (a tuple in part order, or a single value).
+        For lecturers and tests; learners use :meth:`solution`."""
+        vals = tuple(p.fn(self.run) for p in self.parts)
+        return vals[0] if len(vals) == 1 else vals
+
+    def _alt_value(self, key, part):
+        if key not in self._alt_runs:
+            alt_era = ALTERNATIVES[key](self.era)
+            run = None
+            if alt_era is not None:
+                try:
+                    run = self.source.run(alt_era, check=False)
+                    if getattr(run, "error", None) is not None:
+                        run = None
+                except Exception:
+                    run = None
+            self._alt_runs[key] = run
+        run = self._alt_runs[key]
+        if run is None:
+            return None
+        try:
+            return part.fn(run)
+        except Exception:
+            return None
+
+    @property
+    def verbs(self):
+        return [op.verb for op in getattr(self.source, "ops", ())]
+
+    @property
+    def gup_ops(self):
+        return [(op.verb, op.a4 if op.verb == "pin" else False) for op in getattr(self.source, "ops", ())
+                if op.verb in ("pin", "gup", "vmsplice")]
+
+    # -- text ----------------------------------------------------------------------
+    def params_line(self):
+        return " ".join(f"{k}={v}" for k, v in self.params.items() if v is not None)
+
+    def answer_form(self):
+        if self._checker is not None:
+            return self._checker.form
+        if len(self.parts) == 1:
+            return f"q.check({self.parts[0].name}) with {self.parts[0].form}"
+        names = ", ".join(p.name for p in self.parts)
+        return f"q.check(({names})) -- a tuple in this order, or keywords q.check({self.parts[0].name}=..., ...)"
+
+    def __str__(self):
+        lines = [f"[{self.params_line()}]"]
+        if self.intro:
+            lines.append(self.intro)
+        if self.choices is None and self._checker is None:
+            lines += ["", self.source.code(self.params.get("era")), ""]
+        lines.append(self.text)
+        for p in self.parts:
+            if p.prompt:
+                lines.append(f"  {p.name}: {p.prompt} ({p.form})")
+        if self.choices:
+            for letter, prog in self.choices.items():
+                lines += ["", f"({letter})", prog.code()]
+        lines += ["", "Answer with " + self.answer_form()]
+        return "\n".join(lines)
+
+    def _html(self):
+        e = html.escape
+        out = [f'<div class="mm-question"><div class="mm-params">{e(self.params_line())}</div>']
+        if self.intro:
+            out.append(f"<p>{e(self.intro)}</p>")
+        if self.choices is None and self._checker is None:
+            out.append(f"<pre>{e(self.source.code(self.params.get('era')))}</pre>")
+        out.append(f"<p><b>{e(self.text)}</b></p>")
+        if any(p.prompt for p in self.parts):
+            out.append("<ul>" + "".join(f"<li><code>{e(p.name)}</code>: {e(p.prompt)} <i>({e(p.form)})</i></li>"
+                                        for p in self.parts if p.prompt) + "</ul>")
+        if self.choices:
+            out.append('<div style="display:flex;flex-wrap:wrap;gap:.5em">')
+            for letter, prog in self.choices.items():
+                out.append(f"<div><b>({letter})</b><pre>{e(prog.code())}</pre></div>")
+            out.append("</div>")
+        out.append(f"<p>Answer with <code>{e(self.answer_form())}</code></p></div>")
+        return "".join(out)
+
+    def _repr_html_(self):
+        return _CSS + self._html()
+
+    def show(self):
+        """Display the question (HTML in a notebook, text elsewhere)."""
+        display_html(self._html(), str(self))
+
+    # -- checking -------------------------------------------------------------------
+    def _collect(self, answer, kw):
+        if kw:
+            missing = [p.name for p in self.parts if p.name not in kw]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+            unknown = set(kw) - {p.name for p in self.parts}
+            if unknown:
+                raise ValueError(f"unknown name(s) {', '.join(sorted(unknown))}; expected "
+                                 f"{', '.join(p.name for p in self.parts)}")
+            return [kw[p.name] for p in self.parts]
+        if isinstance(answer, dict):
+            return self._collect(None, answer)
+        if len(self.parts) == 1:
+            if isinstance(answer, (tuple, list)) and len(answer) == 1:
+                return [answer[0]]
+            return [answer]
+        if not isinstance(answer, (tuple, list)) or len(answer) != len(self.parts):
+            raise ValueError(f"expected {len(self.parts)} values ({', '.join(p.name for p in self.parts)}), "
+                             f"got {answer!r}")
+        return list(answer)
+
+    def evaluate(self, answer=..., **kw):
+        """Check without displaying: returns ``(ok, messages)``.
+
+        ``ok`` is True, False, or None when no answer was given yet (the
+        ``...`` placeholder) or it could not be read.  ``messages`` are the
+        lines :meth:`check` would display.
+        """
+        if self._checker is not None:
+            return self._checker.evaluate(self, answer)
+        if answer is ... and not kw:
+            return None, ["No answer yet: replace ... with your prediction."]
+        try:
+            raw = self._collect(answer, kw)
+            vals = [p.normalize(v) for p, v in zip(self.parts, raw)]
+        except ValueError as err:
+            return None, [f"Could not read the answer: {err}.  Answer with {self.answer_form()}."]
+        truth = [p.fn(self.run) for p in self.parts]
+        wrong = [(p, v, t) for p, v, t in zip(self.parts, vals, truth) if v != t]
+        if not wrong:
+            return True, ["Correct." + (f" ({len(self.parts)} of {len(self.parts)} parts)" if len(self.parts) > 1 else "")]
+        msgs = []
+        if len(self.parts) > 1:
+            right = [p.name for p, v, t in zip(self.parts, vals, truth) if v == t]
+            msgs.append(f"Not yet: {', '.join(p.name for p, _, _ in wrong)} "
+                        f"{'is' if len(wrong) == 1 else 'are'} wrong"
+                        + (f" ({', '.join(right)} right)." if right else "."))
+        else:
+            msgs.append("Not yet.")
+        seen = set()
+        for p, v, t in wrong:
+            m = diagnose(p, v, t, _Context(self, p, self.run))
+            if m is None:
+                msgs.append(f"{p.name}: {GENERIC.get(p.type, 'Check this part again.')}")
+            elif m.key not in seen:
+                seen.add(m.key)
+                msgs.append(f"{p.name}: {m.title}. {m.explain}")
+            else:
+                msgs.append(f"{p.name}: {m.title} (see above).")
+        msgs.append("q.hint() gives a hint.")
+        return False, msgs
+
+    def check(self, answer=..., **kw):
+        """Check ``answer``; display the verdict and return True / False
+        (None when there is no answer yet).
+
+        Examples
+        --------
+        ``q.check((2, 2, 0, False))``, ``q.check(refcount=2, mapcount=2,
+        pincount=0, exclusive=False)``, ``q.check("copy")``, ``q.check("B")``.
+        """
+        ok, msgs = self.evaluate(answer, **kw)
+        if ok is not None:
+            self.attempts.append(ok)
+        mark = {True: "✔", False: "✘", None: "…"}[ok]
+        text = f"{mark} " + "\n  ".join(msgs)
+        body = "".join(f"<div>{html.escape(m)}</div>" for m in msgs)
+        state = {True: "true", False: "false", None: "none"}[ok]
+        display_html(f'<div class="mm-check" data-ok="{state}"><b>{mark}</b> {body}</div>', text)
+        return ok
+
+    # -- hints and solution ----------------------------------------------------------
+    def hints(self):
+        """All three hints as strings (hint 3 is computed from the model)."""
+        return self._hints[:2] + [self._state_hint()]
+
+    def _state_hint(self):
+        if self._checker is not None:
+            return self._checker.hint3(self)
+        key = next((p.key for p in self.parts if p.key is not None), None)
+        if key is None or not hasattr(self.source, "ops") or len(self.source.ops) < 2:
+            return "Work through the lines one at a time and write down who holds the page after each."
+        before = self.source.run(self.era, upto=len(self.source.ops) - 1)
+        info = before.page(*key)
+        who = f"{key[0]}'s page at {key[1]}"
+        if not info.present:
+            return f"Before the last line, {who} is not mapped. What does the last line do to it?"
+        return (f"Before the last line, {who} has refcount {info.refcount}, mapcount {info.mapcount}, "
+                f"pincount {info.pincount}, exclusive {info.exclusive}, writable {info.writable}. "
+                f"What does the last line change?")
+
+    def hint(self, level=None):
+        """Display the next hint (or hint ``level``, 1 to 3)."""
+        hs = self.hints()
+        if level is None:
+            self._hint_level = min(self._hint_level + 1, len(hs))
+            level = self._hint_level
+        level = max(1, min(int(level), len(hs)))
+        h = hs[level - 1]
+        display_html(f'<div class="mm-hint"><b>Hint {level}/{len(hs)}:</b> {html.escape(h)}</div>',
+                     f"Hint {level}/{len(hs)}: {h}")
+
+    def explanation(self):
+        """The worked solution as text: the answer and the state after each line."""
+        key = self.answer_key()
+        lines = [f"Answer: {key!r}"]
+        lines += self._walkthrough_text()
+        return "\n".join(lines)
+
+    def _walkthrough_rows(self):
+        pkey = next((p.key for p in self.parts if p.key is not None), None)
+        if pkey is None or not hasattr(self.source, "ops"):
+            return pkey, []
+        rows = []
+        for i in range(1, len(self.source.ops) + 1):
+            r = self.source.run(self.era, upto=i)
+            info = r.page(*pkey)
+            line = r.lines[-1]
+            val = show_value(line.value) if line.value is not None else ""
+            rows.append((line.op.code(), val, info))
+        return pkey, rows
+
+    def _walkthrough_text(self):
+        pkey, rows = self._walkthrough_rows()
+        if not rows:
+            return []
+        out = [f"State of {pkey[0]}'s page at {pkey[1]} after each line (pfn ref map pin AE W):"]
+        for code, val, i in rows:
+            st = (f"{i.pfn} {i.refcount} {i.mapcount} {i.pincount} {int(i.exclusive)} {int(i.writable)}"
+                  if i.present else "not mapped")
+            out.append(f"  {code:44} {('-> ' + str(val)) if val != '' else '':14} {st}")
+        trace = self._last_trace()
+        if trace:
+            out.append("Kernel trace of the last line:")
+            out += [f"  {t}" for t in trace]
+        return out
+
+    def _last_trace(self):
+        run = self.run
+        k = getattr(run, "kernel", None)
+        if k is None:
+            return []
+        return [str(e) for e in k.trace.of_op(k.trace.op)]
+
+    def solution(self):
+        """Display the answer with a step-by-step explanation, folded:
+        open it only after you have tried."""
+        e = html.escape
+        key = self.answer_key()
+        if self._checker is not None:
+            body = e(self._checker.solution_text(self))
+            display_html(f'<details class="mm-solution"><summary>Solution ({e(self.params_line())}): '
+                         f'open only after you have tried</summary><pre>{body}</pre></details>',
+                         "Solution:\n" + self._checker.solution_text(self))
+            return
+        pkey, rows = self._walkthrough_rows()
+        table = ""
+        if rows:
+            head = "<tr><th>line</th><th>value</th><th>pfn</th><th>ref</th><th>map</th><th>pin</th><th>AE</th><th>W</th></tr>"
+            body = "".join(
+                f"<tr><td><code>{e(c)}</code></td><td>{e(str(v))}</td>"
+                + ("".join(f"<td>{x}</td>" for x in (i.pfn, i.refcount, i.mapcount, i.pincount, int(i.exclusive),
+                                                     int(i.writable))) if i.present else '<td colspan="6">not mapped</td>')
+                + "</tr>" for c, v, i in rows)
+            table = f"<p>{e(pkey[0])}'s page at <code>{e(pkey[1])}</code> after each line:</p><table>{head}{body}</table>"
+        trace = "".join(f"<div><code>{e(t)}</code></div>" for t in self._last_trace())
+        display_html(f'<details class="mm-solution"><summary>Solution ({e(self.params_line())}): '
+                     f'open only after you have tried</summary><p>Answer: <code>{e(repr(key))}</code></p>'
+                     f'{table}<p>Kernel trace of the last line:</p>{trace}</details>',
+                     "Solution:\n" + self.explanation())
+
+
+GENERIC = {
+    "refcount": "Count every holder of the page at the end: one per page-table entry that maps it, one for "
+                "the page cache, one per FOLL_GET reference or pipe buffer, 1024 per FOLL_PIN. Holders that "
+                "were released (unpin, put, pipe read, exit, munmap) no longer count.",
+    "mapcount": "Count the page-table entries that map this very page, in all processes, at the end. A process "
+                "that copied the page on a write maps its copy, not this page.",
+    "pincount": "Count the FOLL_PIN pins (pin_user_pages()) still held on this page.",
+    "exclusive": "PageAnonExclusive: set on a page created for one process or reused by a fault after it "
+                 "found the refcount at 1; cleared when fork() shares the page.",
+    "writable": "Ask what the last fault on this page was, and whether fork() write-protected it since.",
+    "present": "Is there a page-table entry at all? Think of MADV_DONTFORK, MADV_WIPEONFORK, munmap and exit.",
+    "fault": "Look at the PTE just before the write. Writable: no fault. Read-only: do_wp_page() reuses the page "
+             "if it is PageAnonExclusive or if nobody else holds it (refcount 1), and copies it otherwise.",
+    "copied": "Does this GUP request unshare? Only a FOLL_PIN without FOLL_WRITE on a page that is not "
+              "PageAnonExclusive does, and it copies only if someone else still holds the page.",
+    "shared": "fork() shares a page, unless it may be pinned in an mm that has pinned: then the child gets a "
+              "copy at once.",
+    "migrated": "Migration needs to unmap the page and then find no holder besides the page cache and its own "
+                "isolation reference.",
+    "data": "Follow the page, not the address: which physical page does the reader hold at that moment, and "
+            "which writes went into that very page?",
+}
