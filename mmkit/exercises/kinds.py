@@ -89,8 +89,10 @@ def _fault(b, i, X, A="a"):
                 prompt=f"what does {X}'s write on line {n + 1} do: no fault, reuse or copy?")
 
 
-def _value(i, name, prompt, reader=None, key=None):
-    return Part(name, "data", lambda run: show_value(run.lines[i].value), key=key, prompt=prompt, reader=reader)
+def _value(b, i, name, prompt, reader=None, key=None):
+    """The value of line ``i`` (negative: from the end of what ``b`` drew so far)."""
+    n = i % b.n
+    return Part(name, "data", lambda run: show_value(run.lines[n].value), key=key, prompt=prompt, reader=reader)
 
 
 def _line_no(b, i):
@@ -102,18 +104,15 @@ def gen_counters(b):
     rng = b.rng
     b.do("spawn", "P")
     b.do("mmap", "P", "a")
-    if rng.random() < 0.2:
-        b.do("read", "P", "a")
-    else:
-        b.write("P")
+    b.write("P")
     for _ in range(rng.randint(2, 4)):
         cands = []
         if "C" not in b.env:
             cands += ["fork"] * 3
         if b.maps("C"):
-            cands += ["C.exit", "C.munmap"]
+            cands += ["C.exit", "C.munmap", "C.write"]
         if "pin" not in b.env:
-            cands += ["pin"] * 2
+            cands.append("pin")
         elif b.active("pin"):
             cands.append("unpin")
         if "pipe" not in b.env:
@@ -140,6 +139,8 @@ def gen_counters(b):
             b.do("pipe_read", "pipe")
         elif c == "gup":
             b.do("gup", "P", "a", "ref")
+        elif c == "C.write":
+            b.write("C")
         else:
             b.write("P")
     parts = [_counter("P", "a", f) for f in ("refcount", "mapcount", "pincount", "exclusive")]
@@ -164,7 +165,7 @@ def gen_fork(b):
     ask = rng.choice(["parent", "child", "read"])
     if ask == "read":
         b.do("read", "C", "a")
-        return [_value(-1, "value", "what does C's read return?", key=("C", "a", 0))], \
+        return [_value(b, -1, "value", "what does C's read return?", key=("C", "a", 0))], \
             "What does the child's read on the last line return?"
     if ask == "child":
         parts = [_counter("C", "a", "present")] + [_counter("C", "a", f) for f in ("refcount", "mapcount", "exclusive")]
@@ -183,8 +184,9 @@ def gen_cow(b):
         b.write("P")
     if rng.random() < 0.9:
         b.do("fork", "P", "C")
+    zero = b.page("P").zero_page
     for _ in range(rng.randint(0, 3)):
-        cands = [x + ".write" for x in ("P", "C") if b.maps(x)]
+        cands = [x + ".write" for x in ("P", "C") if b.maps(x) and rng.random() < 0.4]
         if b.maps("C"):
             cands += ["C.exit", "C.munmap", "C.read"]
         if "pipe" not in b.env and [x for x in ("P", "C") if b.maps(x)]:
@@ -213,9 +215,9 @@ def gen_cow(b):
     other = "C" if w == "P" else "P"
     if b.active("pipe") and rng.random() < 0.6:
         b.do("pipe_read", "pipe")
-        parts.append(_value(-1, "pipe", "what does the pipe read on the last line return?", reader="pipe"))
+        parts.append(_value(b, -1, "pipe", "what does the pipe read on the last line return?", reader="pipe"))
         return parts, f"What does {w}'s last write do, and what does the pipe then return?"
-    if b.maps(other):
+    if b.maps(other) and not zero:
         parts += [_counter(other, "a", "refcount", f"{other}.refcount"),
                   _counter(other, "a", "mapcount", f"{other}.mapcount")]
         return parts, f"What does {w}'s last write do, and what are the counters of {other}'s page afterwards?"
@@ -264,7 +266,7 @@ def gen_pin(b):
                 b.write("P")
         b.write("P")
         b.do("dev_read", "pin")
-        return [_value(-1, "device", "what does the device read through the pin?", reader="pin"),
+        return [_value(b, -1, "device", "what does the device read through the pin?", reader="pin"),
                 _counter("P", "a", "refcount")], \
             "The device reads the buffer on the last line. What does it see, and what is P's refcount?"
     # get_vs_pin
@@ -313,7 +315,7 @@ def gen_unshare(b):
     b.write("P")
     b.do("dev_read" if how != "get" else "pipe_read", "pin")
     return [copied, _fault(b, -2, "P"),
-            _value(-1, "device", "what does the holder read on the last line?", reader="pin")], \
+            _value(b, -1, "device", "what does the holder read on the last line?", reader="pin")], \
         f"What does line {gi + 1} do, what does P's next write do, and what does the holder then read?"
 
 
@@ -328,14 +330,12 @@ def gen_migrate(b):
             cands += ["fork"] * 3
         if b.maps("C"):
             cands += ["C.exit", "C.write", "C.munmap"]
-        if "pin" not in b.env:
-            cands += ["pin", "pin"]
-        elif b.active("pin"):
-            cands.append("unpin")
-        if "pipe" not in b.env:
-            cands.append("vmsplice")
-        elif b.active("pipe"):
-            cands.append("pipe_read")
+        if "pin" not in b.env and "pipe" not in b.env:
+            cands += ["pin", "vmsplice"]
+        if b.active("pin"):
+            cands += ["unpin"] * 2
+        if b.active("pipe"):
+            cands += ["pipe_read"] * 2
         c = rng.choice(cands)
         if c == "fork":
             b.do("fork", "P", "C")
@@ -388,9 +388,9 @@ def gen_truncate(b):
     newsize = rng.choice([0, 1])
     b.do("truncate", "f", newsize)
     parts = []
-    page = rng.choice([0, 1])
+    page = rng.choice([0, 1, 1]) if newsize == 1 else rng.choice([0, 1])
     b.do("read", "P", "m", page)
-    parts.append(_value(-1, "access", f"what does P's read of page {page} of the mapping return?",
+    parts.append(_value(b, -1, "access", f"what does P's read of page {page} of the mapping return?",
                         reader="mapping", key=("P", "m", page)))
     if holder in ("pin", "pipe"):
         if rng.random() < 0.4:
@@ -398,7 +398,7 @@ def gen_truncate(b):
             b.do("fwrite", "f", 0, str(b.digit))
             b.digit += 1
         b.do("dev_read" if holder == "pin" else "pipe_read", holder)
-        parts.append(_value(-1, holder, f"what does the {'device read through the pin' if holder == 'pin' else 'pipe read'} "
+        parts.append(_value(b, -1, holder, f"what does the {'device read through the pin' if holder == 'pin' else 'pipe read'} "
                             "return on the last line?", reader=holder))
     elif holder == "refused":
         parts.insert(0, Part("pin", "data", lambda run: show_value(next(

@@ -127,8 +127,8 @@ MISCONCEPTIONS = dict([
        mm/mprotect.c: can_change_pte_writable())."""),
     _m("zero_page_counted", "the zero page is not counted",
        """A read fault on untouched anonymous memory maps the shared zero page with a special PTE
-       (mm/memory.c: do_anonymous_page()): no page is allocated, and no refcount or mapcount changes.
-       k.page() reports 0 for both."""),
+       (mm/memory.c: do_anonymous_page()): no page is allocated, and mapping it changes neither its
+       refcount nor its mapcount (vm_normal_page() does not even return it)."""),
     _m("gup_get_unshares", "FOLL_GET never unshares",
        """Only a read-only FOLL_PIN unshares.  get_user_pages() and vmsplice() take FOLL_GET references,
        and gup_must_unshare() returns false for them: the reference lands on the page as it is, shared

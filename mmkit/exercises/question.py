@@ -57,7 +57,7 @@ def display_html(html_text, text):
 # -- parts --------------------------------------------------------------------
 _BOOL = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
 _SYNONYMS = {
-    "nofault": "no fault", "no-fault": "no fault", "none": "no fault", "no_fault": "no fault",
+    "nofault": "no fault", "first": "first touch", "first-touch": "first touch", "no-fault": "no fault", "none": "no fault", "no_fault": "no fault",
     "reused": "reuse", "copied": "copy", "cow": "copy",
     "migrate": "migrated", "moved": "migrated", "yes": None, "eagain": "EAGAIN", "failed": "EAGAIN",
     "sigbus": "SIGBUS", "sigsegv": "SIGSEGV", "efault": "EFAULT",
@@ -88,7 +88,7 @@ class Part:
         The question in words.
     """
 
-    CHOICES = {"fault": ("no fault", "reuse", "copy"), "copied": ("copied", "same page"),
+    CHOICES = {"fault": ("first touch", "no fault", "reuse", "copy"), "copied": ("copied", "same page"),
                "shared": ("shared", "copied"), "migrated": ("migrated", "EAGAIN")}
 
     def __init__(self, name, type, fn, key=None, prompt="", reader=None):
@@ -519,8 +519,10 @@ GENERIC = {
                  "found the refcount at 1; cleared when fork() shares the page.",
     "writable": "Ask what the last fault on this page was, and whether fork() write-protected it since.",
     "present": "Is there a page-table entry at all? Think of MADV_DONTFORK, MADV_WIPEONFORK, munmap and exit.",
-    "fault": "Look at the PTE just before the write. Writable: no fault. Read-only: do_wp_page() reuses the page "
-             "if it is PageAnonExclusive or if nobody else holds it (refcount 1), and copies it otherwise.",
+    "fault": "Look at the PTE just before the write. None at all: a first touch (do_anonymous_page(); note "
+             "that fork() copies no page table for a VMA that has no anonymous page yet). Writable: no fault. "
+             "Read-only: do_wp_page() reuses the page if it is PageAnonExclusive or if nobody else holds it "
+             "(refcount 1), and copies it otherwise (always for the zero page).",
     "copied": "Does this GUP request unshare? Only a FOLL_PIN without FOLL_WRITE on a page that is not "
               "PageAnonExclusive does, and it copies only if someone else still holds the page.",
     "shared": "fork() shares a page, unless it may be pinned in an mm that has pinned: then the child gets a "
