@@ -11,9 +11,12 @@ Writing your own takes three lines::
 
     >>> from mmkit import Kernel
     >>> from mmkit.scenario import Scenario
+    >>> def setup(k, s):
+    ...     s.p = k.spawn("parent"); s.a = s.p.mmap(1); s.p.write(s.a, b"x")
     >>> sc = Scenario("mine", "fork then write", watch=[("parent", "p", "a")])
-    >>> sc.add("map", "Map one page and write it.", lambda k, s: (setattr(s, "p", k.spawn("parent")), setattr(s, "a", s.p.mmap(1)), s.p.write(s.a, b"x"))[-1])
-    >>> sc.add("fork", "The child shares the page.", lambda k, s: setattr(s, "c", s.p.fork("child")))
+    >>> sc.add("map", "Map one page and write it.", setup).add(
+    ...     "fork", "The child shares the page.", lambda k, s: setattr(s, "c", s.p.fork("child")))
+    <Scenario 'mine': 2 steps>
     >>> [r.pages["parent"].mapcount for r in sc.run(Kernel())]
     [1, 2]
 """
