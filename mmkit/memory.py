@@ -22,6 +22,8 @@ FAULT_FLAG_UNSHARE = 2
 #: copy_page_range() records one event per PTE for this many PTEs of a VMA,
 #: then a summary: a lecture's fork shows every decision, a 1 GiB fork stays cheap.
 TRACE_PTES_PER_VMA = 64
+#: mm/memory.c: fault_around_bytes (64 KiB) in pages.
+FAULT_AROUND_PAGES = 16
 
 
 def folio_put(k, folio):
@@ -99,6 +101,7 @@ def do_fault(k, vma, addr, flags):
     mm = vma.mm
     page = filemap_fault(k, vma, addr)
     if not flags & FAULT_FLAG_WRITE:
+        do_fault_around(k, vma, addr)
         folio_add_file_rmap_pte(k, page, vma)
         writable = vma.shared and vma.write and page.mapping.shmem
         pte = Pte(page, writable, False)
@@ -126,6 +129,39 @@ def do_fault(k, vma, addr, flags):
                  "write fault in a shared mapping (page_mkwrite done)" if not page.mapping.shmem
                  else "write fault in a shared shmem mapping", page.pfn)
     return pte
+
+
+def do_fault_around(k, vma, addr):
+    """mm/memory.c: do_fault_around() -> filemap_map_pages(): on a read fault,
+    also map the neighbours that are already in the page cache.
+
+    The window is fault_around_bytes (64 KiB, 16 pages) aligned down, clamped
+    to the VMA and to one page table; only cached pages within i_size whose
+    PTE is empty are mapped, with the VMA's default protection.  The
+    faulting page itself is left to the caller.
+    """
+    mm, file = vma.mm, vma.file
+    pte_off = (addr >> 12) & 511
+    vma_off = (addr - vma.start) >> 12
+    from_pte = max(pte_off - pte_off % FAULT_AROUND_PAGES, pte_off - min(pte_off, vma_off))
+    to_pte = min(from_pte + FAULT_AROUND_PAGES, 512, pte_off + vma.npages - vma_off)
+    writable = vma.shared and vma.write and file.shmem
+    mapped = 0
+    base = addr - (pte_off << 12)
+    for i in range(from_pte, to_pte):
+        a = base + (i << 12)
+        if a == addr or mm.pte(a) is not None:
+            continue
+        index = vma.linear_page_index(a)
+        folio = file.pages.get(index)
+        if folio is None or index >= file.npages:
+            continue
+        folio_add_file_rmap_pte(k, folio, vma)
+        mm.set_pte(a, Pte(folio, writable, False))
+        mapped += 1
+    if mapped:
+        k.trace.emit("do_fault_around", "{} cached neighbour(s) mapped", "filemap_map_pages() around {1:#x}",
+                     None, mapped, addr)
 
 
 def do_wp_page(k, vma, addr, pte, flags):
@@ -243,7 +279,7 @@ def wp_page_copy(k, vma, addr, pte, unshare=False):
                      new.pfn, new.pfn, "read-only" if unshare else "writable")
     else:
         k.trace.emit("wp_page_copy", "new page {} mapped {}",
-                     "copied from pfn {}; old page now refcount {} mapcount {}", new.pfn, new.pfn,
+                     "copied from pfn {2}; old page now refcount {3} mapcount {4}", new.pfn, new.pfn,
                      "read-only" if unshare else "writable", old.pfn, old.refcount, old.mapcount)
 
 
@@ -352,7 +388,7 @@ def copy_page_range(k, dst_vma, src_vma):
                 check_folio(k, folio)
     if detail < 0 or shared + copied > TRACE_PTES_PER_VMA:
         trace.emit("copy_pte_range", "{} shared, {} copied in this VMA",
-                   "per-PTE events shown for the first {} only", None, shared, copied, TRACE_PTES_PER_VMA)
+                   "per-PTE events shown for the first {2} only", None, shared, copied, TRACE_PTES_PER_VMA)
     return shared, copied
 
 

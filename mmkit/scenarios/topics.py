@@ -208,6 +208,23 @@ def dontfork():
     return sc
 
 
+def fault_around():
+    sc = Scenario("fault_around", "A read fault on a file maps the cached neighbours too (fault-around)",
+                  watch=[(f"page {i}", "p", "m", i) for i in range(4)] + [("uncached", "p", "m", 5)])
+
+    @sc.step("cache four pages", "pwrite() fills pages 0-3 of a 6-page file into the page cache; map it.")
+    def _(k, s):
+        s.f = k.open("data", 6, shmem=True)
+        s.f.write(0, b"x" * 4 * k.PAGE_SIZE)
+        s.p = k.spawn("reader")
+        s.m = s.p.mmap(6, file=s.f, shared=True)
+
+    sc.add("read page 1", "do_read_fault() first maps the cached pages around the fault "
+           "(do_fault_around(), 64 KiB window); page 5 is not cached and stays unmapped.",
+           lambda k, s: s.p.read(s.m + k.PAGE_SIZE, 1))
+    return sc
+
+
 TOPICS = {sc.name: sc for sc in [
     first_touch(), fork_shares(),
     _cow("cow_child_writes", "COW: the child writes first", "child",
@@ -218,5 +235,5 @@ TOPICS = {sc.name: sc for sc in [
          "refcount 1: nobody else uses the page, so the parent reuses it in place."),
     vmsplice_unmap_in_child(), pin_before_fork(), pin_after_fork(),
     ro_pin_unshare(), ro_pin_unshare(after_exit=True), migrate_pages_topic(),
-    truncate_topic(True), truncate_topic(False), dontfork(),
+    truncate_topic(True), truncate_topic(False), dontfork(), fault_around(),
 ]}
