@@ -53,7 +53,6 @@ import sys
 from dataclasses import dataclass, field
 
 from .errors import KernelError, Signal
-from .scenario import outcome_of
 
 __all__ = ["RACY", "Cell", "Row", "Comparison", "Report", "run_scenario", "compare", "run_conformance",
            "default_scenarios", "main"]

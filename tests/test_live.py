@@ -7,6 +7,7 @@ of /work/shared/reference/live-kernel.md (workers are pinned to one CPU).
 
 import gc
 import os
+import signal
 import time
 
 import pytest
@@ -511,6 +512,32 @@ def test_unanswered_request_times_out_and_kills_worker():
         assert _gone(p.pid) and not p.alive
         q = k.spawn("q")                    # the kernel object itself still works
         assert q.read(q.mmap(1), 1) == b"\0"
+
+
+@live
+def test_interrupt_during_request_kills_worker_and_close_releases():
+    """A KeyboardInterrupt in the middle of a request kills that worker; close() releases the rest."""
+    fds = _fds()
+    k = LiveKernel(timeout=10)
+    p = k.spawn("p")
+    a = p.mmap(1)
+    pids, tmpdir = k.worker_pids, k._state.tmpdir
+    os.kill(p.pid, signal.SIGSTOP)
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            p.read(a, 1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert _gone(p.pid) and not p.alive
+    k.close()
+    _everything_released(pids, tmpdir, fds)
 
 
 @live

@@ -26,7 +26,8 @@ reason.
 from ._chan import LiveWorkerError
 from .availability import LiveUnavailable, available
 from .holders import LivePin, LivePipe, LiveRef, LiveUnsupported
-from .kernel import LiveFile, LiveKernel, LiveMigrateResult, LiveProcess
+from .kernel import LiveKernel, LiveMigrateResult
+from .process import LiveFile, LiveProcess
 from .observe import RawPage
 
 __all__ = ["LiveKernel", "LiveProcess", "LiveFile", "LivePin", "LiveRef", "LivePipe",

@@ -14,11 +14,12 @@
  *   request  struct req  + len payload bytes; file descriptors ride on the
  *            first byte as SCM_RIGHTS
  *   reply    struct rsp  + len payload bytes; nfds descriptors likewise
- *   io_uring rings are registered by the worker that owns the pages, then
- *   taken over by the fork server (pidfd_getfd) so that a pin outlives its
- *   process, as a device's pin would
  *   status 0 ok, 1 failed (err = errno), 2 signal (err = signo,
  *   r[0] = si_addr, r[1] = bytes done before the signal)
+ *
+ * io_uring rings are registered by the worker that owns the pages, then
+ * taken over by the fork server (pidfd_getfd) so that a pin outlives its
+ * process, as a device's pin would.
  *
  * Every store or load of a modelled page is bracketed by
  * getrusage(RUSAGE_THREAD) so that the reply says how many minor faults the
@@ -74,6 +75,7 @@ struct rsp {
 static int chan = -1;		/* our socket to Python */
 static const char *tmpdir = "/tmp";
 static int dio_fd = -1;		/* O_TMPFILE|O_DIRECT file on TMPDIR (ext4) */
+static int is_server;		/* the fork server (not a forked worker) */
 
 static unsigned char *buf;	/* request / reply payload */
 static size_t bufsz;
@@ -795,6 +797,8 @@ static void do_fork(struct rsp *s, int newfd)
 	if (pid == 0) {
 		close(chan);
 		chan = newfd;
+		is_server = 0;
+		signal(SIGTERM, SIG_DFL);
 		warm_up();
 		return;		/* the child serves on newfd; no reply to the parent's request */
 	}
@@ -811,8 +815,14 @@ static void serve(void)
 		int fds[2], nfds, fd_out = -1, i, is_child = 0;
 		void *payload = NULL;
 
-		if (recv_req(&q, fds, &nfds))
-			_exit(0);	/* Python closed the socket (or died): go away */
+		if (recv_req(&q, fds, &nfds)) {
+			/* Python closed the socket (or died): go away; the fork
+			 * server also removes the (empty) temp dir, in case
+			 * Python could not */
+			if (is_server)
+				rmdir(tmpdir);
+			_exit(0);
+		}
 		memset(&s, 0, sizeof(s));
 		switch (q.op) {
 		case OP_PING:
@@ -901,6 +911,13 @@ static void serve(void)
 		if (fd_out >= 0)
 			close(fd_out);
 	}
+}
+
+static void on_parent_death(int sig)
+{
+	(void)sig;
+	rmdir(tmpdir);
+	_exit(0);
 }
 
 static void pin_cpu(int cpu)
@@ -1006,8 +1023,11 @@ int main(int argc, char **argv)
 	chan = atoi(argv[2]);
 	tmpdir = argv[3];
 	pin_cpu(atoi(argv[4]));
-	/* the fork server dies with Python; workers notice EOF on their socket */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* the fork server dies with Python (removing its temp dir); workers
+	 * notice EOF on their socket */
+	is_server = 1;
+	signal(SIGTERM, on_parent_death);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
 		return 0;
 	/* orphans (a worker whose parent exited) come back to us and are reaped
