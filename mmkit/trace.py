@@ -85,8 +85,8 @@ class Trace:
     """
 
     def __init__(self, mode="events", limit=20_000):
-        self.mode = mode
         self.limit = limit
+        self.mode = mode
         self._events = []
         self._dropped = 0
         self.counts = Counter()
@@ -107,19 +107,37 @@ class Trace:
         """The name of user-level operation ``op``."""
         return self.op_names.get(op, "?")
 
+    @property
+    def mode(self):
+        """``"events"``, ``"count"`` or ``"off"``; may be changed at any time."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode):
+        if mode not in ("events", "count", "off"):
+            raise ValueError(f"trace mode must be 'events', 'count' or 'off', not {mode!r}")
+        self._mode = mode
+        # bind the recorder once, so the hot paths pay no mode test
+        self.emit = {"events": self._emit_event, "count": self._emit_count, "off": self._emit_off}[mode]
+
     def emit(self, func, decision, reason="", pfn=None, *args):
         """Record that ``func`` decided ``decision`` because of ``reason``.
 
         ``decision`` and ``reason`` may be format strings filled with
-        ``args`` only when the event is read."""
-        mode = self.mode
-        if mode == "events":
-            ev = self._events
-            ev.append((self.op, func, decision, reason, pfn, args))
-            if len(ev) > self.limit:
-                self._drop_oldest_half()
-        elif mode == "count":
-            self.counts[func] += 1
+        ``args`` only when the event is read (``{0}``, ``{1}``... index
+        into ``args``)."""
+
+    def _emit_event(self, func, decision, reason="", pfn=None, *args):
+        ev = self._events
+        ev.append((self.op, func, decision, reason, pfn, args))
+        if len(ev) > self.limit:
+            self._drop_oldest_half()
+
+    def _emit_count(self, func, decision, reason="", pfn=None, *args):
+        self.counts[func] += 1
+
+    def _emit_off(self, func, decision, reason="", pfn=None, *args):
+        pass
 
     def _drop_oldest_half(self):
         ev = self._events
