@@ -158,17 +158,27 @@ class Process:
         while page < end:
             vma = mm.find_vma(page)
             if vma is None:
-                raise SIGSEGV(f"no mapping at {page:#x}", page)
+                self._signal(SIGSEGV, "bad_area", f"no mapping at {page:#x}", page, write)
             if write and not vma.write:
-                raise SIGSEGV(f"write to {page:#x} in a {vma.prot!r} mapping", page)
+                self._signal(SIGSEGV, "access_error", f"write to {page:#x} in a {vma.prot!r} mapping", page, write)
             if not vma.read:
-                raise SIGSEGV(f"access to {page:#x} in a PROT_NONE mapping", page)
+                self._signal(SIGSEGV, "access_error", f"access to {page:#x} in a PROT_NONE mapping", page, write)
             if vma.file is not None and vma.linear_page_index(page) >= vma.file.npages:
-                raise SIGBUS(f"{page:#x} maps page {vma.linear_page_index(page)} of {vma.file.name!r}, "
-                             f"beyond EOF ({vma.file.npages} pages)", page)
+                self._signal(SIGBUS, "filemap_fault",
+                             f"{page:#x} maps page {vma.linear_page_index(page)} of {vma.file.name!r}, "
+                             f"beyond EOF ({vma.file.npages} pages)", page, write)
             vmas.append((page, vma))
             page += PAGE_SIZE
         return vmas
+
+    def _signal(self, sig, func, why, page, write):
+        """Record the failed access in the trace (nothing else changes) and raise."""
+        trace = self.kernel.trace
+        trace.begin("{}.{}({:#x})", self.name, "write" if write else "read", page)
+        trace.emit(func, sig.signal if sig is SIGBUS else "SIGSEGV",
+                   why + (" (arch/x86/mm/fault.c: do_user_addr_fault())" if sig is SIGSEGV else
+                          " (VM_FAULT_SIGBUS)"))
+        raise sig(why, page)
 
     def write(self, addr, data):
         """Store ``data`` at ``addr`` (any alignment, may span pages)."""
