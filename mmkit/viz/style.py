@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from ..errors import InvalidArgument
 
-__all__ = ["Preset", "PRESETS", "preset", "PALETTE", "EDGE_STYLES", "card_props", "edge_style"]
+__all__ = ["Preset", "PRESETS", "preset", "PALETTE", "HIGHLIGHT", "EDGE_STYLES", "card_props", "card_variant",
+           "edge_style"]
 
 #: Okabe & Ito (2008), "Color Universal Design".
 PALETTE = {
@@ -80,9 +81,9 @@ class Preset:
 
 
 PRESETS = {
-    "lecture": Preset("lecture", width=13.33, height=7.5, dpi=96, unit_px=44, max_width=20,
+    "lecture": Preset("lecture", width=40 / 3, height=7.5, dpi=96, unit_px=34, max_width=33,
                       font=13, small=11, title=16, lw=1.8, legend_h=1.05),
-    "compact": Preset("compact", width=10, height=5.8, dpi=80, unit_px=30, max_width=16,
+    "compact": Preset("compact", width=10, height=5.8, dpi=80, unit_px=28, max_width=25,
                       font=9.5, small=8.5, title=11.5, lw=1.2, legend_h=0.95),
 }
 

@@ -1,0 +1,291 @@
+"""A layered layout that never moves a node once placed.
+
+Rows, top to bottom: processes, VMAs, page-table entries, folios (two
+staggered sub-rows so that wide cards fit), holders (pins, pipes).  The
+reverse-mapping side (anon_vmas, then files) is a column band to the *left*
+of the processes, so it never has to move when processes are added on the
+right.
+
+Each process gets a block of page slots: page ``i`` of a VMA sits in slot
+``i`` of the range the VMA got when first seen (very large VMAs are
+squeezed into :data:`CAP` slots), so a PTE keeps its place when its VMA is
+split, and a forked child's block mirrors its parent's.  A folio is placed
+under the PTEs that map it when it first appears, in the nearest free spot.
+Positions depend only on the sequence of graphs fed in, never on timing or
+dict order, and a node keeps its position for the life of the
+:class:`Layout`: feed the steps of a run in order (:meth:`Layout.plan`) and
+every frame shares one coordinate frame.
+
+Examples
+--------
+>>> from mmkit import Kernel
+>>> from mmkit.viz import rmap_graph, Layout
+>>> k = Kernel()
+>>> p = k.spawn("parent")
+>>> a = p.mmap(1)
+>>> p.write(a, b"x")
+>>> lay = Layout("compact")
+>>> lay.update(rmap_graph(k))
+>>> before = lay.pos[("pte", p.pid, a)]
+>>> c = p.fork("child")
+>>> lay.update(rmap_graph(k))
+>>> lay.pos[("pte", p.pid, a)] == before, lay.pos[("pte", c.pid, a)][0] > before[0]
+(True, True)
+"""
+
+from ..pageinfo import PAGE_SIZE
+from .style import preset as _preset
+
+__all__ = ["Layout", "ROWS", "CAP"]
+
+#: y of each row (layout units).
+ROWS = {"task": 5.25, "vma": 4.3, "pte": 3.35, "folio": 2.3, "folio2": 1.3, "holder": 0.3}
+#: At most this many page slots per VMA; bigger VMAs are squeezed (to
+#: :data:`CAP_GROUPED` when the graph groups pages: few nodes per VMA then).
+CAP = 64
+CAP_GROUPED = 12
+_SIDE_Y = (4.8, 4.05, 3.3, 2.55, 1.8, 1.05, 0.3)
+#: Card widths in characters, per kind (the widest label expected).
+_CHARS = {"task": 8.5, "vma": 10.5, "pte": 2.4, "folio": 9, "holder": 7.5, "anon_vma": 10, "file": 8}
+_GAP = 0.35          # between cards in a row
+_ROW_GAP = {"folio": 0.8}   # the upper folio row leaves room for edges to the lower one
+_CROSS = 0.15        # an edge passes this far from a card it does not touch
+_BLOCK_GAP = 1.4     # between processes
+_RANGE_GAP = 0.6     # between the VMAs of one process
+_MIN_X = -0.5        # main rows stay right of this; the rmap band is left of it
+
+
+class Layout:
+    """Persistent positions for the nodes of :func:`~mmkit.viz.rmap_graph` graphs.
+
+    Parameters
+    ----------
+    preset : str or Preset
+        Card widths depend on the font size of the preset.
+
+    Attributes
+    ----------
+    pos : dict
+        node -> (x, y); never changed once set.
+    width : dict
+        node -> card width in layout units.
+    """
+
+    def __init__(self, preset="compact"):
+        self.preset = _preset(preset)
+        self.pos = {}
+        self.width = {}
+        self._rows = {r: [] for r in ROWS}      # row -> [(left, right)]
+        self._ranges = {}                       # pid -> [(start, end, x0, slots)]
+        self._side = []                         # side nodes in order of appearance
+        self._side_w = max(self._w("anon_vma"), self._w("file"))
+        self._cap = CAP
+
+    # -- public ---------------------------------------------------------------
+    def plan(self, graphs):
+        """Place the nodes of every graph of a run, in order; returns self."""
+        for g in graphs:
+            self.update(g)
+        return self
+
+    def update(self, g):
+        """Give a position to every node of ``g`` that has none yet."""
+        new = [n for n in g if n not in self.pos]
+        if not new:
+            return
+        self._cap = CAP_GROUPED if g.graph.get("grouped") else CAP
+        by_kind = {}
+        for n in new:
+            by_kind.setdefault(g.nodes[n]["kind"], []).append(n)
+        for n in sorted(by_kind.get("task", ()), key=_key):
+            self._place_task(g, n)
+        for n in sorted(by_kind.get("vma", ()), key=lambda n: (g.nodes[n]["pid"], g.nodes[n]["start"])):
+            self._place_vma(g, n)
+        for n in sorted(by_kind.get("pte", ()), key=_key):
+            self._place_pte(g, n)
+        for n in sorted(by_kind.get("folio", ()), key=_key):
+            self._place_near(g, n, ("folio", "folio2"), g.predecessors(n))
+        for n in sorted(by_kind.get("holder", ()), key=_key):
+            self._place_near(g, n, ("holder",), g.successors(n))
+        for kind in ("anon_vma", "file"):
+            for n in sorted(by_kind.get(kind, ()), key=_key):
+                self._place_side(n)
+
+    def centers(self):
+        """(xmin, xmax) of the node centres; (0, 1) when empty."""
+        if not self.pos:
+            return (0.0, 1.0)
+        xs = [x for x, _ in self.pos.values()]
+        return (min(xs), max(xs))
+
+    def extent(self):
+        """(xmin, xmax) of all cards placed, edges included; (0, 1) when empty."""
+        if not self.pos:
+            return (0.0, 1.0)
+        lo = min(x - self.width[n] / 2 for n, (x, _) in self.pos.items())
+        hi = max(x + self.width[n] / 2 for n, (x, _) in self.pos.items())
+        return (lo, hi)
+
+    def __len__(self):
+        return len(self.pos)
+
+    # -- placement ------------------------------------------------------------------
+    def _w(self, kind, label=""):
+        chars = max([_CHARS[kind]] + [len(line) for line in label.split("\n")])
+        return self.preset.units(chars)
+
+    def _set(self, n, x, row, w):
+        self.pos[n] = (x, ROWS[row])
+        self.width[n] = w
+        iv = self._rows[row]
+        iv.append((x - w / 2, x + w / 2))
+        iv.sort()
+
+    def _right_edge(self, rows=("task", "vma", "pte")):
+        """Right end of the process blocks (the folio and holder rows may
+        reach further: their cards are wider than a page slot)."""
+        edges = [max(r for _, r in self._rows[row]) for row in rows if self._rows[row]]
+        edges += [r[2] + r[3] for rs in self._ranges.values() for r in rs]
+        return max(edges) if edges else None
+
+    def _vmas_of(self, g, task):
+        return sorted((v for v in g.successors(task) if g.nodes[v]["kind"] == "vma"),
+                      key=lambda v: g.nodes[v]["start"])
+
+    def _place_task(self, g, n):
+        pid = g.nodes[n]["pid"]
+        spans = [self._span(pid, g.nodes[v]["start"], g.nodes[v]["end"]) for v in self._vmas_of(g, n)]
+        w = self._w("task", g.nodes[n]["label"])
+        if spans:
+            x = (spans[0][0] + spans[-1][1]) / 2
+        else:
+            right = self._right_edge()
+            x = 0.0 if right is None else right + _BLOCK_GAP + w / 2
+        self._set(n, self._free(("task",), x, w)[1], "task", w)
+
+    def _place_vma(self, g, n):
+        a = g.nodes[n]
+        lo, hi = self._span(a["pid"], a["start"], a["end"])
+        w = self._w("vma", a["label"])
+        self._set(n, self._free(("vma",), (lo + hi) / 2, w)[1], "vma", w)
+
+    def _place_pte(self, g, n):
+        a = g.nodes[n]
+        x0 = self._slot(a["pid"], a["addr"])
+        x1 = self._slot(a["pid"], a.get("last_addr", a["addr"]))
+        if a.get("group"):
+            # a range of PTEs: near its pages, but never on another card
+            w = self._w("pte", a["label"])
+            self._set(n, self._free(("pte",), (x0 + x1) / 2, w)[1], "pte", w)
+        else:
+            # one PTE: exactly in its page's slot
+            self._set(n, x0, "pte", self._w("pte"))
+
+    def _place_near(self, g, n, rows, neighbours):
+        near = [m for m in neighbours if m in self.pos and g.nodes[m]["kind"] not in ("anon_vma", "file")]
+        xs = [self.pos[m][0] for m in near]
+        w = self._w(g.nodes[n]["kind"], g.nodes[n]["label"])
+        # nothing placed maps or holds it yet (a page-cache page read with
+        # read(2)): as far left as possible, near the rmap band and its file
+        x = sum(xs) / len(xs) if xs else _MIN_X + w / 2
+        forbid = {row: self._forbidden(g, near, row, w) for row in rows}
+        row, x = self._free(rows, x, w, forbid)
+        self._set(n, x, row, w)
+
+    def _forbidden(self, g, near, row, w):
+        """Centre positions in ``row`` where a new card would mislead: its
+        edges to ``near`` would pass right under a folio card of another row,
+        or the card would cover an existing mapping or holding edge."""
+        y = ROWS[row]
+        out = []
+        for m in near:
+            xm, ym = self.pos[m]
+            for r2 in ("folio", "folio2"):
+                yr = ROWS[r2]
+                if not (min(y, ym) < yr < max(y, ym)):
+                    continue
+                t = (ym - yr) / (ym - y)            # where the edge crosses row r2
+                for l, r in self._rows[r2]:
+                    a, b = xm + (l - _CROSS - xm) / t, xm + (r + _CROSS - xm) / t
+                    out.append((min(a, b), max(a, b)))
+        if row in ("folio", "folio2"):
+            for u, v, d in g.edges(data=True):
+                if d["kind"] not in ("pte", "hold") or u not in self.pos or v not in self.pos:
+                    continue
+                (xu, yu), (xv, yv) = self.pos[u], self.pos[v]
+                if min(yu, yv) < y < max(yu, yv):
+                    xc = xu + (xv - xu) * (yu - y) / (yu - yv)
+                    out.append((xc - w / 2 - _CROSS, xc + w / 2 + _CROSS))
+        return out
+
+    def _place_side(self, n):
+        i = len(self._side)
+        self._side.append(n)
+        col, row = divmod(i, len(_SIDE_Y))
+        x = _MIN_X - _BLOCK_GAP - self._side_w / 2 - col * (self._side_w + _GAP)
+        self.pos[n] = (x, _SIDE_Y[row])
+        self.width[n] = self._side_w
+
+    # -- slots ------------------------------------------------------------------------
+    def _span(self, pid, start, end):
+        """(left, right) of the page slots of ``[start, end)`` in process ``pid``,
+        allocating a new range when the addresses were never seen."""
+        rs = self._ranges.setdefault(pid, [])
+        for s, e, x0, slots, _ in rs:
+            if s <= start and end <= e:
+                return (self._slot(pid, start) - 0.5, self._slot(pid, end - PAGE_SIZE) + 0.5)
+        npages = (end - start) // PAGE_SIZE
+        slots = max(float(min(npages, self._cap)), self._w("vma") + _GAP)
+        if rs:
+            x0 = max(s[2] + s[3] for s in rs) + _RANGE_GAP
+            right = self._right_edge_excluding(pid)
+            if right is not None and x0 + slots > right - _BLOCK_GAP and x0 < right:
+                x0 = right + _BLOCK_GAP
+        else:
+            right = self._right_edge()
+            x0 = 0.0 if right is None else right + _BLOCK_GAP
+        rs.append((start, end, x0, slots, min(npages, self._cap)))
+        return (self._slot(pid, start) - 0.5, self._slot(pid, end - PAGE_SIZE) + 0.5)
+
+    def _right_edge_excluding(self, pid):
+        """Right edge of the blocks of processes placed after ``pid``'s first range."""
+        mine = self._ranges[pid][0][2]
+        others = [r[2] for p, rs in self._ranges.items() if p != pid for r in rs if r[2] > mine]
+        return min(others) if others else None
+
+    def _slot(self, pid, addr):
+        for s, e, x0, slots, used in self._ranges.get(pid, ()):
+            if s <= addr < e:
+                npages = (e - s) // PAGE_SIZE
+                i = (addr - s) // PAGE_SIZE * used // npages
+                return x0 + (slots - used) / 2 + i + 0.5
+        # an address outside every known range (a VMA never seen): a new range
+        self._span(pid, addr, addr + PAGE_SIZE)
+        return self._slot(pid, addr)
+
+    def _free(self, rows, x, w, forbid=None):
+        """The (row, x) nearest to ``x`` where a card of width ``w`` fits,
+        avoiding the centre ranges ``forbid[row]`` when possible; ties go to
+        the first row, then to the right."""
+        best = fallback = None
+        for r_i, row in enumerate(rows):
+            iv = self._rows[row]
+            gap = _ROW_GAP.get(row, _GAP)
+            bad = (forbid or {}).get(row, ())
+            cands = [x, _MIN_X + w / 2] + [l - gap - w / 2 for l, _ in iv] + [r + gap + w / 2 for _, r in iv]
+            cands += [c for a, b in bad for c in (a - 1e-6, b + 1e-6)]
+            for c in cands:
+                if c - w / 2 < _MIN_X - 1e-9 or not all(c + w / 2 + gap <= l + 1e-9 or c - w / 2 - gap >= r - 1e-9
+                                                        for l, r in iv):
+                    continue
+                score = (round(abs(c - x), 6), r_i, -c)
+                if fallback is None or score < fallback[0]:
+                    fallback = (score, row, c)
+                if all(not (a < c < b) for a, b in bad) and (best is None or score < best[0]):
+                    best = (score, row, c)
+        best = best or fallback
+        return best[1], best[2]
+
+
+def _key(n):
+    return tuple(str(x) if not isinstance(x, int) else f"{x:020d}" for x in n)

@@ -1,0 +1,603 @@
+"""Drawing the rmap graph with matplotlib, fast enough to redraw at every step.
+
+A :class:`GraphView` owns one Figure and reuses it: the static part (white
+background, row names, the key explaining the encoding) is drawn once and
+kept as a pixel background; each frame restores it and draws only the edges
+(one LineCollection) and the cards.  A card -- a node's label in its box --
+is rasterised once per (text, style, dpi) and then pasted as an image, so a
+redraw costs little more than the PNG encoding.  Exported files (SVG, PDF)
+go through matplotlib's normal drawing and stay vector.
+
+Examples
+--------
+>>> from mmkit import Kernel
+>>> from mmkit.viz import GraphView, rmap_graph
+>>> k = Kernel()
+>>> p = k.spawn("parent")
+>>> a = p.mmap(1)
+>>> p.write(a, b"x")
+>>> view = GraphView("compact")
+>>> g0 = rmap_graph(k)
+>>> c = p.fork("child")
+>>> png = view.draw(rmap_graph(k), prev=g0, title="fork").png()
+>>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", view.drawn[("pte", p.pid, a)]
+(True, 'changed')
+"""
+
+import io
+import math
+import textwrap
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox, IdentityTransform, blended_transform_factory
+
+from ..errors import InvalidArgument
+from .graph import graph_diff, rmap_graph
+from .layout import ROWS, Layout
+from .style import EDGE_STYLES, HIGHLIGHT, PALETTE, card_props, card_variant, edge_style, preset as _preset
+
+__all__ = ["GraphView", "draw", "RMAP_AUTO"]
+
+_ROW_NAMES = (("task", "processes"), ("vma", "VMAs"), ("pte", "page table"), ("folio", "folios"),
+              ("holder", "pins · pipes"))
+_RMAP_EDGES = ("mapping", "avc", "parent", "page_cache", "i_mmap")
+#: Above this many folio -> mapping edges, ``rmap="auto"`` draws only the changed ones.
+RMAP_AUTO = 10
+_RMAP_CAP = 0.6      # the bow of a long rmap edge, in layout units
+_SPRITES = {}
+_SPRITE_LIMIT = 3000
+
+
+def draw(state, preset="compact", prev=None, title="", caption="", **graph_options):
+    """Draw a kernel (or a graph) once; returns the matplotlib Figure.
+
+    Parameters
+    ----------
+    state : Kernel or networkx.MultiDiGraph
+    preset : {"compact", "lecture"} or Preset
+    prev : networkx.MultiDiGraph, optional
+        A graph of an earlier state (``rmap_graph(k)`` taken before the
+        operation): what changed since then is highlighted.
+    title, caption : str
+    **graph_options
+        Passed to :func:`~mmkit.viz.rmap_graph` when ``state`` is a kernel.
+
+    Examples
+    --------
+    >>> from mmkit import Kernel
+    >>> k = Kernel()
+    >>> _ = k.spawn("init")
+    >>> fig = draw(k, preset="lecture")
+    >>> [round(float(x)) for x in fig.get_size_inches() * fig.dpi]
+    [1280, 720]
+    """
+    g = state if hasattr(state, "nodes") else rmap_graph(state, **graph_options)
+    view = GraphView(preset)
+    view.layout.update(g)
+    view.fit()
+    view.draw(g, prev=prev, title=title, caption=caption)
+    fig = view.figure
+    fig._repr_png_ = view.png          # shown in notebooks without pyplot's inline backend
+    return fig
+
+
+class GraphView:
+    """A reusable drawing of successive rmap graphs.
+
+    Parameters
+    ----------
+    preset : {"compact", "lecture"} or Preset
+    layout : Layout, optional
+        Positions to use (and extend); a new one by default.
+    legend : bool
+        Draw the key explaining the encoding below the graph.
+    rmap : {"auto", "all", "none"}
+        Which reverse-mapping edges to draw.  ``"all"``; ``"none"`` (only the
+        anon_vma and file nodes); ``"auto"``: all of them while there are at
+        most :data:`RMAP_AUTO` folio -> anon_vma / file edges, else only those
+        of the folios that changed in this step (the AVC, parent and i_mmap
+        edges are always drawn).
+
+    Attributes
+    ----------
+    figure : matplotlib.figure.Figure
+    layout : Layout
+    drawn : dict
+        node -> ``"new"``, ``"changed"``, ``"same"`` or ``"gone"`` for the
+        nodes of the last frame (what the highlighting showed).
+    notes : dict
+        node -> the change annotation drawn next to it.
+    paths : dict
+        ``(u, v, key)`` -> the points of each edge drawn in the last frame
+        (parallel edges get distinct curves).
+    """
+
+    def __init__(self, preset="compact", layout=None, legend=True, rmap="auto"):
+        if rmap not in ("auto", "all", "none"):
+            raise InvalidArgument(f"rmap must be 'auto', 'all' or 'none', not {rmap!r}")
+        self.rmap = rmap
+        self.preset = p = _preset(preset)
+        self.layout = layout if layout is not None else Layout(p)
+        self.legend = legend and p.legend_h > 0
+        self.figure = Figure(figsize=(p.width, p.height), dpi=p.dpi, facecolor="white")
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.drawn = {}
+        self.notes = {}
+        self.paths = {}
+        self._cards = {}
+        self._note_pool = []
+        self._bg = None
+        self._bg_key = None
+        self._fitted = False
+        self._dense = False
+        self._centers = (0.0, 1.0)
+        self._static = []
+        self._build()
+
+    # -- public -------------------------------------------------------------------
+    def fit(self):
+        """Size the figure and the x range to everything the layout has placed.
+
+        Called once after planning a run; later frames keep the size (and only
+        widen the x range if new nodes fall outside it)."""
+        p = self.preset
+        lo, hi = self.layout.centers()
+        left, right = self._margins()
+        need = ((hi - lo) * p.unit_px + left + right) / p.dpi
+        width = min(max(need, p.width), p.max_width)
+        if abs(width - self.figure.get_figwidth()) > 1e-6:
+            self.figure.set_size_inches(width, p.height)
+            self._build()
+        self._set_xlim(lo, hi)
+        self._fitted = True
+        return self
+
+    def draw(self, g, prev=None, title="", caption="", era=""):
+        """Draw graph ``g``, highlighting what changed since graph ``prev``.
+
+        Parameters
+        ----------
+        g : networkx.MultiDiGraph
+            From :func:`~mmkit.viz.rmap_graph`.
+        prev : networkx.MultiDiGraph, optional
+            The previous step's graph; None draws ``g`` without highlights.
+        title : str
+            Bold, top left (``"step 2/5 · fork"``).
+        caption : str
+            One or two lines under the title (the step's explanation).
+        era : str
+            Shown top right (``"era 6.18"``).
+
+        Returns
+        -------
+        GraphView
+            self, so that ``view.draw(g).png()`` reads well.
+        """
+        if prev is not None:
+            self.layout.update(prev)          # so that what is gone has a place to fade at
+        self.layout.update(g)
+        if not self._fitted:
+            self.fit()
+        else:
+            lo, hi = self.layout.centers()
+            if lo < self._centers[0] or hi > self._centers[1]:
+                self._set_xlim(min(lo, self._centers[0]), max(hi, self._centers[1]))
+        diff = graph_diff(prev, g) if prev is not None else None
+        self._frame(g, prev, diff, title, caption, era)
+        return self
+
+    def png(self):
+        """The current frame as PNG bytes (fast zlib level, RGB)."""
+        from PIL import Image
+        w, h = self.canvas.get_width_height(physical=True)
+        im = Image.frombuffer("RGBA", (w, h), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+        buf = io.BytesIO()
+        im.save(buf, format="png", compress_level=1)
+        return buf.getvalue()
+
+    def rgba(self):
+        """The current frame as an (H, W, 4) uint8 array (a copy)."""
+        return np.asarray(self.canvas.buffer_rgba()).copy()
+
+    def _repr_png_(self):
+        return self.png()
+
+    # -- figure construction ----------------------------------------------------------
+    def _build(self):
+        """(Re)create the axes and static artists for the current figure size."""
+        p, fig = self.preset, self.figure
+        fig.clear()
+        self._cards.clear()
+        self._note_pool.clear()
+        W, H = fig.get_figwidth(), fig.get_figheight()
+        key_h = p.legend_h / H if self.legend else 0.0
+        title_h = (p.title * 2 + p.small * 2.6) / 72 / H
+        self.ax = ax = fig.add_axes([0.0, key_h, 1.0, 1.0 - key_h - title_h])
+        ax.set_ylim(-0.15, 5.75)
+        ax.set_xlim(0, 1)
+        ax.axis("off")
+        self.lines = LineCollection([], zorder=1, capstyle="butt", joinstyle="round")
+        ax.add_collection(self.lines)
+        blend = blended_transform_factory(ax.transAxes, ax.transData)
+        self._static = []
+        for row, name in _ROW_NAMES:
+            y = ROWS[row] if row != "folio" else (ROWS["folio"] + ROWS["folio2"]) / 2
+            self._static.append(ax.text(0.995, y, name, transform=blend, ha="right", va="center",
+                                        fontsize=p.small, color="#555555", style="italic", zorder=0))
+        self._rmap_label = ax.text(0, 5.62, "rmap side", ha="center", va="center",
+                                   fontsize=p.small, color="#555555", style="italic", zorder=0)
+        self.title = _Card(0.008, 1 - 0.1 / H, "", transform=fig.transFigure)
+        self.title.configure("", ("title", p.name), dict(fontsize=p.title, fontweight="bold", ha="left",
+                                                          va="top", color="black"))
+        self.era_text = _Card(0.992, 1 - 0.1 / H, "", transform=fig.transFigure)
+        self.era_text.configure("", ("era", p.name), dict(fontsize=p.title, fontweight="bold", ha="right",
+                                                           va="top", color=PALETTE["blue"]))
+        self.caption = _Card(0.008, 1 - (0.14 + p.title * 1.45 / 72) / H, "", transform=fig.transFigure)
+        self.caption.configure("", ("caption", p.name), dict(fontsize=p.small, ha="left", va="top",
+                                                              color="#222222", linespacing=1.25))
+        self.empty = _Card(0.5, 0.5, "", transform=ax.transAxes)
+        self.empty.configure("", ("empty", p.name), dict(fontsize=p.title, color="#777777", ha="center",
+                                                          va="center", style="italic"))
+        for t in (self.title, self.era_text, self.caption):
+            fig.add_artist(t)
+        ax.add_artist(self.empty)
+        if self.legend:
+            self._key(fig.add_axes([0.0, 0.0, 1.0, key_h]))
+        self._bg = None
+
+    def _key(self, kax):
+        """The legend band: sample cards and lines, each with a caption,
+        laid out with measured text widths (once per figure size)."""
+        p = self.preset
+        kax.set_xlim(0, 1)
+        kax.set_ylim(0, 1)
+        kax.axis("off")
+        kax.axhline(0.985, color="#bbbbbb", lw=0.8)
+        r = self.canvas.get_renderer()
+        W = self.figure.get_figwidth() * self.figure.dpi
+        rows = [
+            [("card", "pte_w", "W", "writable PTE"), ("card", "pte_ro", "RO", "write-protected PTE"),
+             ("card", "folio_anon", "pfn 7 AE\nr1 m1 p0", "anon folio · AE PageAnonExclusive\n"
+                                                          "r refcount · m mapcount · p pincount"),
+             ("card", "folio_file", "cache", "page cache"), ("card", "folio_zero", "zero", "zero page"),
+             ("card", "folio_orphan", "orphan", "truncated,\nstill held"),
+             ("pinned", "folio_anon", "pinned", "FOLL_PIN")],
+            [("line", "pte_w", None, "mapped writable"), ("line", "pte_ro", None, "mapped read-only"),
+             ("line", "hold_pin", None, "pin / pipe / ref holds it"),
+             ("line", "mapping", None, "page → anon_vma / file"), ("line", "avc", None, "AVC / i_mmap → VMA"),
+             ("changed", "folio_anon", "new", "changed this step"), ("gone", "folio_anon", "gone", "gone")],
+        ]
+        fs = p.small
+        for attempt in range(4):
+            placed = []
+            widest = 0.0
+            for ri, items in enumerate(rows):
+                y = 0.7 if ri == 0 else 0.24
+                x = fs * 0.8 * self.figure.dpi / 72
+                for kind, variant, text, cap in items:
+                    if kind == "line":
+                        sample = None
+                        sw = fs * 3.0 * self.figure.dpi / 72
+                    else:
+                        state = {"changed": "changed", "gone": "gone"}.get(kind, "same")
+                        props = card_props(variant, state, kind == "pinned", p, dense=True)
+                        props["fontsize"] = fs * (0.85 if variant.startswith("pte") else 0.9)
+                        sample = _Card(0, y, "", transform=kax.transData)
+                        sample.configure(text, ("key", variant, kind, fs, p.name), props)
+                        sample.figure = self.figure
+                        sw = sample.get_window_extent(r).width + 12
+                    t = Text(0, y, cap, ha="left", va="center", fontsize=fs, color="#222222", linespacing=1.05)
+                    t.figure = self.figure
+                    cw = t.get_window_extent(r).width
+                    placed.append((kind, variant, sample, t, x, sw, y))
+                    x += sw + 6 + cw + fs * 1.4
+                widest = max(widest, x)
+            if widest <= W:
+                break
+            fs *= W / widest * 0.98
+        for kind, variant, sample, t, x, sw, y in placed:
+            if kind == "line":
+                color, ls, wf, _ = EDGE_STYLES[variant]
+                kax.plot([x / W, (x + sw) / W], [y, y], color=color, linestyle=ls, lw=p.lw * wf * 1.3,
+                         solid_capstyle="butt")
+            else:
+                sample.set_position(((x + sw / 2) / W, y))
+                kax.add_artist(sample)
+            t.set_x((x + sw + 6) / W)
+            kax.add_artist(t)
+
+    # -- one frame --------------------------------------------------------------------------
+    def _margins(self):
+        """Pixels to keep left and right of the outermost node centres: half a
+        wide card, and the row names on the right."""
+        p = self.preset
+        card = (11 * 0.62 * p.font + 1.6 * p.font) * p.dpi / 72
+        names = 12 * 0.6 * p.small * p.dpi / 72
+        return card / 2 + 6, card / 2 + names + 6
+
+    def _set_xlim(self, lo, hi):
+        p = self.preset
+        ax = self.ax
+        self._centers = (lo, hi)
+        width_px = ax.get_position().width * self.figure.get_figwidth() * p.dpi
+        left, right = self._margins()
+        # px per unit: as wanted, up to 1.5x more when the state is small
+        # (cards keep their size, they only spread), less when it is huge
+        scale = min((width_px - left - right) / max(hi - lo, 1e-9), p.unit_px * 1.5)
+        spare = width_px - left - right - (hi - lo) * scale
+        x0 = lo - (left + spare / 2) / scale
+        ax.set_xlim(x0, x0 + width_px / scale)
+        side = [x for n, (x, _) in self.layout.pos.items() if n[0] in ("anon_vma", "file")]
+        self._rmap_label.set_x((min(side) + max(side)) / 2 if side else lo)
+        self._rmap_label.set_visible(bool(side))
+        self._dense = bool(scale < p.unit_px * 0.8)
+        self._bg = None
+
+    def _frame(self, g, prev, diff, title, caption, era):
+        p = self.preset
+        pos = self.layout.pos
+        drawn, notes = {}, {}
+        # nodes: gone first (faded, under the others), then the present ones
+        order = []
+        if diff is not None:
+            order += [(n, prev.nodes[n], "gone") for n in sorted(diff.gone, key=repr) if n in pos]
+        order += [(n, a, diff.state(n) if diff is not None else "same") for n, a in g.nodes(data=True)]
+        used = set()
+        visible = []
+        for n, a, state in order:
+            card = self._cards.get(n)
+            if card is None:
+                card = self._cards[n] = _Card(0, 0, "")
+                self.ax.add_artist(card)
+            variant = card_variant(a)
+            pinned = a["kind"] == "folio" and a["pincount"] > 0
+            key = (variant, state, pinned, p.name, self._dense)
+            card.configure(a["label"], key, None, lambda: card_props(variant, state, pinned, p, self._dense))
+            card.set_position(pos[n])
+            card.set_visible(True)
+            used.add(n)
+            visible.append(card)
+            drawn[n] = state
+            if diff is not None and a["kind"] not in ("anon_vma", "file"):
+                folio = a["kind"] == "folio"
+                zero = folio and a["zero"]          # never allocated, never freed: only (un)mapped
+                text = _note(diff.changed.get(n, ())) if state == "changed" else \
+                    ("mapped" if zero else "new page") if state == "new" and folio and len(prev) else \
+                    ("unmapped" if zero else "freed") if state == "gone" and folio else ""
+                if text:
+                    notes[n] = text
+        for n, card in self._cards.items():
+            if n not in used and card.get_visible():
+                card.set_visible(False)
+        # change annotations, next to their node; one that would overlap an
+        # earlier one moves one line further out, or is left out (the thick
+        # outline and the highlighted edge still show the change)
+        placed = self._place_notes(notes)
+        pool = self._note_pool
+        while len(pool) < len(placed):
+            t = _Card(0, 0, "")
+            self.ax.add_artist(t)
+            pool.append(t)
+        note_props = dict(fontsize=p.small * 0.95, color=HIGHLIGHT, style="italic", fontweight="bold",
+                          ha="center", va="center", zorder=4,
+                          bbox=dict(boxstyle="round,pad=0.12", facecolor="white", edgecolor="none", alpha=0.9))
+        for t, (n, text, xy) in zip(pool, placed):
+            t.configure(text, ("note", p.name), note_props)
+            t.set_position(xy)
+            t.set_visible(True)
+        for t in pool[len(placed):]:
+            t.set_visible(False)
+        notes = {n: text for n, text, _ in placed}
+        self._edges(g, prev, diff)
+        self.title.configure(title, ("title", p.name))
+        self.era_text.configure(f"era {era}" if era else "", ("era", p.name))
+        width_chars = int(self.figure.get_figwidth() * 72 / (p.small * 0.52))
+        wrapped = "\n".join(textwrap.wrap(caption, width_chars)[:2]) if caption else ""
+        self.caption.configure(wrapped, ("caption", p.name))
+        self.empty.configure("" if len(g) else "nothing mapped yet: step to start", ("empty", p.name))
+        self.drawn, self.notes = drawn, notes
+        dynamic = [self.lines] + visible + pool[:len(placed)] + [self.title, self.era_text, self.caption, self.empty]
+        self._render(dynamic)
+
+    def _place_notes(self, notes):
+        """[(node, text, (x, y))] for the notes that fit without overlapping."""
+        p = self.preset
+        pos = self.layout.pos
+        x0, x1 = self.ax.get_xlim()
+        px_per_unit = self.ax.get_position().width * self.figure.get_figwidth() * p.dpi / (x1 - x0)
+        char = p.small * 0.95 * 0.68 * p.dpi / 72 / px_per_unit
+        taken = {}
+        out = []
+        for n, text in sorted(notes.items(), key=lambda kv: (-pos[kv[0]][1], pos[kv[0]][0], repr(kv[0]))):
+            x, y = pos[n]
+            lines = text.count("\n") + 1
+            below = n[0] in ("folio", "folios", "holder")
+            step = -(0.36 + 0.11 * lines) if below else -(0.3 + 0.1 * lines)
+            if y == ROWS["task"]:
+                step = 0.42
+            half = max(map(len, text.split("\n"))) * char / 2 + 0.1
+            # second choice: above a PTE (below is the folio row), further out otherwise
+            second = -step if n[0] in ("pte", "ptes") else step + (0.24 * lines if step > 0 else -0.24 * lines)
+            for ny in (y + step, y + second):
+                band = taken.setdefault(round(ny, 2), [])
+                if all(x + half <= l or x - half >= r for l, r in band):
+                    band.append((x - half, x + half))
+                    out.append((n, text, (x, ny)))
+                    break
+        return out
+
+    def _edges(self, g, prev, diff):
+        p = self.preset
+        pos = self.layout.pos
+        items = []
+        if diff is not None:
+            for u, v, k in diff.gone_edges:
+                if u in pos and v in pos:
+                    items.append((u, v, k, prev.edges[u, v, k], "gone"))
+        mapping = [e for e in g.edges(keys=True, data=True) if e[3]["kind"] in ("mapping", "page_cache")]
+        hot = set()
+        if self.rmap == "auto" and len(mapping) > RMAP_AUTO and diff is not None:
+            hot = {n for n in g if diff.state(n) in ("new", "changed")}
+        for u, v, k, a in g.edges(keys=True, data=True):
+            if a["kind"] in ("mapping", "page_cache"):
+                if self.rmap == "none" or (self.rmap == "auto" and len(mapping) > RMAP_AUTO
+                                           and u not in hot and v not in hot):
+                    continue
+            state = "new" if diff is not None and (u, v, k) in diff.new_edges and len(prev) else "same"
+            items.append((u, v, k, a, state))
+        # parallel edges (same two nodes) fan out with distinct curvature
+        pairs = {}
+        for it in items:
+            pairs.setdefault(frozenset((it[0], it[1])), []).append(it)
+        segs, colors, widths, styles, ranks = [], [], [], [], []
+        self.paths = {}
+        for group in pairs.values():
+            group.sort(key=lambda it: (repr(it[2]), it[4]))
+            m = len(group)
+            for i, (u, v, k, a, state) in enumerate(group):
+                style = edge_style(a)
+                color, ls, wf, rank = EDGE_STYLES[style]
+                rad = (i - (m - 1) / 2) * 0.35 if m > 1 else 0.0
+                (x0, y0), (x1, y1) = pos[u], pos[v]
+                if a["kind"] in _RMAP_EDGES:
+                    length = math.hypot(x1 - x0, y1 - y0) or 1.0
+                    rad += min(0.12, _RMAP_CAP / length)
+                segs.append(_curve(pos[u], pos[v], rad))
+                self.paths[(u, v, k)] = segs[-1]
+                lw = p.lw * wf * (0.8 if self._dense else 1.0)
+                rgba = to_rgba(color)
+                if state == "gone":
+                    rgba, rank = (rgba[0], rgba[1], rgba[2], 0.25), -1
+                elif state == "new" and a["kind"] in ("pte", "hold"):
+                    rgba, lw, rank = to_rgba(HIGHLIGHT), lw * 1.5, 4
+                colors.append(rgba)
+                widths.append(lw)
+                styles.append(ls)
+                ranks.append(rank)
+        order = sorted(range(len(segs)), key=lambda i: ranks[i])
+        self.lines.set_segments([segs[i] for i in order])
+        self.lines.set_color([colors[i] for i in order])
+        self.lines.set_linewidth([widths[i] for i in order])
+        self.lines.set_linestyle([styles[i] for i in order])
+        self.edge_count = len(segs)
+
+    def _render(self, dynamic):
+        canvas = self.canvas
+        key = (canvas.get_width_height(physical=True), self.figure.dpi, self.ax.get_xlim())
+        if self._bg is None or self._bg_key != key:
+            shown = [a for a in dynamic if a.get_visible()]
+            hidden = [c for c in list(self._cards.values()) + self._note_pool if c.get_visible()]
+            for a in shown + hidden:
+                a.set_visible(False)
+            canvas.draw()
+            self._bg = canvas.copy_from_bbox(self.figure.bbox)
+            self._bg_key = key
+            for a in shown + hidden:
+                a.set_visible(True)
+        canvas.restore_region(self._bg)
+        r = canvas.get_renderer()
+        for a in dynamic:
+            if a.get_visible():
+                a.draw(r)
+
+
+def _note(changes):
+    """Change descriptions on at most two short lines: counters first, then flags."""
+    counters = [c.replace(" ", "") for c in changes if c[:2] in ("r ", "m ", "p ")]
+    rest = [c for c in changes if c[:2] not in ("r ", "m ", "p ")]
+    flags = " · ".join(rest)
+    if len(flags) > 10:
+        flags = "\n".join(rest)
+    return "\n".join(x for x in (" ".join(counters), flags) if x)
+
+
+def _curve(a, b, rad, n=12):
+    """Points of the edge from ``a`` to ``b``: straight, or a quadratic
+    Bezier bowed by ``rad`` (fraction of its length) to the left."""
+    (x0, y0), (x1, y1) = a, b
+    if not rad:
+        return [(x0, y0), (x1, y1)]
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    dx, dy = x1 - x0, y1 - y0
+    cx, cy = mx - dy * rad, my + dx * rad
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    p0, c, p1 = np.array([x0, y0]), np.array([cx, cy]), np.array([x1, y1])
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t ** 2 * p1
+
+
+class _Card(Text):
+    """A Text that pastes a cached raster of itself on Agg canvases.
+
+    Its look is fixed by a hashable style key passed to :meth:`configure`;
+    (text, key, dpi) -> image is cached for the whole process.  On vector
+    backends it draws as a plain Text.
+    """
+
+    def __init__(self, x, y, text, **kw):
+        super().__init__(x, y, text, **kw)
+        self._skey = None
+
+    def configure(self, text, skey, props=None, make_props=None):
+        """Set the text and the style (``props`` are applied when ``skey`` changes)."""
+        if skey != self._skey:
+            props = props if props is not None else make_props() if make_props else None
+            if props is not None:
+                props = dict(props)
+                bbox = props.pop("bbox", None)
+                self.set_bbox(dict(bbox) if bbox else None)
+                self.update(props)
+            self._skey = skey
+        if text != self.get_text():
+            self.set_text(text)
+
+    def draw(self, renderer):
+        if not self.get_visible() or not self.get_text():
+            return
+        if self._skey is None or type(renderer) is not RendererAgg:
+            return super().draw(renderer)
+        key = (self.get_text(), self._skey, renderer.dpi)
+        sprite = _SPRITES.get(key)
+        if sprite is None:
+            if len(_SPRITES) > _SPRITE_LIMIT:
+                _SPRITES.clear()
+            sprite = _SPRITES[key] = self._sprite(renderer)
+        arr, dx, dy = sprite
+        x, y = self.get_transform().transform(self.get_unitless_position())
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return
+        gc = renderer.new_gc()
+        renderer.draw_image(gc, int(round(x)) + dx, int(round(y)) + dy, arr)
+        gc.restore()
+        self.stale = False
+
+    def _sprite(self, renderer):
+        ext = self.get_window_extent(renderer)
+        boxes = [ext]
+        patch = self.get_bbox_patch()
+        if patch is not None:
+            self.update_bbox_position_size(renderer)
+            boxes.append(patch.get_window_extent(renderer))
+        bb = Bbox.union(boxes)
+        pad = 4 + int(math.ceil(renderer.points_to_pixels(patch.get_linewidth()) if patch else 0))
+        x, y = self.get_transform().transform(self.get_unitless_position())
+        xr, yr = int(round(x)), int(round(y))
+        ox, oy = int(math.floor(bb.x0)) - pad, int(math.floor(bb.y0)) - pad
+        w, h = int(math.ceil(bb.x1)) - ox + pad, int(math.ceil(bb.y1)) - oy + pad
+        scratch = RendererAgg(w, h, renderer.dpi)
+        tr, xy, clip = self.get_transform(), self.get_position(), self.get_clip_on()
+        try:
+            self.set_transform(IdentityTransform())
+            self.set_position((xr - ox, yr - oy))
+            self.set_clip_on(False)       # the axes clip box is in the big canvas' pixels
+            Text.draw(self, scratch)
+        finally:
+            self.set_transform(tr)
+            self.set_position(xy)
+            self.set_clip_on(clip)
+        arr = np.asarray(scratch.buffer_rgba())[::-1].copy()
+        return arr, ox - xr, oy - yr

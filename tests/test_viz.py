@@ -1,0 +1,386 @@
+"""Tests of mmkit.viz: graph content, diffs, grouping, layout, drawing, export."""
+
+import io
+import xml.etree.ElementTree as ET
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmkit import Kernel
+from mmkit.bench_viz import lecture_scenario
+from mmkit.errors import InvalidArgument
+from mmkit.kernel import ZERO_PFN
+from mmkit.scenarios import COW_CASES, TOPICS
+from mmkit.viz import (GraphView, Layout, Playback, draw, frame_strip, graph_diff, render_frames, rmap_graph,
+                       save, save_gif)
+from mmkit.viz.graph import KINDS
+from mmkit.viz.layout import ROWS
+
+ERAS = ("5.7", "6.18")
+SCENARIOS = [(name, sc) for name, sc in TOPICS.items()] + [(c.name, c) for c in COW_CASES]
+
+
+def run_states(sc, era):
+    """Yield (kernel, handles, graph) after every step of ``sc``."""
+    k = Kernel(era=era)
+    s = SimpleNamespace()
+    for i in range(len(sc)):
+        sc.run_step(k, s, i)
+        yield k, s, rmap_graph(k)
+
+
+def state_at(sc, era, i):
+    """(kernel, handles, graph) after steps 0..i of ``sc``."""
+    k = Kernel(era=era)
+    s = SimpleNamespace()
+    for j in range(i + 1):
+        sc.run_step(k, s, j)
+    return k, s, rmap_graph(k)
+
+
+def check_graph(k, g):
+    """Assert that graph ``g`` shows exactly the state of kernel ``k``."""
+    for n, a in g.nodes(data=True):
+        assert a["kind"] in KINDS and isinstance(a["label"], str) and a["label"], n
+    for u, v, a in g.edges(data=True):
+        assert "kind" in a, (u, v)
+    folios = {}
+    for pid, t in k.tasks.items():
+        assert g.nodes[("task", pid)]["alive"] == t.alive
+        if not t.alive:
+            continue
+        for vma in t.mm.vmas:
+            va = g.nodes[("vma", vma.id)]
+            assert (va["start"], va["end"], va["prot"], va["shared"]) == (vma.start, vma.end, vma.prot, vma.shared)
+            assert g.has_edge(("task", pid), ("vma", vma.id), "mm")
+            for avc in vma.anon_vma_chain:
+                assert g.edges[("anon_vma", avc.anon_vma.id), ("vma", vma.id), "avc"]["own"] == \
+                    (vma.anon_vma is avc.anon_vma)
+            for addr, e in t.mm.ptes(vma.start, vma.end):
+                pn = ("pte", pid, addr)
+                assert g.nodes[pn]["write"] == bool(getattr(e, "write", False))
+                assert g.nodes[pn]["migration"] == (not e.present)
+                assert g.has_edge(("vma", vma.id), pn, "page_table")
+                assert g.has_edge(pn, ("folio", e.folio.pfn), "pte")
+                folios[e.folio.pfn] = e.folio
+    for h in k.holders.values():
+        if h.released:
+            assert ("holder", h.id) not in g
+            continue
+        assert g.nodes[("holder", h.id)]["holder_kind"] == h.kind
+        assert g.out_degree(("holder", h.id)) == len(h.buffers)
+        for b in h.buffers:
+            assert g.has_edge(("holder", h.id), ("folio", b[0].pfn))
+            folios[b[0].pfn] = b[0]
+    for f in k.files.values():
+        assert g.nodes[("file", f.id)]["cached"] == len(f.pages)
+        for index, folio in f.pages.items():
+            assert g.edges[("file", f.id), ("folio", folio.pfn), "page_cache"]["index"] == index
+            folios[folio.pfn] = folio
+        for vma in f.i_mmap:
+            assert g.has_edge(("file", f.id), ("vma", vma.id), "i_mmap")
+    assert {n[1] for n in g if n[0] == "folio"} == set(folios)
+    for pfn, f in folios.items():
+        a = g.nodes[("folio", pfn)]
+        assert (a["refcount"], a["mapcount"], a["pincount"]) == (f.refcount, f.mapcount, f.pincount)
+        assert (a["exclusive"], a["zero"], a["anon"]) == (f.anon_exclusive, f.zero, f.anon)
+        assert a["pinned"] == (f.pincount > 0)
+        assert a["orphan"] == (not f.zero and not f.anon and f.mapping is None)
+        if f.mapping is not None:
+            target = ("anon_vma", f.mapping.id) if f.anon else ("file", f.mapping.id)
+            assert g.has_edge(("folio", pfn), target, "mapping")
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("name,sc", SCENARIOS, ids=[n for n, _ in SCENARIOS])
+def test_graph_matches_kernel_after_every_step(name, sc, era):
+    """After every step of every shipped scenario, the graph shows exactly the kernel's state."""
+    for k, _, g in run_states(sc, era):
+        check_graph(k, g)
+        assert not g.graph["grouped"]
+
+
+def test_fork_graph_by_era():
+    """fork clears PageAnonExclusive (6.18); 5.7 has no such flag; both PTEs become read-only."""
+    for era, ae in (("6.18", True), ("5.7", False)):
+        k, s, g1 = state_at(TOPICS["fork"], era, 0)
+        pfn = k.page(s.p, s.a).pfn
+        assert g1.nodes[("folio", pfn)]["exclusive"] is ae
+        assert g1.nodes[("pte", s.p.pid, s.a)]["write"] is True
+        k, s, g2 = state_at(TOPICS["fork"], era, 1)
+        f = g2.nodes[("folio", pfn)]
+        assert (f["refcount"], f["mapcount"], f["exclusive"]) == (2, 2, False)
+        assert not g2.nodes[("pte", s.p.pid, s.a)]["write"] and not g2.nodes[("pte", s.c.pid, s.a)]["write"]
+        assert g2.has_edge(("pte", s.c.pid, s.a), ("folio", pfn), "pte")
+        assert f["label"] == f"pfn {pfn}\nr2 m2 p0"
+
+
+def test_truncated_pinned_page_is_an_orphan():
+    """After truncation a pinned page-cache folio is an orphan held only by the pin."""
+    k, s, g = state_at(TOPICS["truncate_shared"], "6.18", 3)
+    (pfn,) = s.pin.pfns
+    f = g.nodes[("folio", pfn)]
+    assert f["orphan"] and not f["in_page_cache"] and f["pinned"] and f["mapcount"] == 0
+    assert f["label"].startswith(f"orphan {pfn}")
+    assert [u for u, _, a in g.in_edges(("folio", pfn), data=True)] == [("holder", s.pin.id)]
+    assert g.nodes[("file", s.f.id)]["cached"] == 0
+
+
+def test_zero_page_and_pipe_nodes():
+    """A read fault maps the zero page read-only; vmsplice adds a pipe holding the page."""
+    k, s, g = state_at(TOPICS["first_touch"], "6.18", 1)
+    assert g.nodes[("folio", ZERO_PFN)]["zero"] and g.nodes[("folio", ZERO_PFN)]["label"].startswith("zero page")
+    assert g.nodes[("pte", s.p.pid, s.a)]["write"] is False
+    k, s, g = state_at(TOPICS["vmsplice_child"], "6.18", 2)
+    h = g.nodes[("holder", s.pipe.id)]
+    assert h["holder_kind"] == "pipe" and h["owner"] == s.c.pid
+    assert g.has_edge(("holder", s.pipe.id), ("folio", k.page(s.p, s.a).pfn))
+
+
+def test_parallel_edges_are_kept_and_drawn_apart():
+    """A pin holding the zero page twice gives two edges, drawn with distinct curvature."""
+    k = Kernel()
+    p = k.spawn("p")
+    a = p.mmap(2)
+    p.read(a, 2 * k.PAGE_SIZE)
+    pin = p.pin(a, 2, write=False, longterm=False)
+    g = rmap_graph(k)
+    hid, zid = ("holder", pin.id), ("folio", ZERO_PFN)
+    assert g.number_of_edges(hid, zid) == 2
+    view = GraphView("compact")
+    view.draw(g)
+    p0, p1 = (np.asarray(view.paths[(hid, zid, i)]) for i in (0, 1))
+    mid0, mid1 = p0[len(p0) // 2], p1[len(p1) // 2]
+    assert np.hypot(*(mid0 - mid1)) > 0.2
+    assert np.allclose(p0[0], p1[0]) and np.allclose(p0[-1], p1[-1])
+
+
+def test_diff_reports_counters_flags_and_write_protection():
+    """The diff of a fork names the counters that changed, AE cleared and W→RO."""
+    k = Kernel()
+    p = k.spawn("p")
+    a = p.mmap(1)
+    p.write(a, b"x")
+    g0 = rmap_graph(k)
+    c = p.fork("c")
+    d = graph_diff(g0, rmap_graph(k))
+    pfn = k.page(p, a).pfn
+    assert d.changed[("folio", pfn)] == ["r 1→2", "m 1→2", "AE cleared"]
+    assert d.changed[("pte", p.pid, a)] == ["W→RO"]
+    assert ("task", c.pid) in d.new and not d.gone
+    assert (("pte", c.pid, a), ("folio", pfn), "pte") in d.new_edges
+    assert d.state(("task", p.pid)) == "same"
+
+
+def _big(pages=100):
+    k = Kernel()
+    p = k.spawn("parent")
+    a = p.mmap(pages)
+    p.write(a, b"x" * (pages * k.PAGE_SIZE))
+    c = p.fork("child")
+    return k, p, c, a
+
+
+def test_large_state_groups_identical_pages():
+    """Above the threshold, identical pages become one range node, and so do their PTEs."""
+    k, p, c, a = _big(100)
+    g = rmap_graph(k)
+    assert g.graph["grouped"]
+    (grp,) = [n for n in g if n[0] == "folios"]
+    f = g.nodes[grp]
+    assert f["count"] == 100 and f["label"] == "pages 0–99 (100)\nshared r2 m2 p0"
+    assert (f["refcount"], f["mapcount"], f["exclusive"]) == (2, 2, False)
+    ptes = [n for n in g if n[0] == "ptes"]
+    assert sorted(g.nodes[n]["pid"] for n in ptes) == [p.pid, c.pid]
+    assert all(g.edges[n, grp, "pte"]["count"] == 100 for n in ptes)
+    assert len(g) < 12
+    assert not rmap_graph(k, group=None).graph["grouped"]
+    assert len(rmap_graph(k, group=None)) > 300
+
+
+def test_expand_shows_a_range_page_by_page():
+    """Expanding a pfn range or a VMA shows those pages (and their PTEs) one by one."""
+    k, p, c, a = _big(100)
+    first = k.page(p, a).pfn
+    g = rmap_graph(k, expand=[range(first, first + 5)])
+    assert all(("folio", first + i) in g for i in range(5))
+    assert ("pte", p.pid, a) in g and ("pte", c.pid, a) in g
+    rest = [n for n in g if n[0] == "folios"]
+    assert [g.nodes[n]["count"] for n in rest] == [95]
+    vma = p.mm.vmas[0]
+    g2 = rmap_graph(k, expand=[("vma", vma.id)])
+    assert sum(1 for n in g2 if n[0] == "folio") == 100
+
+
+def test_regrouping_is_not_reported_as_new_pages():
+    """When a write splits a range, the untouched pages are not new and nothing is freed."""
+    k, p, c, a = _big(100)
+    g0 = rmap_graph(k)
+    c.write(a + 40 * k.PAGE_SIZE, b"y" * (10 * k.PAGE_SIZE))
+    g1 = rmap_graph(k)
+    d = graph_diff(g0, g1)
+    new_folios = [n for n in d.new if g1.nodes[n]["kind"] == "folio"]
+    assert [g1.nodes[n]["label"].split("\n")[0] for n in new_folios] == ["pages 40–49 (10)"]
+    assert not d.gone
+    changed = {g1.nodes[n]["label"].split("\n")[0]: ch for n, ch in d.changed.items() if n[0] == "folios"}
+    assert changed == {"pages 40–49 (10)": ["r 2→1", "m 2→1"]}
+
+
+def test_positions_never_move_across_steps():
+    """Every node keeps its position from one step to the next, in every shipped scenario."""
+    for name, sc in SCENARIOS:
+        for era in ERAS:
+            lay = Layout("compact")
+            before = {}
+            for _, _, g in run_states(sc, era):
+                lay.update(g)
+                assert all(n in lay.pos for n in g)
+                for n, xy in before.items():
+                    assert lay.pos[n] == xy, (name, era, n)
+                before = dict(lay.pos)
+
+
+def test_layout_is_deterministic_and_layered():
+    """Two layouts of the same run are identical; rows go processes, VMAs, PTEs, folios, holders."""
+    graphs = Playback(lecture_scenario()).all_graphs()
+    a, b = Layout("lecture").plan(graphs), Layout("lecture").plan(graphs)
+    assert a.pos == b.pos
+    ys = {kind: {a.pos[n][1] for g in graphs for n in g if g.nodes[n]["kind"] == kind}
+          for kind in ("task", "vma", "pte", "folio")}
+    assert min(ys["task"]) > max(ys["vma"]) > max(ys["pte"]) > max(ys["folio"])
+    assert all(a.pos[n][0] < 0 for g in graphs for n in g if n[0] == "anon_vma")
+
+
+def test_cards_in_a_row_do_not_overlap():
+    """No two cards of one row overlap (page-table entries sit in their own page slots)."""
+    lay = Layout("lecture").plan(Playback(lecture_scenario()).all_graphs())
+    rows = {}
+    for n, (x, y) in lay.pos.items():
+        if n[0] not in ("pte", "anon_vma", "file"):
+            rows.setdefault(y, []).append((x - lay.width[n] / 2, x + lay.width[n] / 2))
+    for y, iv in rows.items():
+        iv.sort()
+        assert all(r0 <= l1 + 1e-9 for (_, r0), (l1, _) in zip(iv, iv[1:])), y
+
+
+def test_edges_do_not_pass_under_unrelated_folios():
+    """When folios are placed, their PTE edges do not run under another folio's card."""
+    pb = Playback(lecture_scenario())
+    pb.step()
+    g = pb.graph()
+    lay = Layout("lecture").plan([g])
+    upper = [n for n in g if n[0] == "folio" and lay.pos[n][1] == ROWS["folio"]]
+    for u, v, a in g.edges(data=True):
+        if a["kind"] != "pte" or lay.pos[v][1] != ROWS["folio2"]:
+            continue
+        (xu, yu), (xv, yv) = lay.pos[u], lay.pos[v]
+        xc = xu + (xv - xu) * (yu - ROWS["folio"]) / (yu - yv)
+        for n in upper:
+            assert abs(xc - lay.pos[n][0]) > lay.width[n] / 2, (u, v, n)
+
+
+def test_view_highlights_changes_and_fades_gone_nodes():
+    """New and changed nodes are highlighted and annotated; removed ones are drawn faded."""
+    pb = Playback("cow_child_writes")
+    view = GraphView("compact")
+    view.layout.plan(pb.all_graphs())
+    pb.goto(2)
+    view.draw(pb.graph(), prev=pb.graph(1))
+    s = pb.ns
+    assert view.drawn[("task", s.c.pid)] == "new"
+    assert view.drawn[("pte", s.p.pid, s.a)] == "changed"
+    assert view.notes[("pte", s.p.pid, s.a)] == "W→RO"
+    pb.step()
+    view.draw(pb.graph(), prev=pb.graph(2))
+    new = pb.kernel.page(s.c, s.a).pfn
+    assert view.drawn[("folio", new)] == "new" and view.notes[("folio", new)] == "new page"
+    pb2 = Playback("truncate_shared")
+    pb2.goto(4)
+    view2 = GraphView("compact")
+    view2.draw(pb2.graph(), prev=pb2.graph(3))
+    assert view2.drawn[("pte", pb2.ns.p.pid, pb2.ns.m)] == "gone"
+
+
+def test_fast_frame_matches_a_full_matplotlib_draw():
+    """The blitted frame with cached cards equals what savefig draws, up to antialiasing."""
+    pb = Playback("pin_before_fork")
+    pb.goto(3)
+    view = GraphView("compact")
+    view.draw(pb.graph(), prev=pb.graph(2), title="step 3", caption="fork", era="6.18")
+    fast = view.rgba()[..., :3].astype(int)
+    buf = io.BytesIO()
+    view.figure.savefig(buf, format="png", dpi=view.figure.dpi)
+    full = np.asarray(Image.open(buf).convert("RGB")).astype(int)
+    assert fast.shape == full.shape
+    diff = np.abs(fast - full).sum(-1)
+    assert (diff > 60).mean() < 0.01
+    assert (fast.sum(-1) < 300).mean() > 0.01          # there is ink
+
+
+def test_presets_and_empty_state():
+    """The lecture preset is larger than the compact one; an empty kernel draws a hint."""
+    k = Kernel()
+    small, big = draw(k, preset="compact"), draw(k, preset="lecture")
+    assert big.dpi > small.dpi and big.get_figwidth() > small.get_figwidth()
+    view = GraphView("compact")
+    view.draw(rmap_graph(k))
+    assert view.empty.get_text().startswith("nothing mapped")
+    with pytest.raises(InvalidArgument):
+        GraphView("poster")
+
+
+def test_playback_back_restores_the_snapshot():
+    """back() restores the state and trace of the previous step without replaying from the start."""
+    calls = []
+    sc = lecture_scenario()
+    steps = list(sc.steps)
+    sc.steps = [type(st)(st.name, st.explain, (lambda f, i: lambda k, s: (calls.append(i), f(k, s))[1])(st.fn, i))
+                for i, st in enumerate(steps)]
+    pb = Playback(sc)
+    pb.goto(3)
+    trace_len = len(pb.kernel.trace)
+    page = pb.kernel.page(pb.ns.p, pb.ns.a)
+    pb.step()
+    pb.back()
+    assert calls == [0, 1, 2, 3]
+    assert pb.index == 3 and len(pb.kernel.trace) == trace_len
+    assert pb.kernel.page(pb.ns.p, pb.ns.a) == page
+    assert pb.graph(1).number_of_nodes() < pb.graph().number_of_nodes()
+
+
+def test_save_png_svg_pdf(tmp_path):
+    """save() writes PNG, SVG and PDF files that open as such; other suffixes are refused."""
+    pb = Playback("fork")
+    pb.goto(2)
+    view = GraphView("lecture")
+    view.draw(pb.graph(), prev=pb.graph(1), title="fork")
+    png = save(view, tmp_path / "f.png")
+    with Image.open(png) as im:
+        assert im.size == (1280, 720)
+    root = ET.parse(save(view.figure, tmp_path / "f.svg")).getroot()
+    assert root.tag.endswith("svg") and root.get("width").endswith("pt")
+    pdf = save(view, tmp_path / "f.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") >= 1
+    with pytest.raises(InvalidArgument):
+        save(view, tmp_path / "f.jpg")
+
+
+def test_gif_and_frame_strip(tmp_path):
+    """A run exports as an animated GIF (one frame per state) and as a strip of frames."""
+    n = len(TOPICS["fork"])
+    path = save_gif("fork", tmp_path / "fork.gif", preset="compact")
+    with Image.open(path) as im:
+        assert im.n_frames >= n + 1
+        first = np.asarray(im.convert("RGB")).copy()
+        im.seek(n)
+        last = np.asarray(im.convert("RGB"))
+        assert first.shape == last.shape and (first != last).any()
+    frames = render_frames("fork")
+    assert len(frames) == n + 1 and frames[0].shape[2] == 4
+    fig = frame_strip("fork", cols=2)
+    out = save(fig, tmp_path / "strip.png")
+    with Image.open(out) as im:
+        w, h = im.size
+    assert w > frames[0].shape[1] * 2 - 10 and h > frames[0].shape[0] * 2 - 200
