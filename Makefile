@@ -28,5 +28,20 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VPY) -m mmkit.bench
 
+## make slides: offline reveal.js decks of the notebooks in site/slides (reveal.js & co. are
+## fetched once with `npm pack` into build/npm, which git ignores; open site/slides/index.html)
+slides: $(STAMP)
+	$(VPY) slides/build.py --out site/slides
+
+## make present NB=notebooks/02-cow.ipynb: one notebook as a clean Voilà app with live
+## widgets in the lecture preset (large fonts), for lecturing (127.0.0.1 only; open the URL it prints)
+present: $(STAMP)
+	MMKIT_PRESET=lecture $(VPY) -m voila $(NB) --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0 \
+	  --theme=light --show_tracebacks=True
+
+## make e2e: only the real-browser tests (Debian chromium at /usr/bin/chromium; they skip without it)
+e2e: $(STAMP)
+	$(VPY) -m pytest -q tests/e2e
+
 clean:
 	rm -rf $(VENV) build *.egg-info site .hypothesis

@@ -35,6 +35,7 @@ True
 
 import base64
 import html
+import os
 
 import ipywidgets as W
 
@@ -45,6 +46,12 @@ from .viz.graph import GROUP_THRESHOLD
 from .viz.layout import Layout
 from .viz.playback import Playback
 from .viz.style import preset as _preset
+
+
+def default_preset():
+    """The preset widgets use when none is given: ``$MMKIT_PRESET`` (``make
+    present`` sets ``lecture``), else ``"compact"``."""
+    return os.environ.get("MMKIT_PRESET", "compact")
 from .viz.view import GraphView
 
 __all__ = ["Stepper", "Compare", "trace_html", "pages_table"]
@@ -65,8 +72,9 @@ class Stepper(W.VBox):
         or a cow.c case name).
     era : str or Era
         Kernel era to run under (``"5.7"`` ... ``"6.18"``).
-    preset : {"compact", "lecture"}
+    preset : {"compact", "lecture"}, optional
         ``"lecture"``: 16:9 figure, large fonts and buttons for a projector.
+        Default: :func:`default_preset` (``$MMKIT_PRESET`` or ``"compact"``).
     group : int or None
         Group identical pages above this many folios (see ``rmap_graph``).
     controls : bool
@@ -84,8 +92,8 @@ class Stepper(W.VBox):
         CSS class ``mm-status``; ``"step i/n drawn"`` after each redraw.
     """
 
-    def __init__(self, scenario, era="6.18", preset="compact", group=GROUP_THRESHOLD, controls=True):
-        self.preset = _preset(preset)
+    def __init__(self, scenario, era="6.18", preset=None, group=GROUP_THRESHOLD, controls=True):
+        self.preset = _preset(preset or default_preset())
         self.playback = Playback(scenario, era, {"group": group})
         self.view = GraphView(self.preset)
         self._busy = False
@@ -357,7 +365,7 @@ class Compare(W.VBox):
     True
     """
 
-    def __init__(self, scenario, eras=("5.7", "6.18"), preset="compact", group=GROUP_THRESHOLD):
+    def __init__(self, scenario, eras=("5.7", "6.18"), preset=None, group=GROUP_THRESHOLD):
         if len(eras) < 2:
             raise InvalidArgument("Compare needs at least two eras")
         self.steppers = [Stepper(scenario, era=e, preset=preset, group=group, controls=False) for e in eras]

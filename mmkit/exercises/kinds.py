@@ -15,7 +15,7 @@ import random
 from ..errors import MMError
 from ..kernel import Kernel
 from .program import Op, Program, show_value
-from .question import GENERIC, Part, Question, display_html
+from .question import GENERIC, Part, Question
 
 __all__ = ["KINDS", "Kind", "make_question"]
 
@@ -481,6 +481,13 @@ def _state(run, key=("P", "a", 0)):
     return tuple(getattr(i, f) for f in FIELDS) if i.present else None
 
 
+def _target(run):
+    """The end state an inverse or build question asks for: P's page, not
+    the zero page (whose own refcount is no one's business)."""
+    i = run.page("P", "a")
+    return None if i.zero_page else _state(run)
+
+
 def _describe(field, value):
     if field in ("exclusive", "writable"):
         return {"exclusive": "PageAnonExclusive", "writable": "writable"}[field] + ("" if value else " (not)")
@@ -630,13 +637,11 @@ def make_question(kind, seed, form="predict", era="6.18"):
     rng = random.Random(f"{kind}-{seed}-{form}")
     # the program whose end state is the target: must leave P's page mapped
     prog = b.program()
-    target = _state(prog.run(era))
-    tries = 0
+    target = _target(prog.run(era))
     while target is None:
-        tries += 1
         b, parts, text = _draw(kind, rng.randrange(10 ** 9), era)
         prog = b.program()
-        target = _state(prog.run(era))
+        target = _target(prog.run(era))
     if form == "build":
         intro = ("Write a function build(k) that makes a page reach the state below, using k.spawn(), "
                  "p.mmap(), p.write(), p.fork(), p.pin() and the other verbs of mmkit, and returns "
@@ -654,9 +659,11 @@ def make_question(kind, seed, form="predict", era="6.18"):
     states = [target]
     candidates = _mutants(prog)
     rng.shuffle(candidates)
-    for _ in range(40):
+    for i in range(40):
+        # mostly programs of the same kind; a few from the counters kind for variety
+        other = kind if i < 30 or kind == "counters" else "counters"
         try:
-            bb, _, _ = _draw(kind, rng.randrange(10 ** 9), era)
+            bb, _, _ = _draw(other, rng.randrange(10 ** 9), era)
             candidates.append(bb.program())
         except MMError:
             pass

@@ -145,16 +145,18 @@ def predict(scenario, after, fields=("refcount", "mapcount", "exclusive"), who=N
     for f in fields:
         if f == "fault":
             parts.append(Part("fault", "fault", _fault_of(who), key=(who,),
-                              prompt=f"what does step {upto} do to the {who}'s page: no fault, reuse or copy?"))
+                              prompt=f"what does step {upto} do to the page watched as {who!r}: no fault, reuse or copy?"))
         elif f == "outcome":
             parts.append(Part("outcome", "data", lambda run: show_value(run.results[-1].outcome), key=(who,),
                               prompt=f"what does step {upto} return?",
+                              form='what the step returns, as a string: data such as "old data", "zero" for zero '
+                                   'bytes, a number such as "1", or a signal name such as "SIGBUS"',
                               reader="pipe" if "pipe" in step.name else "pin" if "device" in step.name else None))
         else:
             parts.append(Part(f, f, (lambda f: lambda run: getattr(run.page(who), f))(f), key=(who,),
-                              prompt=f"{f} of the {who}'s page after step {upto} ({step.name!r})"))
+                              prompt=f"{f} of the page watched as {who!r} after step {upto} ({step.name!r})"))
     params = {"scenario": scenario, "after": upto, "era": era}
-    text = f"Predict, then step: after step {upto} ({step.name!r}), what does the {who}'s page show?"
+    text = f"Predict, then step: after step {upto} ({step.name!r}), what does the page watched as {who!r} show?"
     return Question(ScenarioSource(sc, upto), parts, params, text, [
         "Read the step's name and ask which kernel path it takes: a fault (do_anonymous_page, do_wp_page), "
         "fork (copy_present_ptes), GUP (pin_user_pages), migration or truncation.",

@@ -42,6 +42,8 @@ def show_value(v):
         if v == b"\x00" * len(v):
             return "zero"
         return v.decode("ascii", "replace")
+    if isinstance(v, (bool, int)):
+        return str(v)
     return v
 
 

@@ -91,7 +91,8 @@ class Part:
     CHOICES = {"fault": ("first touch", "no fault", "reuse", "copy"), "copied": ("copied", "same page"),
                "shared": ("shared", "copied"), "migrated": ("migrated", "EAGAIN")}
 
-    def __init__(self, name, type, fn, key=None, prompt="", reader=None):
+    def __init__(self, name, type, fn, key=None, prompt="", reader=None, form=None):
+        self._form = form
         self.name = name
         self.type = type
         self.fn = fn
@@ -105,6 +106,8 @@ class Part:
     @property
     def form(self):
         """How to write the answer, in words."""
+        if self._form:
+            return self._form
         t = self.type
         if t in ("refcount", "mapcount", "pincount"):
             return "an int"
@@ -148,16 +151,24 @@ class Part:
         # data
         if isinstance(v, (bytes, bytearray)):
             return show_value(bytes(v))
-        if isinstance(v, int) and not isinstance(v, bool):
-            return "zero" if v == 0 else str(v)
+        if isinstance(v, (bool, int)):
+            return str(v)
         if isinstance(v, str):
             s = v.strip().strip("'\"")
-            if s in ("0", "\x00", "zeros", "ZERO", "Zero") or s.lower() in ("zero", "zeros"):
+            if s == "\x00" or s.lower() in ("zero", "zeros"):
                 return "zero"
             if s.upper() in ("SIGBUS", "SIGSEGV", "EFAULT", "EAGAIN", "EINVAL"):
                 return s.upper()
             return s
         raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
+
+
+def _same(part, v, t):
+    """Is the learner's (normalized) value ``v`` the truth ``t``?  For data,
+    "0" also means bytes of zeros."""
+    if v == t:
+        return True
+    return part.type == "data" and t == "zero" and v == "0"
 
 
 class _Context:
@@ -364,12 +375,12 @@ class Question:
         except ValueError as err:
             return None, [f"Could not read the answer: {err}.  Answer with {self.answer_form()}."]
         truth = [p.fn(self.run) for p in self.parts]
-        wrong = [(p, v, t) for p, v, t in zip(self.parts, vals, truth) if v != t]
+        wrong = [(p, v, t) for p, v, t in zip(self.parts, vals, truth) if not _same(p, v, t)]
         if not wrong:
             return True, ["Correct." + (f" ({len(self.parts)} of {len(self.parts)} parts)" if len(self.parts) > 1 else "")]
         msgs = []
         if len(self.parts) > 1:
-            right = [p.name for p, v, t in zip(self.parts, vals, truth) if v == t]
+            right = [p.name for p, v, t in zip(self.parts, vals, truth) if _same(p, v, t)]
             msgs.append(f"Not yet: {', '.join(p.name for p, _, _ in wrong)} "
                         f"{'is' if len(wrong) == 1 else 'are'} wrong"
                         + (f" ({', '.join(right)} right)." if right else "."))
