@@ -20,6 +20,8 @@ and as text elsewhere, so a cell shows it by naming it last.
 
 import html
 
+from .table import Table, cell_text as _txt
+
 __all__ = ["pages", "trace", "era_outcomes", "live_compare", "migrate_cached_page", "anon_vma_chain",
            "rmap_walk_of", "cow_selftest", "Table"]
 
@@ -28,58 +30,6 @@ _FIELDS = ("pfn", "present", "writable", "refcount", "mapcount", "pincount", "ex
 _SHORT = {"present": "present", "writable": "W", "refcount": "refcount", "mapcount": "mapcount",
           "pincount": "pincount", "exclusive": "AnonExclusive", "zero_page": "zero page",
           "in_page_cache": "page cache", "pfn": "pfn"}
-
-
-class Table:
-    """Rows of cells with a header: HTML in a notebook, aligned text elsewhere."""
-
-    def __init__(self, header, rows, caption="", css_class="mm-table"):
-        self.header = list(header)
-        self.rows = [list(r) for r in rows]
-        self.caption = caption
-        self.css_class = css_class
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-    def column(self, name):
-        """The cells of column ``name``."""
-        j = self.header.index(name)
-        return [r[j] for r in self.rows]
-
-    def __str__(self):
-        cells = [self.header] + [[_txt(c) for c in r] for r in self.rows]
-        w = [max(len(str(r[j])) for r in cells) for j in range(len(self.header))]
-        lines = [self.caption] if self.caption else []
-        lines += ["  ".join(str(c).ljust(x) for c, x in zip(r, w)).rstrip() for r in cells]
-        return "\n".join(lines)
-
-    def __repr__(self):
-        return str(self)
-
-    def _repr_html_(self):
-        e = html.escape
-        head = "".join(f"<th>{e(str(h))}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{e(_txt(c))}</td>" for c in r) + "</tr>" for r in self.rows)
-        cap = f"<caption style='caption-side:top;text-align:left'>{e(self.caption)}</caption>" if self.caption else ""
-        return (f'<table class="{self.css_class}" style="border-collapse:collapse;font-size:95%">{cap}'
-                f"<tr>{head}</tr>{body}</table>"
-                "<style>.mm-table td,.mm-table th{border:1px solid #ccd;padding:2px 8px;text-align:center}</style>")
-
-
-def _txt(v):
-    if v is None:
-        return "?"
-    if v is True:
-        return "yes"
-    if v is False:
-        return "no"
-    if isinstance(v, (bytes, bytearray)):
-        return repr(bytes(v))
-    return str(v)
 
 
 def pages(k, fields=("pfn", "writable", "refcount", "mapcount", "pincount", "exclusive"), **where):

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["mmkit", "mmkit.era", "mmkit.kernel", "mmkit.scenario", "mmkit.scenarios"]
+MODULES = ["mmkit", "mmkit.era", "mmkit.kernel", "mmkit.scenario", "mmkit.scenarios", "mmkit.table"]
 
 
 @pytest.mark.parametrize("name", MODULES)
