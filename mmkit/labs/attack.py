@@ -11,12 +11,12 @@ How it works
 ------------
 * **Actors.**  The parent ``P`` maps one anonymous page and writes it;
   ``P`` may fork once, giving the child ``C``.
-* **Alphabet** (:data:`VERBS`): fork, write, vmsplice, munmap, exit (child
-  only), R/O pin, R/W pin (both long-term, as io_uring or RDMA take them),
-  and an mprotect(PROT_READ) / mprotect(PROT_READ|PROT_WRITE) round trip.
-  Each actor has at most one pipe and one pin.
+* **Alphabet** (:data:`VERBS`, in search order): fork, vmsplice, munmap,
+  exit (child only), R/O pin, R/W pin (both long-term, as io_uring or RDMA
+  take them), an mprotect(PROT_READ) / mprotect(PROT_READ|PROT_WRITE) round
+  trip, and write.  Each actor has at most one pipe and one pin.
 * **Tagging.**  Every write stores a fresh tag naming its writer
-  (``b"P:03"``: the parent's third write), so any value read says who
+  (``b"P:03"``: write number 3, by the parent), so any value read says who
   wrote it.
 * **Specification.**  Beside the model kernel the search keeps what a
   correct kernel must show: each process's own copy of the page (a private
@@ -47,15 +47,16 @@ False
 
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
+from html import escape
 
 from ..era import era as _era
 from ..errors import InvalidArgument
 from ..kernel import Kernel
 from ..scenario import Scenario
+from ..table import Table
 
-__all__ = ["Op", "VERBS", "ALPHABET", "PROPERTIES", "Counterexample", "SearchResult", "find_attack",
-           "replay", "run_ops", "attack_machine"]
+__all__ = ["Op", "VERBS", "ALPHABET", "PROPERTIES", "COW_TWINS", "Counterexample", "SearchResult", "find_attack",
+           "replay", "run_ops", "across_eras", "search_table", "attack_machine"]
 
 ACTORS = ("C", "P")
 #: The operations, in the order the search tries them.
@@ -118,6 +119,8 @@ class _World:
         self._write("P")
 
     def _write(self, a):
+        if self.writes > 99:
+            raise InvalidArgument("the attack world tags at most 100 writes")
         tag = f"{a}:{self.writes:02d}".encode()
         self.writes += 1
         self.proc[a].write(self.addr, tag)
@@ -192,6 +195,18 @@ class _World:
             return f"{whose} returned {value!r} but {a} last wrote {self.content[a]!r}: the pin is stale"
         return None
 
+    def copy(self):
+        """A copy of the specification sharing the kernel and its handles
+        (scenario steps work on copies, so that the stepper's "back", which
+        restores the kernel and a shallow copy of the handles, also restores
+        the specification)."""
+        w = object.__new__(_World)
+        w.__dict__.update(self.__dict__)
+        for name in ("proc", "alive", "mapped", "content", "pipe", "pin"):
+            setattr(w, name, dict(getattr(self, name)))
+        w.history = {a: set(h) for a, h in self.history.items()}
+        return w
+
     def readable(self, a):
         """What ``a`` can read now."""
         if not self.alive.get(a):
@@ -202,6 +217,22 @@ class _World:
 
 def _writer(tag):
     return {"P": "the parent", "C": "the child"}.get(tag[:1].decode(errors="replace"), "someone else")
+
+
+#: Counterexamples that are one of cow.c's own anonymous cases (tools/testing/
+#: selftests/mm/cow.c), keyed by their operations.
+COW_TWINS = {
+    "fork; C vmsplices; C munmaps; P writes": "vmsplice() + unmap in child",
+    "fork; C vmsplices; C munmaps; P mprotects R/O, R/W; P writes":
+        "vmsplice() + unmap in child with mprotect() optimization",
+    "P vmsplices; fork; P munmaps; C writes": "vmsplice() before fork(), unmap in parent after fork()",
+    "fork; P vmsplices; P munmaps; C writes": "vmsplice() + unmap in parent after fork()",
+    "P pins R/W; P mprotects R/O, R/W; P writes": "R/O-mapping a page registered as iouring fixed buffer",
+    "P pins R/W; fork; P writes": "fork() with an iouring fixed buffer",
+    "fork; P pins R/O; P writes": "R/O GUP pin on R/O-mapped shared page",
+    "fork; C exits; P pins R/O; P writes": "R/O GUP pin on R/O-mapped previously-shared page",
+    "P mprotects R/O, R/W; P pins R/O; P writes": "R/O GUP pin on R/O-mapped exclusive page",
+}
 
 
 @dataclass
@@ -230,8 +261,15 @@ class Counterexample:
         """The operations as one line: ``'fork; C vmsplices; C munmaps; P writes'``."""
         return "; ".join(map(str, self.ops))
 
+    @property
+    def cow_twin(self):
+        """The cow.c case this counterexample is, or None."""
+        return COW_TWINS.get(self.ops_str())
+
     def __str__(self):
         return f"{self.ops_str()}; {self.reader} reads its {self.what} -> {self.violation}"
+
+    __repr__ = __str__
 
     def scenario(self):
         """This counterexample as a runnable :class:`~mmkit.scenario.Scenario`
@@ -279,6 +317,21 @@ class SearchResult:
         if not self.found:
             return head + " -> no counterexample within the budget"
         return head + f" -> {len(self.found)} of length {len(self.first.ops)}; first: {self.first}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        head = (f"<p><b>era {escape(self.era)}, {escape(self.prop)}</b>: {self.sequences} sequences of up to "
+                f"{self.max_ops} operations tried in {self.seconds:.2f} s; ")
+        if not self.found:
+            return head + "<b>no counterexample within the budget</b>.</p>"
+        rows = "".join(
+            f"<tr><td style='text-align:left'>{escape(c.ops_str())}</td><td>{escape(c.reader)} reads its "
+            f"{escape(c.what)}</td><td style='text-align:left'>{escape(c.violation)}</td>"
+            f"<td style='text-align:left'>{escape(c.cow_twin or '')}</td></tr>" for c in self.found)
+        return (head + f"{len(self.found)} counterexample(s) of {len(self.first.ops)} operations:</p>"
+                "<table><tr><th>operations (after P maps and writes its page)</th><th>then</th>"
+                "<th>what is wrong</th><th>cow.c case</th></tr>" + rows + "</table>")
 
 
 def replay(ops, era=None, k=None):
@@ -332,24 +385,25 @@ def find_attack(era, prop="no_leak", max_ops=5):
     """
     if prop not in PROPERTIES:
         raise InvalidArgument(f"prop must be one of {', '.join(PROPERTIES)}, not {prop!r}")
+    if not isinstance(max_ops, int) or isinstance(max_ops, bool) or max_ops < 1:
+        raise InvalidArgument(f"max_ops must be a positive int, not {max_ops!r}")
     e = _era(era)
     res = SearchResult(e.name, prop, max_ops)
     t0 = time.perf_counter()
-    frontier = [()]
+    # (sequence, the operations possible after it)
+    frontier = [((), [op for op in ALPHABET if replay((), e).allowed(op)])]
     for length in range(1, max_ops + 1):
         nxt = []
-        for prefix in frontier:
-            w = replay(prefix, e)
-            for op in ALPHABET:
-                if not w.allowed(op):
-                    continue
+        for prefix, possible in frontier:
+            for op in possible:
                 seq = prefix + (op,)
-                w2 = replay(seq, e)
+                w = replay(seq, e)
                 res.sequences += 1
                 res.by_length[length] = res.by_length.get(length, 0) + 1
-                bad = _first_violation(w2, prop)
+                after = [o for o in ALPHABET if w.allowed(o)]
+                bad = _first_violation(w, prop)
                 if bad is None:
-                    nxt.append(seq)
+                    nxt.append((seq, after))
                 else:
                     res.found.append(Counterexample(seq, bad[0], bad[1], prop, e.name, bad[2]))
         if res.found:
@@ -357,6 +411,23 @@ def find_attack(era, prop="no_leak", max_ops=5):
         frontier = nxt
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def across_eras(cx, eras=None):
+    """``{era: passes}`` for counterexample ``cx`` replayed under each era
+    (default: every preset): where the bug it shows exists, and where not."""
+    from ..era import ERAS
+    sc = cx.scenario()
+    return {_era(e).name: sc.run(Kernel(era=e))[-1].outcome is True for e in (ERAS if eras is None else eras)}
+
+
+def search_table(results):
+    """One row per :class:`SearchResult`: era, property, budget, sequences
+    tried, seconds, and the first counterexample found (or none)."""
+    return Table(["era", "property", "budget (ops)", "sequences", "seconds", "shortest", "first found"],
+                 [[r.era, r.prop, r.max_ops, r.sequences, round(r.seconds, 2),
+                   len(r.first.ops) if r.first else "-", r.first.ops_str() if r.first else "nothing"]
+                  for r in results])
 
 
 def _first_violation(w, prop):
@@ -376,7 +447,7 @@ def _scenario(ops, reader, what, prop, name, title):
     def populate(k, s):
         s.w = _World(k)
         s.p, s.a = s.w.proc["P"], s.w.addr
-        s.violations = []
+        s.violations = ()
         return s.w.content["P"]
 
     sc.add("populate", "The parent maps one private anonymous page and writes its tag b'P:00'.", populate)
@@ -385,9 +456,10 @@ def _scenario(ops, reader, what, prop, name, title):
                + ".", _op_step(op))
 
     def read(k, s):
+        s.w = s.w.copy()
         value, bad = s.w.read(reader, what, prop)
         if bad:
-            s.violations.append(bad)
+            s.violations += (bad,)
         return value
 
     who = {"P": "parent", "C": "child"}[reader]
@@ -399,6 +471,7 @@ def _scenario(ops, reader, what, prop, name, title):
 
 def _op_step(op):
     def step(k, s):
+        s.w = s.w.copy()
         out = s.w.apply(op)
         if op.verb == "fork":
             s.c = s.w.proc["C"]
@@ -411,10 +484,10 @@ def _op_step(op):
 def attack_machine(era, prop="no_leak"):
     """A Hypothesis ``RuleBasedStateMachine`` class over the same alphabet.
 
-    Its rules are the operations of :data:`ALPHABET` (with their
-    preconditions) plus a ``read`` rule for each actor, which asserts the
-    property.  Run it with ``hypothesis.stateful.run_state_machine_as_test``;
-    a failure prints a replayable, shrunk sequence of steps.
+    Its one rule draws a possible operation of :data:`ALPHABET`, or an
+    actor who reads everything it can and asserts the property.  Run it
+    with ``hypothesis.stateful.run_state_machine_as_test``; a failure
+    prints a replayable, shrunk sequence of steps.
 
     Notes
     -----
@@ -423,29 +496,27 @@ def attack_machine(era, prop="no_leak"):
     deterministic, so it is the one the notebook and the tests rely on.
     """
     from hypothesis import strategies as st
-    from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+    from hypothesis.stateful import RuleBasedStateMachine, rule
 
     class AttackMachine(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
             self.w = _World(Kernel(era=era, trace="off", check=True))
 
-        @precondition(lambda self: any(self.w.allowed(op) for op in ALPHABET))
         @rule(data=st.data())
-        def do(self, data):
-            op = data.draw(st.sampled_from([op for op in ALPHABET if self.w.allowed(op)]), label="op")
-            self.w.apply(op)
-
-        @precondition(lambda self: not any(self.w.allowed(op) for op in ALPHABET))
-        @rule()
-        def idle(self):
-            """Nothing is left to do (the parent unmapped before forking)."""
-
-        @precondition(lambda self: any(self.w.readable(a) for a in ACTORS))
-        @rule(a=st.sampled_from(ACTORS))
-        def read(self, a):
-            for what in self.w.readable(a):
-                _, bad = self.w.read(a, what, prop)
+        def step(self, data):
+            """One operation of the alphabet, or one actor reading everything
+            it can (and asserting the property); nothing once nothing is left."""
+            w = self.w
+            moves = [op for op in ALPHABET if w.allowed(op)] + [a for a in ACTORS if w.readable(a)]
+            if not moves:
+                return
+            move = data.draw(st.sampled_from(moves), label="move")
+            if isinstance(move, Op):
+                w.apply(move)
+                return
+            for what in w.readable(move):
+                _, bad = w.read(move, what, prop)
                 assert bad is None, bad
 
     AttackMachine.__name__ = f"AttackMachine_{str(era).replace('.', '_')}_{prop}"
