@@ -64,6 +64,22 @@ class Era:
         A FOLL_LONGTERM R/O pin of a non-anon page (page cache, zero page) in
         a COW mapping unshares too (8d6a0ac09a16 "mm: extend
         FAULT_FLAG_UNSHARE support to anything in a COW mapping", v6.2).
+    reuse_moves_anon_rmap : bool
+        A reused anon page is moved to the faulting VMA's own anon_vma
+        (folio_move_anon_rmap()): in the mapcount era (do_wp_page() called
+        page_move_anon_rmap() when the page was mapped once) and again from
+        v5.19 (6c54dc6c7437); v5.9's simplified do_wp_page() (09854ba94c6a)
+        dropped it, so 5.9-5.18 leave the page on the parent's anon_vma.
+    zero_page_pinned : bool
+        FOLL_PIN on the shared zero page adds the pin bias like on any page.
+        Since v6.5 (c8070b787519 "mm: Don't pin ZERO_PAGE in
+        pin_user_pages()") the zero page is never pinned: no counter moves.
+    longterm_file_pin_refused : bool
+        A FOLL_LONGTERM writable pin of a shared file mapping that needs
+        dirty tracking (ext4, not shmem) fails with -EFAULT
+        (mm/gup.c: writable_file_mapping_allowed(), 8ac268436e6d /
+        a6e79df92e4a, v6.5).  Before, the pin was taken, and the file system
+        could later find a page dirtied behind its back.
     mprotect_upgrade : {"none", "dirty", "exclusive"}
         Whether mprotect() adding write makes a private anon PTE writable
         without a fault (mm/mprotect.c: can_change_pte_writable()):
@@ -78,6 +94,9 @@ class Era:
     anon_exclusive: bool = True
     gup_unshares_anon: bool = True
     unshare_longterm_cow: bool = True
+    reuse_moves_anon_rmap: bool = True
+    zero_page_pinned: bool = False
+    longterm_file_pin_refused: bool = True
     mprotect_upgrade: str = "exclusive"
 
     def __post_init__(self):
@@ -105,19 +124,21 @@ class Era:
         return f"Era {self.name}\n{rows}"
 
 
+_BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False)
+
 ERAS = {
     "5.7": Era("5.7", reuse_rule="mapcount", gup_breaks_cow=False, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               mprotect_upgrade="none"),
+               mprotect_upgrade="none", **_BEFORE_6_5),
     "5.8": Era("5.8", reuse_rule="mapcount", gup_breaks_cow=True, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               mprotect_upgrade="none"),
+               mprotect_upgrade="none", **_BEFORE_6_5),
     "5.9": Era("5.9", reuse_rule="refcount", gup_breaks_cow=False, fork_copies_maybe_pinned=True,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               mprotect_upgrade="none"),
+               reuse_moves_anon_rmap=False, mprotect_upgrade="none", **_BEFORE_6_5),
     "5.19": Era("5.19", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
-                mprotect_upgrade="none"),
-    "6.2": Era("6.2"),
+                mprotect_upgrade="none", **_BEFORE_6_5),
+    "6.2": Era("6.2", **_BEFORE_6_5),
     "6.18": Era("6.18"),
 }
 

@@ -24,7 +24,8 @@ class File:
     size : int
         i_size in bytes.
     shmem : bool
-        tmpfs/memfd (no write notification, long-term pins allowed).
+        tmpfs/memfd (no write notification; long-term writable pins allowed
+        in every era).
     pages : dict
         The page cache: index -> Folio (each holds one page-cache reference).
     i_mmap : list of Vma

@@ -89,7 +89,8 @@ class Folio:
 
 
 class ZeroFolio(Folio):
-    """The shared zero page (mm/memory.c: is_zero_pfn(), ZERO_PAGE()): one
+    """The shared zero page (include/linux/pgtable.h: is_zero_pfn(); the
+    ``zero_pfn`` variable lives in mm/memory.c): one
     per kernel, mapped only by special read-only PTEs, never counted."""
 
     __slots__ = ()
@@ -135,11 +136,11 @@ def page_read(data, off, n):
 
 def page_write(data, off, chunk):
     """Return new sparse contents with ``chunk`` written at ``off``."""
-    if not data:
-        new = bytes(off) + chunk if off else chunk
-        return new.rstrip(b"\0") if new.endswith(b"\0") else new
+    n = len(data)
     end = off + len(chunk)
-    if len(data) < off:
-        data = data + bytes(off - len(data))
-    new = data[:off] + chunk + data[end:]
-    return new.rstrip(b"\0") if new.endswith(b"\0") else new
+    if end >= n:
+        # the write reaches the end of what is stored: no tail to keep
+        new = data[:off] + chunk if off <= n else data + bytes(off - n) + chunk
+    else:
+        new = data[:off] + chunk + data[end:]
+    return new.rstrip(b"\0") if new[-1:] == b"\0" else new

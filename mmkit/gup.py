@@ -47,12 +47,13 @@ def gup_must_unshare(k, vma, flags, folio):
     return not folio.anon_exclusive
 
 
-def check_vma_flags(vma, flags, addr):
+def check_vma_flags(k, vma, flags, addr):
     """mm/gup.c: check_vma_flags() and writable_file_mapping_allowed().
 
     Raises KernelError("EFAULT") for a write without VM_WRITE, a read
-    without VM_READ, and a long-term writable pin of a shared file mapping
-    that needs dirty tracking (not shmem).
+    without VM_READ, and (v6.5+, ``era.longterm_file_pin_refused``) a
+    long-term writable pin of a shared file mapping that needs dirty
+    tracking (not shmem).
     """
     if vma is None:
         raise KernelError("EFAULT", f"no VMA at {addr:#x}")
@@ -61,7 +62,7 @@ def check_vma_flags(vma, flags, addr):
     if not flags & FOLL_WRITE and not vma.read:
         raise KernelError("EFAULT", f"read access to {addr:#x} but the VMA is PROT_NONE")
     if (flags & (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)) == (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE) \
-            and vma.file is not None and vma.shared and not vma.file.shmem:
+            and vma.file is not None and vma.shared and not vma.file.shmem and k.era.longterm_file_pin_refused:
         raise KernelError("EFAULT", "long-term writable pin of a shared file mapping that needs dirty "
                                     "tracking is refused (writable_file_mapping_allowed())")
     if vma.file is not None and vma.linear_page_index(addr) >= vma.file.npages:
@@ -72,11 +73,12 @@ def try_grab_folio(k, folio, flags, mm):
     """mm/gup.c: try_grab_folio(): take the reference or the pin.
 
     FOLL_PIN on a small folio adds 1024 to the refcount (the model also
-    counts the pin); the shared zero page is never pinned (nothing is
-    counted).  FOLL_GET adds 1, also on the zero page.
+    counts the pin); since v6.5 the shared zero page is never pinned
+    (nothing is counted, ``era.zero_page_pinned``).  FOLL_GET adds 1, also
+    on the zero page.
     """
     if flags & FOLL_PIN:
-        if folio.zero:
+        if folio.zero and not k.era.zero_page_pinned:
             k.trace.emit("try_grab_folio", "pin not counted", "the zero page is never pinned", folio.pfn)
             return
         if k.era.anon_exclusive and folio.anon and not folio.anon_exclusive:
@@ -94,11 +96,14 @@ def try_grab_folio(k, folio, flags, mm):
 def gup_put_folio(k, folio, flags):
     """mm/gup.c: gup_put_folio(): undo try_grab_folio() exactly."""
     if flags & FOLL_PIN:
-        if folio.zero:
+        if folio.zero and not k.era.zero_page_pinned:
             return
         folio.pincount -= 1
         folio.refcount -= GUP_PIN_COUNTING_BIAS - 1
-        folio_put(k, folio)
+        if folio.zero:
+            folio.refcount -= 1         # the zero page is never freed
+        else:
+            folio_put(k, folio)
     elif folio.zero:
         folio.refcount -= 1
     else:
@@ -118,7 +123,7 @@ def _gup_fast(k, mm, vma, addr, flags):
     if want_write and not e.write:
         return None, "PTE not writable" + ("" if flags & FOLL_WRITE else " (5.8: COW break forced)")
     if (flags & (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)) == (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE) \
-            and not folio.anon and not folio.mapping.shmem:
+            and not folio.anon and not folio.mapping.shmem and k.era.longterm_file_pin_refused:
         return None, "gup_fast_folio_allowed(): long-term writable pin of a file page"
     if not e.write and gup_must_unshare(k, None, flags, folio):
         return None, "gup_must_unshare()"
@@ -172,7 +177,7 @@ def get_user_pages(k, mm, start, npages, flags, fast=False):
     addrs = [start + i * PAGE_SIZE for i in range(npages)]
     vmas = [mm.find_vma(a) for a in addrs]
     for a, vma in zip(addrs, vmas):
-        check_vma_flags(vma, flags, a)
+        check_vma_flags(k, vma, flags, a)
     k.trace.emit("pin_user_pages" + ("_fast" if fast else "") if flags & FOLL_PIN
                  else "get_user_pages" + ("_fast" if fast else ""), flags_str(flags),
                  f"{npages} page(s) at {start:#x}")

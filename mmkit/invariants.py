@@ -11,6 +11,7 @@ from collections import Counter
 
 from .errors import InvariantViolation
 from .folio import GUP_PIN_COUNTING_BIAS
+from .rmap import rmap_vmas
 
 __all__ = ["RefcountBelowHolders", "ExclusiveMappedMoreThanOnce", "PinnedAnonNotExclusive",
            "ZeroPageCounted", "UseAfterFree", "WritableSharedAnon", "CountMismatch",
@@ -37,8 +38,8 @@ class PinnedAnonNotExclusive(InvariantViolation):
 
 class ZeroPageCounted(InvariantViolation):
     name = "zero_page_special"
-    explanation = ("the shared zero page is mapped by special PTEs that touch no mapcount, and it is "
-                   "never pinned")
+    explanation = ("the shared zero page is mapped by special PTEs that touch no mapcount, and since "
+                   "v6.5 it is never pinned")
 
 
 class UseAfterFree(InvariantViolation):
@@ -72,7 +73,7 @@ INVARIANTS = [RefcountBelowHolders, ExclusiveMappedMoreThanOnce, PinnedAnonNotEx
 def check_folio(k, folio):
     """The cheap per-folio invariants."""
     if folio.zero:
-        if folio.mapcount or folio.pincount:
+        if folio.mapcount or (folio.pincount and not k.era.zero_page_pinned):
             raise ZeroPageCounted(f"zero page has mapcount {folio.mapcount}, pincount {folio.pincount}")
         return
     cache = 1 if folio.mapping is not None and not folio.anon else 0
@@ -124,7 +125,7 @@ def check_kernel(k):
             continue
         for f in h.folios():
             folios[id(f)] = f
-            if f.zero and h.kind == "pin":
+            if f.zero and h.kind == "pin" and not k.era.zero_page_pinned:
                 continue
             if h.kind == "pin":
                 refs[id(f)] += GUP_PIN_COUNTING_BIAS
@@ -142,11 +143,8 @@ def check_kernel(k):
 
 
 def _check_reachable(vma, addr, folio):
-    if folio.anon:
-        reach = [avc.vma for avc in folio.mapping.chains]
-    elif folio.mapping is not None:
-        reach = folio.mapping.i_mmap
-    else:
+    if folio.mapping is None:
         raise RmapUnreachable(f"pfn {folio.pfn} is mapped at {addr:#x} but has no mapping")
+    reach = rmap_vmas(folio)
     if vma not in reach or vma.vma_address(folio.index) != addr:
         raise RmapUnreachable(f"pfn {folio.pfn} mapped at {addr:#x} in {vma} is not found by its rmap walk")

@@ -29,7 +29,7 @@ import copy
 from .era import era as _era
 from .errors import InvalidArgument
 from .filemap import File
-from .folio import Folio, ZeroFolio
+from .folio import Folio, ZeroFolio, folio_maybe_dma_pinned
 from .invariants import check_folio, check_kernel, check_pte
 from .migrate import migrate_pages
 from .mm import check_range
@@ -223,7 +223,7 @@ class Kernel:
         f = e.folio
         return PageInfo(pfn=f.pfn, present=True, writable=e.write, anon=f.anon, zero_page=f.zero,
                         exclusive=f.anon_exclusive, mapcount=f.mapcount, refcount=f.refcount,
-                        pincount=f.pincount, maybe_pinned=(not f.zero and f.refcount >= 1024),
+                        pincount=f.pincount, maybe_pinned=folio_maybe_dma_pinned(f),
                         in_page_cache=f.in_page_cache)
 
     def dump(self):
@@ -327,8 +327,7 @@ class Kernel:
         state = copy.deepcopy(snap.state)
         for name in _STATE:
             setattr(self, name, state[name])
-        self.trace.truncate(snap.trace_len)
-        self.trace.op = snap.op
+        self.trace.truncate(snap.trace_len, snap.op)
 
     # -- internals shared with process.py ------------------------------------------
     def _task(self, proc, alive=True):

@@ -17,6 +17,9 @@ def do_madvise(k, mm, start, end, advice):
     * ``"dontfork"`` / ``"dofork"``: set / clear VM_DONTCOPY.
     * ``"wipeonfork"`` / ``"keeponfork"``: set / clear VM_WIPEONFORK; only
       private anonymous VMAs accept WIPEONFORK (EINVAL otherwise).
+
+    A range with a hole fails with ENOMEM and, unlike the kernel (which
+    advises the mapped parts first), changes nothing.
     """
     if advice not in ADVICE:
         raise InvalidArgument(f"unknown advice {advice!r}; expected one of {', '.join(ADVICE)}")

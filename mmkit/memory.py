@@ -6,14 +6,13 @@ The functions keep the kernel's names and order of thought:
 Where a rule changed between kernels the era decides (see :mod:`mmkit.era`).
 """
 
-from .errors import SIGBUS
 from .invariants import check_folio
 from .mm import Pte, is_cow_mapping
 from .pageinfo import PAGE_SIZE
 from .rmap import (anon_vma_prepare, folio_add_new_anon_rmap, folio_add_file_rmap_pte,
                    folio_remove_rmap_pte, folio_move_anon_rmap, folio_try_dup_anon_rmap_pte)
 
-__all__ = ["FAULT_FLAG_WRITE", "FAULT_FLAG_UNSHARE", "handle_mm_fault", "do_anonymous_page",
+__all__ = ["FAULT_FLAG_WRITE", "FAULT_FLAG_UNSHARE", "handle_mm_fault", "handle_pte_fault", "do_anonymous_page",
            "do_fault", "do_wp_page", "wp_can_reuse_anon_folio", "wp_page_reuse", "wp_page_copy",
            "zap_pte_range", "unmap_mapping_range", "copy_page_range", "folio_put"]
 
@@ -45,10 +44,16 @@ def handle_mm_fault(k, vma, addr, flags):
     FAULT_FLAG_UNSHARE goes to do_wp_page().  sanitize_fault_flags() drops
     UNSHARE on mappings that are not COW mappings.
     """
+    return handle_pte_fault(k, vma, addr, vma.mm.pte(addr), flags)
+
+
+def handle_pte_fault(k, vma, addr, pte, flags):
+    """mm/memory.c: handle_pte_fault(): the fault on the entry ``pte`` (None
+    when empty) that __handle_mm_fault() found by walking the page table.
+    A user access that has just walked the table itself calls this directly."""
     if flags & FAULT_FLAG_UNSHARE and not is_cow_mapping(vma):
         k.trace.emit("sanitize_fault_flags", "drop FAULT_FLAG_UNSHARE", "not a COW mapping")
         flags &= ~FAULT_FLAG_UNSHARE
-    pte = vma.mm.pte(addr)
     if pte is None:
         if vma.file is None:
             return do_anonymous_page(k, vma, addr, flags)
@@ -77,7 +82,8 @@ def do_anonymous_page(k, vma, addr, flags):
         mm.set_pte(addr, pte)
         k.trace.emit("do_anonymous_page", "map the shared zero page", "read fault on an empty PTE", zero.pfn)
         return pte
-    anon_vma_prepare(k, vma)
+    if vma.anon_vma is None:            # vmf_anon_prepare()
+        anon_vma_prepare(k, vma)
     folio = k.alloc_folio()
     folio_add_new_anon_rmap(k, folio, vma, addr)
     pte = Pte(folio, vma.write, True)
@@ -228,13 +234,17 @@ def wp_can_reuse_anon_folio(k, folio, vma):
     page held by a pipe or a GUP reference is reused under the holder's
     feet (CVE-2020-29374).
 
-    On reuse the folio is moved to this VMA's anon_vma (folio_move_anon_rmap()).
+    On reuse the folio is moved to this VMA's anon_vma
+    (folio_move_anon_rmap()), except in 5.9-5.18 (``era.reuse_moves_anon_rmap``).
+    (The function has this name since the folio conversion; in 5.9-5.18 the
+    test sat inline in do_wp_page().)
     """
     if k.era.reuse_rule == "mapcount":
         if folio.mapcount == 1:
             k.trace.emit("reuse_swap_page", "reuse", "mapcount 1 (refcount {} not consulted)",
                          folio.pfn, folio.refcount)
-            folio_move_anon_rmap(k, folio, vma)
+            if k.era.reuse_moves_anon_rmap:
+                folio_move_anon_rmap(k, folio, vma)
             return True
         k.trace.emit("reuse_swap_page", "no reuse", "mapcount {} > 1", folio.pfn, folio.mapcount)
         return False
@@ -243,7 +253,8 @@ def wp_can_reuse_anon_folio(k, folio, vma):
                      folio.pfn, folio.refcount, folio.mapcount)
         return False
     k.trace.emit("wp_can_reuse_anon_folio", "reuse", "refcount 1: our PTE is the only user", folio.pfn)
-    folio_move_anon_rmap(k, folio, vma)
+    if k.era.reuse_moves_anon_rmap:
+        folio_move_anon_rmap(k, folio, vma)
     return True
 
 
@@ -265,7 +276,8 @@ def wp_page_copy(k, vma, addr, pte, unshare=False):
     mapping and the PTE's reference.
     """
     old = pte.folio
-    anon_vma_prepare(k, vma)
+    if vma.anon_vma is None:            # vmf_anon_prepare()
+        anon_vma_prepare(k, vma)
     new = k.alloc_folio(b"" if old.zero else old.data)
     folio_add_new_anon_rmap(k, new, vma, addr)
     pte.folio = new
@@ -273,7 +285,9 @@ def wp_page_copy(k, vma, addr, pte, unshare=False):
     pte.dirty = not unshare
     if not old.zero:
         folio_remove_rmap_pte(k, old, vma)
-        folio_put(k, old)
+        old.refcount -= 1               # folio_put(): the old PTE's reference
+        if old.refcount == 0:
+            k.free_folio(old)
     if old.zero:
         k.trace.emit("wp_page_copy", "new page {} mapped {}", "zero-filled instead of copying the zero page",
                      new.pfn, new.pfn, "read-only" if unshare else "writable")

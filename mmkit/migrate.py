@@ -15,7 +15,7 @@ from .folio import folio_expected_ref_count, folio_maybe_dma_pinned
 from .memory import folio_put
 from .mm import MigrationEntry, Pte
 from .rmap import (folio_add_anon_rmap_pte, folio_add_file_rmap_pte, folio_remove_rmap_pte,
-                   folio_try_share_anon_rmap_pte, rmap_walk)
+                   folio_try_share_anon_rmap_pte, rmap_vmas, rmap_walk)
 
 __all__ = ["MigrateResult", "migrate_pages", "NR_MAX_MIGRATE_PAGES_RETRY"]
 
@@ -95,15 +95,6 @@ def remove_migration_ptes(k, vmas, src, dst):
     return len(vmas)
 
 
-def rmap_candidates(folio):
-    """The VMAs an rmap walk of ``folio`` visits (anon_vma chains or i_mmap)."""
-    if folio.mapping is None:
-        return []
-    if folio.anon:
-        return [avc.vma for avc in folio.mapping.chains]
-    return list(folio.mapping.i_mmap)
-
-
 def migrate_pages(k, folios):
     """mm/migrate.c: migrate_pages() for a list of (addr, folio).
 
@@ -123,7 +114,7 @@ def migrate_pages(k, folios):
         folio.refcount += 1                      # isolation reference
         emit("folio_isolate_lru", "isolated", f"refcount +1 -> {folio.refcount}", folio.pfn)
         was_mapped = folio.mapcount > 0
-        vmas = rmap_candidates(folio)
+        vmas = rmap_vmas(folio)
         if was_mapped:
             ok, steps = try_to_migrate(k, folio)
             res.rmap_steps += steps

@@ -48,11 +48,16 @@ def __split_vma(k, vma, addr):
     return new
 
 
-def split_vma_range(k, mm, start, end, must_cover=True):
+def split_vma_range(k, mm, start, end, must_cover=True, want=None):
     """The VMAs exactly covering ``[start, end)``, splitting at the edges.
 
-    With ``must_cover`` a hole in the range raises ENOMEM (as mprotect and
-    madvise do) before anything is split.
+    With ``must_cover`` a hole in the range raises ENOMEM before anything
+    is split.  (The kernel's mprotect() changes the VMAs before the hole and
+    madvise() every mapped part before returning -ENOMEM; the model changes
+    nothing, so that a failed call leaves the state as it was.)  ``want``,
+    if given, selects the VMAs to split and return; the others are left
+    whole (mprotect_fixup() returns early for a VMA whose flags would not
+    change).
     """
     vmas = mm.vmas_in(start, end)
     if must_cover:
@@ -65,6 +70,8 @@ def split_vma_range(k, mm, start, end, must_cover=True):
             raise KernelError("ENOMEM", f"range {start:#x}-{end:#x} is not fully mapped (hole at {pos:#x})")
     out = []
     for vma in vmas:
+        if want is not None and not want(vma):
+            continue
         if vma.start < start:
             vma = __split_vma(k, vma, start)
         if vma.end > end:

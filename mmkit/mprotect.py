@@ -49,8 +49,12 @@ def change_protection(k, vma):
 
 
 def mprotect_fixup(k, mm, start, end, read, write):
-    """mm/mprotect.c: do_mprotect_pkey() -> mprotect_fixup() for each VMA."""
-    vmas = split_vma_range(k, mm, start, end)
+    """mm/mprotect.c: do_mprotect_pkey() -> mprotect_fixup() for each VMA.
+
+    A VMA whose protection would not change is left alone, PTEs included
+    (mprotect_fixup() returns at once when newflags == oldflags).
+    """
+    vmas = split_vma_range(k, mm, start, end, want=lambda v: (v.read, v.write) != (read, write))
     p = u = 0
     for vma in vmas:
         vma.read, vma.write = read, write

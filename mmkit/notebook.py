@@ -20,7 +20,8 @@ and as text elsewhere, so a cell shows it by naming it last.
 
 import html
 
-from .table import Table, cell_text as _txt
+from .rmap import rmap_vmas
+from .table import Table
 
 __all__ = ["pages", "trace", "era_outcomes", "live_compare", "migrate_cached_page", "anon_vma_chain",
            "rmap_walk_of", "cow_selftest", "Table"]
@@ -246,12 +247,8 @@ def rmap_walk_of(k, proc, addr):
     f = e.folio
     if f.zero:
         return Table(["VMA", "process", "maps this page"], [], caption="the zero page has no rmap: nothing to walk")
-    if f.anon:
-        vmas = [avc.vma for avc in f.mapping.chains]
-        via = f"anon_vma {f.mapping.id}"
-    else:
-        vmas = list(f.mapping.i_mmap)
-        via = f"i_mmap of {f.mapping.name!r}"
+    vmas = rmap_vmas(f)
+    via = f"anon_vma {f.mapping.id}" if f.anon else f"i_mmap of {f.mapping.name!r}"
     rows = []
     for vma in vmas:
         a = vma.vma_address(f.index)

@@ -13,7 +13,7 @@ from .folio import page_read, page_write
 from .fork import dup_mmap
 from .gup import FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE, get_user_pages, gup_put_folio
 from .madvise import do_madvise
-from .memory import FAULT_FLAG_WRITE, handle_mm_fault
+from .memory import FAULT_FLAG_WRITE, handle_pte_fault
 from .invariants import check_folio, check_pte
 from .mm import check_range
 from .mmap import do_mmap, do_munmap, exit_mmap
@@ -152,9 +152,14 @@ class Process:
         """The access checks of the page-fault handler, for every page
         touched, before anything changes: no VMA or wrong protection is
         SIGSEGV, a file page beyond EOF is SIGBUS."""
-        vmas = []
         page = addr & _MASK
         end = addr + n
+        if end <= page + PAGE_SIZE and n:
+            # one page, the common case: anon memory with the right protection
+            vma = mm.find_vma(page)
+            if vma is not None and vma.file is None and vma.read and (vma.write or not write):
+                return ((page, vma),)
+        vmas = []
         while page < end:
             vma = mm.find_vma(page)
             if vma is None:
@@ -199,7 +204,7 @@ class Process:
             old = None
             if e is None or not e.write:
                 old = e.folio if e is not None else None
-                e = handle_mm_fault(k, vma, page, FAULT_FLAG_WRITE)
+                e = handle_pte_fault(k, vma, page, e, FAULT_FLAG_WRITE)   # the access walked the table
             off = addr + pos - page
             c = n - pos if n - pos < PAGE_SIZE - off else PAGE_SIZE - off
             folio = e.folio
@@ -228,7 +233,7 @@ class Process:
         for page, vma in pages:
             e = mm.pte(page)
             if e is None:
-                e = handle_mm_fault(k, vma, page, 0)
+                e = handle_pte_fault(k, vma, page, None, 0)
             off = addr + pos - page
             c = min(n - pos, PAGE_SIZE - off)
             out.append(page_read(e.folio.data, off, c))

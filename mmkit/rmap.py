@@ -11,12 +11,13 @@ the set of VMAs mapping the file.
 migration and truncation pay for every mapped page.
 """
 
-from .pageinfo import PAGE_SIZE
+
+from .folio import GUP_PIN_COUNTING_BIAS, folio_maybe_dma_pinned
 
 __all__ = ["AnonVma", "AnonVmaChain", "anon_vma_prepare", "anon_vma_fork",
            "unlink_anon_vmas", "anon_vma_clone_for_split", "folio_add_new_anon_rmap", "folio_add_anon_rmap_pte",
            "folio_add_file_rmap_pte", "folio_remove_rmap_pte", "folio_move_anon_rmap",
-           "folio_try_dup_anon_rmap_pte", "folio_try_share_anon_rmap_pte", "rmap_walk",
+           "folio_try_dup_anon_rmap_pte", "folio_try_share_anon_rmap_pte", "rmap_walk", "rmap_vmas",
            "page_vma_mapped"]
 
 
@@ -71,12 +72,20 @@ def _link(vma, anon_vma):
 def anon_vma_prepare(k, vma):
     """mm/rmap.c: __anon_vma_prepare() (via vmf_anon_prepare()).
 
-    Give ``vma`` an anon_vma before its first anonymous page.  (The kernel
-    first tries a compatible neighbour's anon_vma; the model leaves a gap
-    between mappings, so there is none.)
+    Give ``vma`` an anon_vma before its first anonymous page: a compatible
+    neighbour's (find_mergeable_anon_vma(); separate mmap()s in the model
+    leave a gap, so only pieces of a split VMA are neighbours), or a new one.
     """
     if vma.anon_vma is not None:
         return vma.anon_vma
+    av = find_mergeable_anon_vma(vma)
+    if av is not None:
+        vma.anon_vma = av
+        av.num_active_vmas += 1
+        _link(vma, av)
+        k.trace.emit("anon_vma_prepare", f"reuse anon_vma {av.id}",
+                     "find_mergeable_anon_vma(): an adjacent, compatible VMA has one")
+        return av
     av = k.new_anon_vma(None)
     av.num_children = 1          # the self-parent link of a new root
     av.num_active_vmas = 1
@@ -84,6 +93,29 @@ def anon_vma_prepare(k, vma):
     _link(vma, av)
     k.trace.emit("anon_vma_prepare", f"new anon_vma {av.id}", "first anon page of this VMA")
     return av
+
+
+def _anon_vma_compatible(a, b):
+    """mm/vma.c: anon_vma_compatible(): ``a`` ends where ``b`` starts, same
+    file and offsets, flags equal but for access bits."""
+    return (a.end == b.start and a.file is b.file and a.shared == b.shared
+            and a.dontcopy == b.dontcopy and a.wipeonfork == b.wipeonfork
+            and b.pgoff == a.pgoff + ((b.start - a.start) >> 12))
+
+
+def find_mergeable_anon_vma(vma):
+    """mm/vma.c: find_mergeable_anon_vma(): the anon_vma of an adjacent,
+    compatible neighbour (next first, then prev) whose chain holds only its
+    own anon_vma (reusable_anon_vma(): never one that fork has linked)."""
+    mm = vma.mm
+    i = mm.vmas.index(vma)
+    nxt = mm.vmas[i + 1] if i + 1 < len(mm.vmas) else None
+    prev = mm.vmas[i - 1] if i > 0 else None
+    for old, a, b in ((nxt, vma, nxt), (prev, prev, vma)):
+        if old is not None and _anon_vma_compatible(a, b) and old.anon_vma is not None \
+                and len(old.anon_vma_chain) == 1:
+            return old.anon_vma
+    return None
 
 
 def anon_vma_clone_for_split(dst, src):
@@ -162,7 +194,8 @@ def folio_add_new_anon_rmap(k, folio, vma, addr):
 
 
 def folio_add_anon_rmap_pte(k, folio, vma, exclusive):
-    """mm/rmap.c: folio_add_anon_rmap_pte(): map an existing anon folio once
+    """include/linux/rmap.h: folio_add_anon_rmap_pte() (mm/rmap.c:
+    folio_add_anon_rmap_ptes()): map an existing anon folio once
     more (migration remap); RMAP_EXCLUSIVE sets PageAnonExclusive.  The
     caller takes the PTE's reference (folio_get())."""
     folio.mapcount += 1
@@ -173,8 +206,9 @@ def folio_add_anon_rmap_pte(k, folio, vma, exclusive):
 
 
 def folio_add_file_rmap_pte(k, folio, vma):
-    """mm/rmap.c: folio_add_file_rmap_pte() (and folio_dup_file_rmap_pte()
-    at fork): one more mapping, one more reference for it."""
+    """include/linux/rmap.h: folio_add_file_rmap_pte() (a wrapper of
+    mm/rmap.c: folio_add_file_rmap_ptes(); folio_dup_file_rmap_pte() at
+    fork): one more mapping, one more reference for it."""
     folio.mapcount += 1
     folio.refcount += 1
     if k.rmap_observer is not None:
@@ -182,7 +216,8 @@ def folio_add_file_rmap_pte(k, folio, vma):
 
 
 def folio_remove_rmap_pte(k, folio, vma):
-    """mm/rmap.c: folio_remove_rmap_pte(): one mapping less.  The anon
+    """include/linux/rmap.h: folio_remove_rmap_pte() (mm/rmap.c:
+    folio_remove_rmap_ptes()): one mapping less.  The anon
     ``mapping`` stays until the folio is freed; the PTE's reference is
     dropped separately by the caller (folio_put())."""
     folio.mapcount -= 1
@@ -195,7 +230,7 @@ def folio_move_anon_rmap(k, folio, vma):
     own anon_vma, so later walks need not visit the other processes."""
     if folio.mapping is not vma.anon_vma:
         k.trace.emit("folio_move_anon_rmap", f"anon_vma {vma.anon_vma.id}",
-                     f"reused page now belongs to this VMA only", folio.pfn)
+                     "reused page now belongs to this VMA only", folio.pfn)
         folio.mapping = vma.anon_vma
 
 
@@ -205,11 +240,14 @@ def folio_try_dup_anon_rmap_pte(k, folio, src_vma, dst_vma):
     Returns False (-EBUSY) when the folio is PageAnonExclusive and may be
     pinned in an mm that has pinned (folio_needs_cow_for_dma()): the caller
     must copy it for the child.  Otherwise clear PageAnonExclusive and count
-    the new mapping.  Before v5.19 there is no AE flag; the v5.9 early-COW
-    rule (page_needs_cow_for_dma()) is the same test without the AE part.
+    the new mapping.  Since v5.19 copy_present_ptes() takes the child's
+    reference first, so the refcount tested includes it.  Before v5.19 there
+    is no AE flag: v5.9's copy_present_page() open-coded the same test
+    (mm has pinned, page_maybe_dma_pinned()) before its get_page().
     """
     era = k.era
-    if era.fork_copies_maybe_pinned and src_vma.mm.has_pinned and folio.refcount >= 1024 \
+    if era.fork_copies_maybe_pinned and src_vma.mm.has_pinned \
+            and folio.refcount + (1 if era.anon_exclusive else 0) >= GUP_PIN_COUNTING_BIAS \
             and (folio.anon_exclusive or not era.anon_exclusive):
         return False
     folio.anon_exclusive = False
@@ -224,7 +262,7 @@ def folio_try_share_anon_rmap_pte(folio):
     """include/linux/rmap.h: __folio_try_share_anon_rmap(): clear
     PageAnonExclusive before the page may become shared (migration,
     swap-out), unless it may be pinned (-EBUSY, returns False)."""
-    if folio.refcount >= 1024:
+    if folio_maybe_dma_pinned(folio):
         return False
     folio.anon_exclusive = False
     return True
@@ -237,31 +275,40 @@ def page_vma_mapped(vma, addr, folio):
     return e is not None and e.folio is folio
 
 
+def rmap_vmas(folio):
+    """The VMAs an rmap walk of ``folio`` visits: those linked to its
+    anon_vma (anon_vma_interval_tree_foreach()) or in its file's i_mmap
+    (vma_interval_tree_foreach()) whose range covers the folio's index.
+    Empty for the zero page and for a folio with no mapping."""
+    mapping = folio.mapping
+    if mapping is None:
+        return []
+    index = folio.index
+    vmas = [avc.vma for avc in mapping.chains] if folio.anon else mapping.i_mmap
+    return [v for v in vmas if v.pgoff <= index < v.pgoff + ((v.end - v.start) >> 12)]
+
+
 def rmap_walk(k, folio, rmap_one, done=None):
     """mm/rmap.c: rmap_walk(): call ``rmap_one(vma, addr)`` for every PTE
     mapping ``folio``.
 
-    Anon folios: walk the chains of ``folio->mapping`` (rmap_walk_anon());
-    file folios: the file's i_mmap (rmap_walk_file()).  Every VMA visited is
-    a step, whether or not it maps the page; ``done()`` may stop the walk
-    early (try_to_unmap()/try_to_migrate() stop once folio_mapped() is false).
+    Anon folios: the interval tree of ``folio->mapping`` (rmap_walk_anon());
+    file folios: the file's i_mmap (__rmap_walk_file()); either way only the
+    VMAs whose range covers the folio's index (:func:`rmap_vmas`).  Every
+    VMA visited is a step, whether or not it maps the page; ``done()`` may
+    stop the walk early (try_to_unmap()/try_to_migrate() stop once
+    folio_mapped() is false).
 
     Returns
     -------
     (steps, hits) : (int, int)
         VMAs visited and PTEs found.
     """
-    mapping = folio.mapping
-    if mapping is None:
+    if folio.mapping is None:
         return 0, 0
     steps = hits = 0
-    if folio.anon:
-        vmas = [avc.vma for avc in list(mapping.chains)]
-        func = "rmap_walk_anon"
-    else:
-        vmas = list(mapping.i_mmap)
-        func = "rmap_walk_file"
-    for vma in vmas:
+    func = "rmap_walk_anon" if folio.anon else "rmap_walk_file"
+    for vma in rmap_vmas(folio):
         if done is not None and done():
             break
         steps += 1

@@ -48,21 +48,50 @@ class TraceEvent:
         return f"<TraceEvent op={self.op} {self}>"
 
 
-class _OpNames(dict):
-    """op number -> name; stored as (format, args) and formatted when read."""
+class _OpNames:
+    """op number -> name, read like a dict.  Names are kept in a list in op
+    order as (format, args) and formatted only when read."""
+
+    def __init__(self):
+        self.base = 1           # op number of names[0]
+        self.names = []
+
+    def __contains__(self, op):
+        return self.base <= op < self.base + len(self.names)
 
     def __getitem__(self, op):
-        name, args = dict.__getitem__(self, op)
+        if op not in self:
+            raise KeyError(op)
+        name, args = self.names[op - self.base]
         return name.format(*args) if args else name
 
     def get(self, op, default=None):
         return self[op] if op in self else default
+
+    def __iter__(self):
+        return iter(range(self.base, self.base + len(self.names)))
+
+    def __len__(self):
+        return len(self.names)
+
+    def keys(self):
+        return list(self)
 
     def values(self):
         return [self[op] for op in self]
 
     def items(self):
         return [(op, self[op]) for op in self]
+
+    def forget_before(self, op):
+        """Drop the names of operations before ``op``."""
+        cut = max(0, min(op - self.base, len(self.names)))
+        del self.names[:cut]
+        self.base += cut
+
+    def truncate_after(self, op):
+        """Drop the names of operations after ``op`` (restore)."""
+        del self.names[max(0, op - self.base + 1):]
 
 
 class Trace:
@@ -75,9 +104,10 @@ class Trace:
         ``limit``); ``"count"`` only counts events per function; ``"off"``
         records nothing.
     limit : int
-        Events kept in ``"events"`` mode: beyond it the oldest half is
-        dropped (with their operation names), so a 1 GiB run stays small
-        while a lecture scenario (a few hundred events) keeps everything.
+        Events kept in ``"events"`` mode: when a new operation begins beyond
+        it, the oldest half is dropped (with their operation names), so a
+        1 GiB run stays small while a lecture scenario (a few hundred
+        events) keeps everything.
 
     Indexing and slicing use absolute positions: ``len(trace)`` counts every
     event ever recorded, so a widget can remember ``mark = len(k.trace)`` and
@@ -92,6 +122,7 @@ class Trace:
         self.counts = Counter()
         self.op = 0
         self.op_names = _OpNames()
+        self._names = self.op_names.names
 
     def begin(self, name, *args):
         """Start a new user-level operation; returns its number.
@@ -99,8 +130,10 @@ class Trace:
         ``name`` may be a format string filled with ``args`` when read (so
         that a hot loop does not pay for formatting)."""
         self.op += 1
-        if self.mode == "events":
-            self.op_names[self.op] = (name, args)
+        if self._mode == "events":
+            self._names.append((name, args))
+            if len(self._events) > self.limit:
+                self._drop_oldest_half()
         return self.op
 
     def op_name(self, op):
@@ -117,6 +150,10 @@ class Trace:
         if mode not in ("events", "count", "off"):
             raise ValueError(f"trace mode must be 'events', 'count' or 'off', not {mode!r}")
         self._mode = mode
+        if mode == "events" and hasattr(self, "op_names"):
+            # names are kept for the operations begun from now on
+            self.op_names.forget_before(self.op + 1)
+            self.op_names.base = self.op + 1
         # bind the recorder once, so the hot paths pay no mode test
         self.emit = {"events": self._emit_event, "count": self._emit_count, "off": self._emit_off}[mode]
 
@@ -128,10 +165,8 @@ class Trace:
         into ``args``)."""
 
     def _emit_event(self, func, decision, reason="", pfn=None, *args):
-        ev = self._events
-        ev.append((self.op, func, decision, reason, pfn, args))
-        if len(ev) > self.limit:
-            self._drop_oldest_half()
+        # the limit is enforced once per operation, in begin()
+        self._events.append((self.op, func, decision, reason, pfn, args))
 
     def _emit_count(self, func, decision, reason="", pfn=None, *args):
         self.counts[func] += 1
@@ -144,10 +179,7 @@ class Trace:
         cut = len(ev) // 2
         del ev[:cut]
         self._dropped += cut
-        first_op = ev[0][0] if ev else self.op
-        names = self.op_names
-        for op in [op for op in names if op < first_op]:
-            del names[op]
+        self.op_names.forget_before(ev[0][0] if ev else self.op)
 
     def __len__(self):
         return self._dropped + len(self._events)
@@ -176,10 +208,13 @@ class Trace:
             return Counter(e[1] for e in self._events)
         return Counter(self.counts)
 
-    def truncate(self, length):
-        """Forget events after absolute position ``length`` (used by restore)."""
+    def truncate(self, length, op):
+        """Forget events after absolute position ``length`` and operations
+        after number ``op`` (used by restore)."""
         keep = max(0, length - self._dropped)
         del self._events[keep:]
+        self.op_names.truncate_after(op)
+        self.op = op
 
     def __str__(self):
         return "\n".join(str(e) for e in self)

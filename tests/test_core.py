@@ -168,13 +168,27 @@ def test_ro_pin_after_child_exit_marks_exclusive_without_copy(k):
 
 
 def test_zero_page_pin_counts_nothing(k):
-    """Pinning the zero page succeeds without touching any counter."""
-    k = Kernel(era="5.19")          # 5.19 does not unshare non-anon pages
+    """Since 6.5 pinning the zero page (a short-term R/O pin, which does not unshare) touches no counter."""
+    p = k.spawn()
+    a = p.mmap(1)
+    p.read(a, 1)
+    pin = p.pin(a, 1, write=False, longterm=False)
+    assert k.page(p, a).zero_page and k.zero_page.refcount == 1 and pin.read(1) == b"\0"
+    pin.unpin()
+    assert k.zero_page.refcount == 1
+
+
+def test_zero_page_pinned_before_6_5():
+    """Before 6.5 a pin of the zero page adds the bias like on any page, and unpin takes it back."""
+    k = Kernel(era="5.19")          # 5.19 does not unshare non-anon pages either
     p = k.spawn()
     a = p.mmap(1)
     p.read(a, 1)
     pin = p.pin(a, 1, write=False, longterm=True)
-    assert k.page(p, a).zero_page and k.zero_page.refcount == 1 and pin.read(1) == b"\0"
+    assert k.page(p, a).zero_page and (k.zero_page.refcount, k.zero_page.pincount) == (1025, 1)
+    k.check_invariants()
+    pin.unpin()
+    assert k.zero_page.refcount == 1
 
 
 def test_longterm_ro_pin_of_zero_page_unshares_in_6_2(k):
@@ -318,8 +332,85 @@ def test_truncated_pinned_page_survives_as_orphan(k):
     k.check_invariants()
 
 
+def test_longterm_write_pin_of_ext4_before_6_5_is_taken():
+    """Before 6.5 a long-term writable pin of a shared ext4 mapping was allowed."""
+    k = Kernel(era="6.2")
+    f = k.open("data", npages=1)
+    p = k.spawn()
+    m = p.mmap(1, file=f, shared=True)
+    p.write(m, b"x")
+    pin = p.pin(m, 1, write=True, longterm=True)
+    assert k.page(p, m).pincount == 1 and k.page(p, m).in_page_cache
+    pin.unpin()
+
+
+def test_mprotect_same_protection_touches_nothing(k):
+    """mprotect() to the protection a VMA already has changes no PTE (mprotect_fixup() returns early)."""
+    p = k.spawn()
+    a = p.mmap(1)
+    p.write(a, b"x")
+    p.fork()
+    p.pin(a)                        # unshare: an exclusive page mapped read-only
+    assert not k.page(p, a).writable
+    p.mprotect(a, 1, "rw")
+    assert not k.page(p, a).writable and len(p.mm.vmas) == 1
+
+
+def test_5_9_reuse_keeps_parent_anon_vma():
+    """5.9-5.18 reused a page without moving it to the child's anon_vma; 5.19 moves it again."""
+    for name, moves in (("5.9", False), ("5.19", True)):
+        k = Kernel(era=name)
+        p = k.spawn()
+        a = p.mmap(1)
+        p.write(a, b"A")
+        c = p.fork()
+        p.exit()
+        c.write(a, b"B")
+        assert (c.mm.pte(a).folio.mapping is c.mm.vmas[0].anon_vma) is moves, name
+
+
+def test_rmap_walk_visits_only_covering_vmas(k):
+    """An rmap walk skips VMAs whose range cannot hold the page (the interval tree query)."""
+    p = k.spawn()
+    a = p.mmap(4)
+    for i in range(4):
+        p.write(a + i * PAGE, b"x")
+    p.mprotect(a + PAGE, 1, "r")
+    p.mprotect(a + 3 * PAGE, 1, "r")
+    assert len(p.mm.vmas) == 4
+    r = k.migrate(p, a, 1)
+    assert r.migrated == 1 and r.rmap_steps == 2       # one VMA to unmap, one to remap
+
+
+def test_split_piece_reuses_neighbour_anon_vma(k):
+    """A never-faulted piece of a split VMA reuses its neighbour's anon_vma (find_mergeable_anon_vma)."""
+    p = k.spawn()
+    a = p.mmap(2)
+    p.mprotect(a + PAGE, 1, "r")
+    p.mprotect(a + PAGE, 1, "rw")
+    p.write(a, b"x")
+    p.write(a + PAGE, b"y")
+    v0, v1 = p.mm.vmas
+    assert v0.anon_vma is v1.anon_vma and v0.anon_vma.num_active_vmas == 2
+
+
+def test_fork_counts_its_own_reference_as_maybe_pinned():
+    """Since 5.19 fork takes its reference before the maybe-pinned test: 1023 references become 1024."""
+    k = Kernel()
+    p = k.spawn()
+    a, b = p.mmap(1), p.mmap(1)
+    p.write(a, b"A")
+    p.write(b, b"B")
+    p.pin(b).unpin()                # MMF_HAS_PINNED
+    for _ in range(1022):
+        p.get_user_pages(a, 1)
+    assert k.page(p, a).refcount == 1023
+    c = p.fork()
+    assert k.page(c, a).pfn != k.page(p, a).pfn
+
+
 def test_longterm_write_pin_of_ext4_shared_mapping_refused(k):
-    """A long-term writable pin of a shared non-shmem file mapping fails with EFAULT."""
+    """Since 6.5 a long-term writable pin of a shared non-shmem file mapping fails with EFAULT."""
     from mmkit import KernelError
     f = k.open("data", npages=1)
     p = k.spawn()
