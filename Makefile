@@ -9,7 +9,7 @@ NB      ?= notebooks/00-orientation.ipynb
 .PHONY: lab test bench slides present clean e2e
 
 $(STAMP): pyproject.toml
-	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PY) -m venv $(VENV); }
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)

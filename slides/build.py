@@ -29,6 +29,7 @@ out of the decks; solutions never appear in them.
 import argparse
 import base64
 import html
+import os
 import pathlib
 import re
 import shutil
@@ -40,7 +41,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "slides" / "templates"
-NPM_CACHE = ROOT / "build" / "npm"
+#: where `npm pack` leaves its tarballs: outside the checkout, so that tests never write into it
+NPM_CACHE = pathlib.Path(os.environ.get("MMKIT_NPM_CACHE", pathlib.Path.home() / ".cache" / "mmkit" / "npm"))
 
 #: npm package -> (version, tarball name, [(member prefix in the package, destination under vendor/)])
 PACKAGES = {

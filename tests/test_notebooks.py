@@ -183,13 +183,18 @@ def test_executes_headless_without_error(executed, name):
     assert run["error"] is None, run["error"]
 
 
-def test_series_is_fast_and_leaves_repo_untouched(executed):
-    """The whole series (7 notebooks, kernel start-ups included) executes in
-    under 60 s, and executing it never writes into the repository."""
+def test_series_leaves_repo_untouched(executed):
+    """Executing the series never writes into the repository.  (Its run time
+    is a figure, reported here and in the closing notes, not a timed test.)"""
     assert executed["unchanged"]
-    assert executed["total"] < 60, f"series took {executed['total']:.1f} s"
     print(f"\nseries executed in {executed['total']:.1f} s: " +
           ", ".join(f"{n} {r['seconds']:.1f}s" for n, r in executed["runs"].items()))
+
+
+def test_every_notebook_is_executed_by_a_test():
+    """No notebook escapes execution: 00-06 run here, the two labs in tests/test_labs.py."""
+    from test_labs import LAB_NOTEBOOKS
+    assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted([f"{n}.ipynb" for n in SERIES] + LAB_NOTEBOOKS)
 
 
 @pytest.mark.parametrize("name", SERIES)
