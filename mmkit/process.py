@@ -7,7 +7,7 @@ first.  Every access is checked against the VMAs before anything changes, so
 a SIGSEGV or SIGBUS leaves the state exactly as it was.
 """
 
-from .errors import InvalidArgument, KernelError, SIGBUS, SIGSEGV
+from .errors import InvalidArgument, SIGBUS, SIGSEGV
 from .filemap import file_read, file_write, truncate_setsize
 from .folio import page_read, page_write
 from .fork import dup_mmap

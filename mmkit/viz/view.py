@@ -214,7 +214,7 @@ class GraphView:
         fig.clear()
         self._cards.clear()
         self._note_pool.clear()
-        W, H = fig.get_figwidth(), fig.get_figheight()
+        H = fig.get_figheight()
         key_h = p.legend_h / H if self.legend else 0.0
         title_h = (p.title * 2 + p.small * 2.6) / 72 / H
         self.ax = ax = fig.add_axes([0.0, key_h, 1.0, 1.0 - key_h - title_h])
