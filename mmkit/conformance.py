@@ -220,15 +220,6 @@ def _norm(o):
     return f"<{kind or name.lower()}>"
 
 
-def _watch_target(s, w, page_size):
-    label, pattr, aattr = w[:3]
-    page = w[3] if len(w) > 3 else 0
-    proc, addr = getattr(s, pattr, None), getattr(s, aattr, None)
-    if proc is None or addr is None or not proc.alive:
-        return None
-    return proc, addr + page * page_size
-
-
 def run_scenario(sc, k, upto=None, probe=False):
     """Run ``sc`` (its first ``upto`` steps) on kernel ``k``; return its rows
     and where it stopped.
@@ -260,13 +251,12 @@ def run_scenario(sc, k, upto=None, probe=False):
             if e.errno == "ENOSYS":
                 unsupported = f"step {i + 1} {st.name!r}: {e}"
         cells = {}
-        for w in sc.watch:
-            t = _watch_target(s, w, k.PAGE_SIZE)
+        for label, t in sc.targets(k, s).items():
             if t is None:
-                cells[w[0]] = Cell()
+                cells[label] = Cell()
                 continue
             info = k.page(*t)
-            c = cells[w[0]] = Cell(present=info.present, pfn=info.pfn, anon=info.anon, zero_page=info.zero_page,
+            c = cells[label] = Cell(present=info.present, pfn=info.pfn, anon=info.anon, zero_page=info.zero_page,
                                    in_page_cache=info.in_page_cache, mapcount=info.mapcount,
                                    exclusive=info.exclusive, writable=info.writable, refcount=info.refcount,
                                    pincount=info.pincount)

@@ -102,18 +102,21 @@ class Scenario:
     def __repr__(self):
         return f"<Scenario {self.name!r}: {len(self.steps)} steps>"
 
-    def observe(self, k, s):
-        """Read the watched pages from kernel ``k`` with handles ``s``."""
-        pages = {}
+    def targets(self, k, s):
+        """{label: (process, address)} of the watched pages, or None where
+        the handles do not exist yet or the process has exited."""
+        out = {}
         for w in self.watch:
             label, pattr, aattr = w[:3]
             page = w[3] if len(w) > 3 else 0
             proc, addr = getattr(s, pattr, None), getattr(s, aattr, None)
-            if proc is None or addr is None or not proc.alive:
-                pages[label] = None
-            else:
-                pages[label] = k.page(proc, addr + page * k.PAGE_SIZE)
-        return pages
+            out[label] = None if proc is None or addr is None or not proc.alive else \
+                (proc, addr + page * k.PAGE_SIZE)
+        return out
+
+    def observe(self, k, s):
+        """Read the watched pages from kernel ``k`` with handles ``s``."""
+        return {label: None if t is None else k.page(*t) for label, t in self.targets(k, s).items()}
 
     def run_step(self, k, s, index):
         """Run step ``index`` on ``k`` and return its :class:`StepResult`."""
