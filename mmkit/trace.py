@@ -55,6 +55,7 @@ class _OpNames:
     def __init__(self):
         self.base = 1           # op number of names[0]
         self.names = []
+        self.args = []
 
     def __contains__(self, op):
         return self.base <= op < self.base + len(self.names)
@@ -62,7 +63,7 @@ class _OpNames:
     def __getitem__(self, op):
         if op not in self:
             raise KeyError(op)
-        name, args = self.names[op - self.base]
+        name, args = self.names[op - self.base], self.args[op - self.base]
         return name.format(*args) if args else name
 
     def get(self, op, default=None):
@@ -87,11 +88,13 @@ class _OpNames:
         """Drop the names of operations before ``op``."""
         cut = max(0, min(op - self.base, len(self.names)))
         del self.names[:cut]
+        del self.args[:cut]
         self.base += cut
 
     def truncate_after(self, op):
         """Drop the names of operations after ``op`` (restore)."""
         del self.names[max(0, op - self.base + 1):]
+        del self.args[max(0, op - self.base + 1):]
 
 
 class Trace:
@@ -117,12 +120,17 @@ class Trace:
     def __init__(self, mode="events", limit=20_000):
         self.limit = limit
         self.mode = mode
-        self._events = []
+        # one list per field instead of a tuple per event: appending ints and
+        # strings allocates nothing the cyclic GC has to track, which matters
+        # when a long run records millions of events
+        self._cols = ([], [], [], [], [], [])      # op, func, decision, reason, pfn, args
+        self._events = self._cols[0]                # its length is the number of events kept
         self._dropped = 0
         self.counts = Counter()
         self.op = 0
         self.op_names = _OpNames()
         self._names = self.op_names.names
+        self._name_args = self.op_names.args
 
     def begin(self, name, *args):
         """Start a new user-level operation; returns its number.
@@ -131,7 +139,8 @@ class Trace:
         that a hot loop does not pay for formatting)."""
         self.op += 1
         if self._mode == "events":
-            self._names.append((name, args))
+            self._names.append(name)
+            self._name_args.append(args)
             if len(self._events) > self.limit:
                 self._drop_oldest_half()
         return self.op
@@ -166,7 +175,13 @@ class Trace:
 
     def _emit_event(self, func, decision, reason="", pfn=None, *args):
         # the limit is enforced once per operation, in begin()
-        self._events.append((self.op, func, decision, reason, pfn, args))
+        c = self._cols
+        c[0].append(self.op)
+        c[1].append(func)
+        c[2].append(decision)
+        c[3].append(reason)
+        c[4].append(pfn)
+        c[5].append(args)
 
     def _emit_count(self, func, decision, reason="", pfn=None, *args):
         self.counts[func] += 1
@@ -175,11 +190,15 @@ class Trace:
         pass
 
     def _drop_oldest_half(self):
-        ev = self._events
-        cut = len(ev) // 2
-        del ev[:cut]
+        cut = len(self._events) // 2
+        for col in self._cols:
+            del col[:cut]
         self._dropped += cut
-        self.op_names.forget_before(ev[0][0] if ev else self.op)
+        self.op_names.forget_before(self._events[0] if self._events else self.op)
+
+    def _event(self, j):
+        c = self._cols
+        return TraceEvent(c[0][j], c[1][j], c[2][j], c[3][j], c[4][j], c[5][j])
 
     def __len__(self):
         return self._dropped + len(self._events)
@@ -188,31 +207,32 @@ class Trace:
         if isinstance(i, slice):
             start, stop, step = i.indices(len(self))
             start = max(start, self._dropped)
-            return [TraceEvent(*self._events[j - self._dropped]) for j in range(start, stop, step)]
+            return [self._event(j - self._dropped) for j in range(start, stop, step)]
         if i < 0:
             i += len(self)
         if i < self._dropped:
             raise IndexError("event dropped (beyond the trace limit)")
-        return TraceEvent(*self._events[i - self._dropped])
+        return self._event(i - self._dropped)
 
     def __iter__(self):
-        return (TraceEvent(*e) for e in self._events)
+        return (self._event(j) for j in range(len(self._events)))
 
     def of_op(self, op):
         """The events of user-level operation number ``op``."""
-        return [TraceEvent(*e) for e in self._events if e[0] == op]
+        return [self._event(j) for j, o in enumerate(self._events) if o == op]
 
     def functions(self):
         """Counter of events per kernel function (any mode)."""
         if self.mode == "events":
-            return Counter(e[1] for e in self._events)
+            return Counter(self._cols[1])
         return Counter(self.counts)
 
     def truncate(self, length, op):
         """Forget events after absolute position ``length`` and operations
         after number ``op`` (used by restore)."""
         keep = max(0, length - self._dropped)
-        del self._events[keep:]
+        for col in self._cols:
+            del col[keep:]
         self.op_names.truncate_after(op)
         self.op = op
 
