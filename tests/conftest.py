@@ -21,3 +21,15 @@ def pytest_runtest_makereport(item, call):
     if REQUIRE_ALL and rep.skipped and not hasattr(rep, "wasxfail"):
         rep.outcome = "failed"
         rep.longrepr = f"skipped, but MMKIT_REQUIRE_ALL=1 requires every test to run: {rep.longrepr}"
+
+
+# Hypothesis: random examples on a developer's machine (to find new
+# sequences), a fixed derivation under CI (so a submission's result is
+# reproducible and a failure there is a real, replayable one).
+try:
+    from hypothesis import settings as _hsettings
+    _hsettings.register_profile("ci", derandomize=True)
+    if os.environ.get("CI"):
+        _hsettings.load_profile("ci")
+except ImportError:                     # hypothesis is a dev dependency
+    pass
