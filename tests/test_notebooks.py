@@ -40,6 +40,7 @@ PROBE = r'''
 import json as _json
 from mmkit.widgets import Stepper as _Stepper, Compare as _Compare
 from mmkit.exercises.question import Question as _Question
+from mmkit import MMError
 _report = {"steppers": [], "questions": [], "compares": []}
 for _name, _obj in list(globals().items()):
     if _name.startswith("_"):
@@ -80,8 +81,16 @@ for _name, _obj in list(globals().items()):
             _ok = _q.evaluate(_q.answer_key())[0]
         elif hasattr(_q._checker, "letter"):
             _ok = _q.evaluate(_q._checker.letter)[0]
-        else:
-            _ok = True
+        else:                           # a build question: its own program must reach the target
+            def _build(k, _prog=_q._checker.program):
+                _env = {}
+                for _op in _prog.ops:
+                    try:
+                        _op.apply(k, _env)
+                    except MMError:
+                        pass
+                return _env["P"], _env["a"]
+            _ok = _q.evaluate(_build)[0]
         _report["questions"].append(dict(name=_name, ok=_ok, params=_q.params_line()))
 print("PROBE" + _json.dumps(_report))
 '''
