@@ -34,13 +34,14 @@ from .kinds import KINDS, make_question
 from .predict import predict
 from .question import Part, Question
 
-__all__ = ["generate", "predict", "KINDS", "kinds", "Question", "Part", "FORMS"]
+__all__ = ["generate", "predict", "KINDS", "catalogue", "Question", "Part", "FORMS"]
 
 FORMS = ("predict", "inverse", "build")
 
 
-def kinds():
-    """{kind: (notebook, title, forms)} for every exercise kind."""
+def catalogue():
+    """{kind: (notebook, title, forms)} for every exercise kind.  (Not called
+    ``kinds``: that name is the submodule :mod:`mmkit.exercises.kinds`.)"""
     return {k.name: (k.notebook, k.title, k.forms) for k in KINDS.values()}
 
 
@@ -50,7 +51,7 @@ def generate(kind, seed=None, form="predict", era="6.18"):
     Parameters
     ----------
     kind : str
-        One of ``kinds()``: ``counters``, ``fork``, ``cow``, ``pin``,
+        One of ``catalogue()``: ``counters``, ``fork``, ``cow``, ``pin``,
         ``unshare``, ``migrate``, ``truncate``.
     seed : int, optional
         The same seed gives the same exercise (default: a random seed, shown
