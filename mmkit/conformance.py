@@ -53,6 +53,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .errors import KernelError, Signal
+from .scenario import format_outcome
 
 __all__ = ["RACY", "Cell", "Row", "Comparison", "Report", "run_scenario", "compare", "run_conformance",
            "default_scenarios", "main"]
@@ -145,7 +146,7 @@ class Comparison:
         head = ["step", "outcome model | live"] + [f"{n}: model | live" for n in names]
         rows = []
         for i, (m, lv) in enumerate(zip(self.model, self.live)):
-            cols = [f"{i + 1} {m.step}", f"{_fmt(m.outcome)} | {_fmt(lv.outcome)}"]
+            cols = [f"{i + 1} {m.step}", f"{format_outcome(m.outcome)} | {format_outcome(lv.outcome)}"]
             cols += [f"{m.cells[n].text(model=True)} | {lv.cells[n].text()}" for n in names]
             prefix = f"step {i + 1} {m.step!r} "
             mark = [f[len(prefix):] for f in self.failures if f.startswith(prefix)]
@@ -199,12 +200,6 @@ class Report:
         summary += [f"  unsupported live: {c.name}: {c.unsupported}" for c in uns]
         summary += [f"  FAIL {f}" for f in self.failures]
         return "\n\n".join(parts + ["\n".join(summary)])
-
-
-def _fmt(o):
-    if isinstance(o, bytes):
-        return repr(o)
-    return str(o)
 
 
 def _norm(o):
@@ -359,7 +354,7 @@ def compare(name, model_rows, live_rows, names, racy=()):
         where = f"step {i + 1} {m.step!r}"
         is_racy = (name, m.step) in racy
         if not is_racy and m.outcome != lv.outcome:
-            fails.append(f"{where} outcome: model {_fmt(m.outcome)}, live {_fmt(lv.outcome)}")
+            fails.append(f"{where} outcome: model {format_outcome(m.outcome)}, live {format_outcome(lv.outcome)}")
         racy_seen = racy_seen or is_racy
         for n in names:
             a, b = m.cells[n], lv.cells[n]

@@ -21,6 +21,7 @@ and as text elsewhere, so a cell shows it by naming it last.
 import html
 
 from .rmap import rmap_vmas
+from .scenario import format_outcome
 from .table import Table
 
 __all__ = ["pages", "trace", "era_outcomes", "live_compare", "migrate_cached_page", "anon_vma_chain",
@@ -102,19 +103,13 @@ def era_outcomes(scenario, eras=("5.7", "5.8", "5.9", "5.19", "6.18"), watch=Non
     for e in eras:
         res = sc.run(Kernel(era=e), upto=n)
         last = res[-1]
-        row = [e, _outcome(last.outcome)]
+        row = [e, format_outcome(last.outcome)]
         for lb in labels:
             info = last.pages.get(lb)
             row.append("-" if info is None or not info.present else
                        f"pfn {info.pfn} r{info.refcount} m{info.mapcount}{' AE' if info.exclusive else ''}")
         rows.append(row)
     return Table(["era", f"step {n}: {sc.steps[n - 1].name}"] + labels, rows, caption=sc.title)
-
-
-def _outcome(o):
-    if isinstance(o, (bytes, bytearray)):
-        return repr(bytes(o))
-    return "-" if o is None else str(o)
 
 
 class LiveResult:

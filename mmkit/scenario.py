@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 from .errors import KernelError, Signal
 
-__all__ = ["Step", "Scenario", "StepResult", "outcome_of"]
+__all__ = ["Step", "Scenario", "StepResult", "outcome_of", "format_outcome"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,16 @@ def outcome_of(fn, *args):
         return e.signal
     except KernelError as e:
         return e.errno
+
+
+def format_outcome(outcome):
+    """How an outcome reads in tables, traces and captions: bytes as a
+    literal (``b'old data'``), nothing as ``-``, anything else as str()."""
+    if outcome is None:
+        return "-"
+    if isinstance(outcome, (bytes, bytearray)):
+        return repr(bytes(outcome))
+    return str(outcome)
 
 
 class Scenario:

@@ -45,6 +45,7 @@ from .viz.export import frame_strip, save_gif, step_caption, step_title
 from .viz.graph import GROUP_THRESHOLD
 from .viz.layout import Layout
 from .viz.playback import Playback
+from .scenario import format_outcome
 from .viz.style import preset as _preset
 
 
@@ -300,7 +301,7 @@ class Stepper(W.VBox):
         out = ""
         if r.outcome is not None:
             out = (f"<div style='margin-top:2px'>outcome: <code style='font-size:{fs}'>"
-                   f"{html.escape(_fmt(r.outcome))}</code></div>")
+                   f"{html.escape(format_outcome(r.outcome))}</code></div>")
         return (f"<div class='mm-explain' style='font-size:{fs}'><b>{r.index + 1}. "
                 f"{html.escape(r.step.name)}</b> — {html.escape(r.step.explain)}{out}</div>")
 
@@ -454,7 +455,7 @@ class Compare(W.VBox):
         self.back_button.disabled = i == 0
         fs = self.steppers[0]._fs
         if i and self.differs:
-            outs = " vs ".join(f"{s.era.name}: <code>{html.escape(_fmt(s.results[-1].outcome))}</code>"
+            outs = " vs ".join(f"{s.era.name}: <code>{html.escape(format_outcome(s.results[-1].outcome))}</code>"
                                for s in self.steppers)
             self.verdict.value = (f"<div class='mm-differs' style='font-size:{fs};border:3px solid #D55E00;"
                                   f"padding:4px 8px'><b>the eras disagree</b> — {outs}</div>")
@@ -524,9 +525,3 @@ def pages_table(pages, prev=None, font_size="13px"):
         rows.append(f"<tr><th style='text-align:left;padding:2px 6px'>{html.escape(label)}</th>{''.join(cells)}</tr>")
     return (f"<table class='mm-pages' style='border-collapse:collapse;font-size:{font_size}'>"
             f"<tr><th></th>{head}</tr>{''.join(rows)}</table>")
-
-
-def _fmt(outcome):
-    if isinstance(outcome, bytes):
-        return repr(outcome)
-    return str(outcome)

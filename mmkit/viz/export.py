@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from ..errors import InvalidArgument
 from .view import GraphView
+from ..scenario import format_outcome
 from .playback import Playback
 
 __all__ = ["save", "save_gif", "frame_strip", "render_frames", "step_title", "step_caption", "displayable"]
@@ -78,10 +79,7 @@ def step_caption(pb):
     r = pb.results[-1]
     text = r.step.explain
     if r.outcome is not None:
-        out = r.outcome
-        if isinstance(out, bytes):
-            out = repr(out)
-        text += f"  → {out}"
+        text += f"  → {format_outcome(r.outcome)}"
     return text
 
 
