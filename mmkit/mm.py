@@ -227,20 +227,11 @@ class Mm:
 
     def ptes(self, start, end):
         """Yield ``(addr, entry)`` for the non-empty entries in ``[start, end)``."""
-        addr = start
-        while addr < end:
-            key = addr >> _PMD_SHIFT
-            table_end = min(end, (key + 1) << _PMD_SHIFT)
-            table = self.pgd.get(key)
-            if table is not None:
-                i0 = (addr >> PAGE_SHIFT) & 511
-                i1 = i0 + ((table_end - addr) >> PAGE_SHIFT)
-                base = key << _PMD_SHIFT
-                for i in range(i0, i1):
-                    e = table[i]
-                    if e is not None:
-                        yield base + (i << PAGE_SHIFT), e
-            addr = table_end
+        for base, table, i0, i1 in self.tables(start, end):
+            for i in range(i0, i1):
+                e = table[i]
+                if e is not None:
+                    yield base + (i << PAGE_SHIFT), e
 
     def tables(self, start, end):
         """Yield ``(base_addr, table, i0, i1)`` covering ``[start, end)`` (for fast loops)."""
