@@ -26,7 +26,9 @@ def test_stepper_shows_graph_explanation_trace_and_counters():
     first = w.png
     w.step()
     assert w.index == 1 and len(w.results) == 1
-    assert w.png != first and w.image.value == w.png and png_size(w.png)[1] == 464
+    w_in, h_in = w.figure.get_size_inches()
+    assert w.png != first and w.image.value == w.png
+    assert png_size(w.png) == (round(w_in * w.preset.dpi), round(h_in * w.preset.dpi))   # the whole figure
     assert TOPICS["fork"].steps[0].explain in w.explain.value
     assert "do_anonymous_page" in w.trace.value and "parent.write(" in w.trace.value
     assert "new exclusive page, mapped writable" in w.trace.value
