@@ -52,7 +52,7 @@ from ..kernel import Kernel
 from ..memory import FAULT_AROUND_PAGES, unmap_mapping_range
 from ..migrate import migrate_pages
 from ..pageinfo import PAGE_SIZE
-from ..rmap import rmap_walk
+from ..rmap import page_vma_mapped, rmap_vmas
 from ..table import Table, Tables
 
 __all__ = ["MODES", "SITES", "METRICS", "Tracker", "Exact", "FolioTotal", "ThreeState", "EverMapped",
@@ -323,17 +323,18 @@ class MapcountLab:
     def _walk(self, folio, stop_at):
         """A dry rmap walk of ``folio`` that stops once ``stop_at`` mappings
         are found (None: visit every candidate VMA); returns (steps, hits).
-        It changes nothing, and is not counted in ``k.walk_steps`` (the
+        It visits the same VMAs as :func:`mmkit.rmap.rmap_walk` but changes
+        nothing: no trace event, and not counted in ``k.walk_steps`` (the
         kernel's own walks)."""
-        hits = [0]
-
-        def one(vma, addr):
-            hits[0] += 1
-        done = None if stop_at is None else (lambda: hits[0] >= stop_at)
-        before = self.k.walk_steps
-        steps, found = rmap_walk(self.k, folio, one, done)
-        self.k.walk_steps = before
-        return steps, found
+        steps = hits = 0
+        for vma in rmap_vmas(folio):
+            if stop_at is not None and hits >= stop_at:
+                break
+            steps += 1
+            addr = vma.vma_address(folio.index)
+            if addr is not None and page_vma_mapped(vma, addr, folio):
+                hits += 1
+        return steps, hits
 
     def ask_mapped(self, folio, site):
         """folio_mapped() before an unmap walk (truncation, migration).
