@@ -24,7 +24,7 @@ kernel asks a question of the mapcount, the workload asks every tracker:
   refcount instead (facts 3.3, 8.4).
 
 A tracker that cannot answer falls back to an rmap walk
-(:func:`mmkit.rmap.rmap_walk`, on the model's real anon_vma chains and
+(over the VMAs :func:`mmkit.rmap.rmap_walk` visits, on the model's real anon_vma chains and
 i_mmap) -- the ``"walk"`` policy.  The ``"guess"`` policy instead answers
 the safe side without walking ("maybe shared": copy, report "not
 exclusive"), and every such answer that differs from the exact tracker's
