@@ -10,6 +10,7 @@ and checks every exercise in it against its own answer key.
 import hashlib
 import json
 import pathlib
+import re
 import shutil
 import time
 
@@ -19,6 +20,12 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
 SERIES = ["00-orientation", "01-fork", "02-cow", "03-gup", "04-unshare", "05-migration", "06-truncation"]
+GLOSSARY = "glossary.ipynb"
+#: terms the glossary must define (issue 10: the way in), as the anchors notebooks link to
+GLOSSARY_TERMS = ["gup", "foll-get", "foll-pin", "foll-longterm", "rmap", "anon-vma", "i-mmap", "page-cache",
+                  "cow-mapping", "pte", "folio", "lru", "ksm", "swap-cache", "soft-dirty", "userfaultfd-wp",
+                  "fault-around", "cma", "pss", "mm-id", "fault-flag-unshare", "pageanonexclusive", "zero-page",
+                  "migration-entry", "refcount", "mapcount", "pin", "vma", "shmem", "era"]
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
 
 #: what each notebook must cite (kernel function, source file)
@@ -203,7 +210,28 @@ def test_series_leaves_repo_untouched(executed):
 def test_every_notebook_is_executed_by_a_test():
     """No notebook escapes execution: 00-06 run here, the two labs in tests/test_labs.py."""
     from test_labs import LAB_NOTEBOOKS
-    assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted([f"{n}.ipynb" for n in SERIES] + LAB_NOTEBOOKS)
+    assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted([f"{n}.ipynb" for n in SERIES] + LAB_NOTEBOOKS
+                                                                    + [GLOSSARY])
+
+
+def _markdown(path):
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_glossary_defines_the_terms_and_every_link_resolves():
+    """The glossary is stored clean, defines every listed term under an anchor, and every
+    glossary.ipynb#anchor link in notebooks 00-06 points at an anchor it defines."""
+    nb = nbformat.read(NB_DIR / GLOSSARY, as_version=4)
+    nbformat.validate(nb)
+    assert all(c.cell_type == "markdown" for c in nb.cells)
+    anchors = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', _markdown(NB_DIR / GLOSSARY)))
+    missing = [t for t in GLOSSARY_TERMS if t not in anchors]
+    assert not missing, missing
+    for name in SERIES:
+        links = re.findall(r"glossary\.ipynb#([a-z0-9-]+)", _markdown(NB_DIR / f"{name}.ipynb"))
+        dangling = sorted(set(links) - anchors)
+        assert not dangling, f"{name} links to glossary anchors that do not exist: {dangling}"
 
 
 @pytest.mark.parametrize("name", SERIES)
@@ -272,8 +300,8 @@ def test_key_values_in_outputs(executed):
             for o in c.get("outputs", []) if c.cell_type == "code" else []:
                 txt.append(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")))
         return "\n".join(txt)
-    assert "refcount=1025" in outputs("00-orientation")
-    assert "(3, 2)" in outputs("00-orientation")
+    assert "1025" in outputs("00-orientation")
+    assert "after mprotect(PROT_READ) and back: the PTE is RO" in outputs("00-orientation")
     assert "b'NEW DATA'" in outputs("02-cow") and "5.7" in outputs("02-cow")
     assert "(b'after the fork!', b'from the CPU!!!')" in outputs("03-gup")
     assert "(True, b'NEW DATA')" in outputs("04-unshare")
