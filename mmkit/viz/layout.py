@@ -9,8 +9,12 @@ right.
 Each process gets a block of page slots: page ``i`` of a VMA sits in slot
 ``i`` of the range the VMA got when first seen (very large VMAs are
 squeezed into :data:`CAP` slots), so a PTE keeps its place when its VMA is
-split, and a forked child's block mirrors its parent's.  A folio is placed
-under the PTEs that map it when it first appears, in the nearest free spot.
+split, and a forked child's block mirrors its parent's.  Folios and holders
+are placed knowing the whole run (:meth:`Layout.plan`): near the PTEs that
+ever map them, and moved until, summed over every frame of the run, PTE and
+holding edges cross as little as possible and no edge runs under a card it
+does not touch (a crossing that remains is one no placement avoids, such as
+two pages each mapped by a parent and its child in interleaved order).
 Positions depend only on the sequence of graphs fed in, never on timing or
 dict order, and a node keeps its position for the life of the
 :class:`Layout`: feed the steps of a run in order (:meth:`Layout.plan`) and
@@ -33,6 +37,8 @@ Examples
 (True, True)
 """
 
+import numpy as np
+
 from ..pageinfo import PAGE_SIZE
 from .style import preset as _preset
 
@@ -53,6 +59,13 @@ _CROSS = 0.15        # an edge passes this far from a card it does not touch
 _BLOCK_GAP = 1.4     # between processes
 _RANGE_GAP = 0.6     # between the VMAs of one process
 _MIN_X = -0.5        # main rows stay right of this; the rmap band is left of it
+#: Costs of a folio or holder position when untangling: per frame in which
+#: two edges cross, per frame in which an edge runs under a card it does
+#: not touch, per layout unit away from the mean of its neighbours, and for
+#: the lower folio row.
+_W_CROSS, _W_UNDER, _W_DIST, _W_ROW = 1000.0, 300.0, 1.0, 0.5
+_UNTANGLE_PASSES = 6
+_UNTANGLE_MAX = 150  # more movable nodes than this: keep the greedy places
 
 
 class Layout:
@@ -83,16 +96,25 @@ class Layout:
 
     # -- public ---------------------------------------------------------------
     def plan(self, graphs):
-        """Place the nodes of every graph of a run, in order; returns self."""
+        """Place the nodes of every graph of a run, in order, then move the
+        folios and holders of the run so that, over all its frames, mapping
+        and holding edges cross as little as possible; returns self."""
+        graphs = list(graphs)
+        new = []
         for g in graphs:
-            self.update(g)
+            new += self._update(g)
+        self._untangle(graphs, new)
         return self
 
     def update(self, g):
-        """Give a position to every node of ``g`` that has none yet."""
+        """Give a position to every node of ``g`` that has none yet (folios
+        and holders where their edges in ``g`` cross least)."""
+        self._untangle([g], self._update(g))
+
+    def _update(self, g):
         new = [n for n in g if n not in self.pos]
         if not new:
-            return
+            return new
         self._cap = CAP_GROUPED if g.graph.get("grouped") else CAP
         by_kind = {}
         for n in new:
@@ -110,6 +132,7 @@ class Layout:
         for kind in ("anon_vma", "file"):
             for n in sorted(by_kind.get(kind, ()), key=_key):
                 self._place_side(n)
+        return new
 
     def centers(self):
         """(xmin, xmax) of the node centres; (0, 1) when empty."""
@@ -226,6 +249,185 @@ class Layout:
         self.pos[n] = (x, _SIDE_Y[row])
         self.width[n] = self._side_w
 
+    # -- untangling ------------------------------------------------------------------
+    def _untangle(self, graphs, movable):
+        """Move the ``movable`` folios and holders (coordinate descent) so
+        that, summed over ``graphs``, PTE and holding edges cross as little
+        as possible and run under no card they do not touch.
+
+        Every other node stays where it is; a frame counts an edge or a
+        card only when it is in that frame's graph, so positions that are
+        never on screen together never conflict."""
+        rows_of = {"folio": ("folio", "folio2"), "holder": ("holder",)}
+        edges, cards, kind = {}, {}, {}
+        for i, g in enumerate(graphs):
+            bit = 1 << i
+            for u, v, d in g.edges(data=True):
+                if d["kind"] in ("pte", "hold") and u in self.pos and v in self.pos:
+                    edges[(u, v)] = edges.get((u, v), 0) | bit
+            for n, a in g.nodes(data=True):
+                if a["kind"] in rows_of and n in self.pos:
+                    cards[n] = cards.get(n, 0) | bit
+                    kind[n] = a["kind"]
+        movable = sorted({n for n in movable if n in kind}, key=_key)
+        if not movable or not edges or len(movable) > _UNTANGLE_MAX:
+            return
+        nodes = sorted({x for e in edges for x in e} | set(cards), key=_key)
+        idx = {n: i for i, n in enumerate(nodes)}
+        elist = sorted(edges, key=lambda e: (_key(e[0]), _key(e[1])))
+        U = np.array([idx[u] for u, _ in elist])
+        V = np.array([idx[v] for _, v in elist])
+        nf = len(graphs)
+        P = np.array([[(edges[e] >> f) & 1 for f in range(nf)] for e in elist], dtype=float)
+        clist = sorted(cards, key=_key)
+        C = np.array([idx[c] for c in clist])
+        N = np.array([[(cards[c] >> f) & 1 for f in range(nf)] for c in clist], dtype=float)
+        co = P @ P.T                        # frames in which two edges are both drawn
+        ec = P @ N.T                        # frames in which an edge and a card are both drawn
+        X = np.array([self.pos[n][0] for n in nodes])
+        Y = np.array([self.pos[n][1] for n in nodes])
+        Wd = np.array([self.width[n] for n in nodes])
+        card_of = {c: j for j, c in enumerate(clist)}
+        anchor = {}
+        for n in movable:
+            i = idx[n]
+            near = [(U[e] if V[e] == i else V[e], P[e].sum()) for e in range(len(elist)) if i in (U[e], V[e])]
+            # a folio follows its PTEs; a holder (or a folio only held) its other ends
+            ptes = [(j, w) for j, w in near if nodes[j][0] in ("pte", "ptes")]
+            near = ptes or near
+            anchor[n] = (sum(X[j] * w for j, w in near) / sum(w for _, w in near)) if near else X[i]
+        alive = np.ones(len(nodes), bool)
+        # first put them back one by one in the order of their anchors (an
+        # edge counts once both its ends are back), then improve one at a time
+        order = sorted(movable, key=lambda n: (anchor[n], _key(n)))
+        for n in order:
+            self._unset(n)
+            alive[idx[n]] = False
+        for n in order:
+            self._move(n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive, force=True)
+            alive[idx[n]] = True
+        for _ in range(_UNTANGLE_PASSES):
+            moved = False
+            for n in movable:
+                self._unset(n)
+                moved |= self._move(n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive)
+            if not moved:
+                break
+
+    def _move(self, n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive, force=False):
+        """Place ``n`` (unset now) at its cheapest candidate; True if it moved."""
+        i = idx[n]
+        rows = rows_of[kind[n]]
+        row_now = next(r for r in ROWS if ROWS[r] == Y[i])
+        cands = self._candidates(n, rows, anchor[n], X, Y, U, V, i)
+        alive[i] = True                 # its own edges count, its card is skipped
+        live = alive[U] & alive[V]
+        me = card_of.get(n)
+        cost = self._cost(i, cands, anchor[n], X, Y, Wd, U[live], V[live], C[alive[C]], co[np.ix_(live, live)],
+                          ec[np.ix_(live, alive[C])], None if me is None else ec[live, me], rows)
+        here = [k for k, (row, x) in enumerate(cands) if row == row_now and abs(x - X[i]) < 1e-9]
+        best = min(range(len(cands)), key=lambda k: (round(cost[k], 6), k not in here,
+                                                    round(abs(cands[k][1] - anchor[n]), 6), -cands[k][1]))
+        if here and not force and cost[best] >= cost[here[0]] - 1e-6:
+            best = here[0]
+        row, x = cands[best][0], float(cands[best][1])
+        self._set(n, x, row, Wd[i])
+        moved = (row, x) != (row_now, X[i])
+        X[i], Y[i] = x, ROWS[row]
+        return moved
+
+    def _unset(self, n):
+        x, y = self.pos.pop(n)
+        w = self.width[n]
+        row = next(r for r in ROWS if ROWS[r] == y)
+        iv = self._rows[row]
+        for k, (l, r) in enumerate(iv):
+            if abs(l - (x - w / 2)) < 1e-9 and abs(r - (x + w / 2)) < 1e-9:
+                del iv[k]
+                break
+
+    def _candidates(self, n, rows, anchor, X, Y, U, V, i):
+        """(row, x) places where card ``n`` fits (it is not placed now)."""
+        w = self.width[n]
+        out = []
+        for row in rows:
+            y = ROWS[row]
+            iv = self._rows[row]
+            gap = _ROW_GAP.get(row, _GAP)
+            xs = {round(float(anchor), 6), round(float(X[i]), 6), _MIN_X + w / 2}
+            for l, r in iv:
+                xs.add(round(l - gap - w / 2, 6))
+                xs.add(round(r + gap + w / 2, 6))
+            for e in range(len(U)):
+                a, b = U[e], V[e]
+                if i in (a, b):
+                    # under its neighbour, or where its edge just clears a card
+                    xm, ym = X[b if a == i else a], Y[b if a == i else a]
+                    xs.add(round(float(xm), 6))
+                    for r2 in ("folio", "folio2"):
+                        yr = ROWS[r2]
+                        if not min(y, ym) < yr < max(y, ym):
+                            continue
+                        t = (ym - yr) / (ym - y)
+                        for l, r in self._rows[r2]:
+                            xs.add(round(float(xm + (l - _CROSS - 1e-3 - xm) / t), 6))
+                            xs.add(round(float(xm + (r + _CROSS + 1e-3 - xm) / t), 6))
+                    continue
+                if min(Y[a], Y[b]) < y < max(Y[a], Y[b]):
+                    xc = X[a] + (X[b] - X[a]) * (Y[a] - y) / (Y[a] - Y[b])
+                    xs.add(round(float(xc - w / 2 - _CROSS - 1e-3), 6))
+                    xs.add(round(float(xc + w / 2 + _CROSS + 1e-3), 6))
+            for c in sorted(xs):
+                if c - w / 2 < _MIN_X - 1e-6:
+                    continue
+                if all(c + w / 2 + gap <= l + 1e-6 or c - w / 2 - gap >= r - 1e-6 for l, r in iv):
+                    out.append((row, c))
+        return out
+
+    def _cost(self, i, cands, anchor, X, Y, Wd, U, V, C, co, ec, ec_me, rows):
+        """Cost of each candidate place of node ``i`` (see :meth:`_untangle`):
+        ``U``, ``V``, ``C`` and the weights are those of the edges and cards
+        already placed; ``ec_me`` the frames each edge shares with ``i``."""
+        cx = np.array([c[1] for c in cands])[:, None]
+        cy = np.array([ROWS[c[0]] for c in cands])[:, None]
+        inc = np.flatnonzero((U == i) | (V == i))
+        cost = _W_DIST * np.abs(cx[:, 0] - anchor) + _W_ROW * np.array([rows.index(c[0]) for c in cands])
+        if len(inc):
+            other = np.where(U[inc] == i, V[inc], U[inc])             # (k,)
+            ox, oy = X[other][None, :, None], Y[other][None, :, None]
+            px, py = cx[:, :, None], cy[:, :, None]
+            ax, ay, bx, by = X[U][None, None, :], Y[U][None, None, :], X[V][None, None, :], Y[V][None, None, :]
+            o1 = _orient(ox, oy, px, py, ax, ay)
+            o2 = _orient(ox, oy, px, py, bx, by)
+            o3 = _orient(ax, ay, bx, by, ox, oy)
+            o4 = _orient(ax, ay, bx, by, px, py)
+            cross = (o1 * o2 < 0) & (o3 * o4 < 0)
+            shared = (U[None, :] == i) | (V[None, :] == i) | (U[None, :] == other[:, None]) | \
+                (V[None, :] == other[:, None])
+            cross &= ~shared[None]
+            cost += _W_CROSS * (cross * co[inc][None]).sum(axis=(1, 2))
+            # the moved edges under other cards
+            cyc, cxc, cwc = Y[C][None, None, :], X[C][None, None, :], Wd[C][None, None, :]
+            lo, hi = np.minimum(oy, py), np.maximum(oy, py)
+            between = (lo < cyc - 1e-9) & (cyc < hi - 1e-9)
+            t = (oy - cyc) / np.where(oy == py, 1.0, oy - py)
+            xat = ox + (px - ox) * t
+            under = between & (np.abs(xat - cxc) < cwc / 2 + _CROSS)
+            under &= (C[None, None, :] != i) & (C[None, None, :] != other[None, :, None])
+            cost += _W_UNDER * (under * ec[inc][None]).sum(axis=(1, 2))
+        if ec_me is not None:
+            # other edges under the moved card
+            others = np.flatnonzero((U != i) & (V != i))
+            if len(others):
+                ya, yb, xa, xb = Y[U[others]], Y[V[others]], X[U[others]], X[V[others]]
+                lo, hi = np.minimum(ya, yb)[None], np.maximum(ya, yb)[None]
+                between = (lo < cy - 1e-9) & (cy < hi - 1e-9)
+                t = (ya[None] - cy) / np.where(ya == yb, 1.0, ya - yb)[None]
+                xat = xa[None] + (xb - xa)[None] * t
+                under = between & (np.abs(xat - cx) < Wd[i] / 2 + _CROSS)
+                cost += _W_UNDER * (under * ec_me[others][None]).sum(axis=1)
+        return cost
+
     # -- slots ------------------------------------------------------------------------
     def _span(self, pid, start, end):
         """(left, right) of the page slots of ``[start, end)`` in process ``pid``,
@@ -285,6 +487,12 @@ class Layout:
                     best = (score, row, c)
         best = best or fallback
         return best[1], best[2]
+
+
+def _orient(ax, ay, bx, by, cx, cy):
+    """Sign of the turn a -> b -> c (0 when nearly collinear)."""
+    v = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    return np.where(np.abs(v) < 1e-9, 0, np.sign(v))
 
 
 def _key(n):
