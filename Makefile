@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make lab: JupyterLab on the notebooks, 127.0.0.1 only, with a token
+## (jupyter-config/ on JUPYTER_CONFIG_PATH: no news pop-up, no update check; nothing in your home)
 lab: $(STAMP)
-	$(VPY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
-	  --ServerApp.root_dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \
-	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  $(VPY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
+	  --ServerApp.root_dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 ## make test: the whole suite (unit, notebooks, live kernel, browser)
 test: $(STAMP)
@@ -36,7 +37,7 @@ slides: $(STAMP)
 ## make present NB=notebooks/02-cow.ipynb: one notebook as a clean Voilà app with live
 ## widgets in the lecture preset (large fonts), for lecturing (127.0.0.1 only; open the URL it prints)
 present: $(STAMP)
-	MMKIT_PRESET=lecture $(VPY) -m voila $(NB) --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0 \
+	MMKIT_PRESET=lecture JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(VPY) -m voila $(NB) --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0 \
 	  --theme=light --show_tracebacks=True
 
 ## make e2e: only the real-browser tests (Debian chromium at /usr/bin/chromium; they skip without it)

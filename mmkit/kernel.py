@@ -192,6 +192,8 @@ class Kernel:
             raise InvalidArgument("file name must be a non-empty str")
         if not isinstance(npages, int) or isinstance(npages, bool) or npages < 0:
             raise InvalidArgument(f"npages must be a non-negative int, not {npages!r}")
+        from .process import check_file_size
+        check_file_size(npages * PAGE_SIZE)
         for f in self.files.values():
             if f.name == name:
                 return FileHandle(self, f.id)

@@ -33,3 +33,37 @@ try:
         _hsettings.load_profile("ci")
 except ImportError:                     # hypothesis is a dev dependency
     pass
+
+
+# What did not run, in one plain line at the end of every run, so that a
+# green run is never mistaken for a full one.  Skips are grouped by the part
+# of the machine they need; each reason already says how to get that part.
+def _part(report):
+    path = report.nodeid.split("::")[0]
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if path.startswith("tests/e2e/"):
+        part = "browser"
+    elif path in ("tests/test_live.py", "tests/test_conformance.py") or "live" in report.keywords:
+        part = "live-kernel"
+    elif "npm" in reason:
+        part = "slide-deck"
+    else:
+        part = "other"
+    return part, reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if not hasattr(r, "wasxfail")]
+    if not skipped:
+        terminalreporter.write_line("mmkit: every collected test ran (none skipped)")
+        return
+    groups = {}
+    for r in skipped:
+        part, reason = _part(r)
+        groups.setdefault(part, {}).setdefault(reason, 0)
+        groups[part][reason] += 1
+    said = []
+    for part, reasons in groups.items():
+        n = sum(reasons.values())
+        said.append(f"{n} {part} test{'s' if n != 1 else ''} skipped: " + " / ".join(reasons))
+    terminalreporter.write_line("mmkit: NOT a full run -- " + "; ".join(said), yellow=True, bold=True)

@@ -22,24 +22,39 @@ import urllib.request
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("MMKIT_CHROMIUM", "/usr/bin/chromium")   # overridable for the honesty test
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def pytest_collection_modifyitems(config, items):
-    reason = None
+HERE = pathlib.Path(__file__).resolve().parent
+JUPYTER_CONFIG = ROOT / "jupyter-config"     # what `make lab` uses: no news pop-up, no update check
+
+
+def browser_missing():
+    """Why the browser tests cannot run here, or None when they can."""
     if not os.path.exists(CHROMIUM):
-        reason = f"{CHROMIUM} not found (apt-get install -y chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            reason = "playwright is not installed (pip install playwright; no browser download needed)"
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not importable (pip install playwright; no browser download needed)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark (and, without a browser, skip) the tests of this folder only.
+
+    A conftest hook receives every item of the session, so it must pick out
+    its own: a skip here must never reach the unit, notebook or live tests.
+    """
+    reason = browser_missing()
     for item in items:
+        if HERE not in pathlib.Path(str(item.fspath)).resolve().parents:
+            continue
         item.add_marker(pytest.mark.e2e)
         if reason:
-            item.add_marker(pytest.mark.skip(reason=reason))
+            item.add_marker(pytest.mark.skip(reason=f"browser test: {reason}"))
 
 
 def _free_port():
@@ -78,15 +93,13 @@ def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("e2e")
     nbs = d / "notebooks"
     shutil.copytree(ROOT / "notebooks", nbs, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    settings = d / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     # render every cell (no windowing), so widgets far down a long notebook are in the DOM
     tracker = d / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(d / "config"), JUPYTER_RUNTIME_DIR=str(d / "runtime"),
-               JUPYTER_DATA_DIR=str(d / "data"), IPYTHONDIR=str(d / "ipython"), PYTHONUNBUFFERED="1")
+               JUPYTER_DATA_DIR=str(d / "data"), IPYTHONDIR=str(d / "ipython"), PYTHONUNBUFFERED="1",
+               JUPYTER_CONFIG_PATH=str(JUPYTER_CONFIG))
     return {"dir": d, "notebooks": nbs, "env": env}
 
 
@@ -96,8 +109,7 @@ def lab(workdir):
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={workdir['notebooks']}", "--LabApp.expose_app_in_browser=True",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           f"--ServerApp.root_dir={workdir['notebooks']}", "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(workdir["dir"] / "lab.log", "w")

@@ -35,6 +35,20 @@ def _run_cell_with(page, prefix, source):
     }""", [prefix, source])
 
 
+def test_lab_first_start_has_no_popups(lab, page):
+    """JupyterLab with the repository's settings (as `make lab` starts it) shows
+    no "get notified about official Jupyter news?" toast over the notebook."""
+    _open_lab_notebook(page, lab, "00-orientation.ipynb")
+    settled = page.evaluate("""async () => {
+        const r = await fetch('/lab/api/settings/@jupyterlab/apputils-extension:notification',
+                              {headers: {Authorization: 'token ' + window.jupyterapp.serviceManager.serverSettings.token}});
+        return (await r.json()).schema.properties.fetchNews.default; }""")
+    assert settled == "false"
+    page.wait_for_timeout(5000)           # the news question appears a moment after the start
+    assert page.get_by_text("official Jupyter news").count() == 0
+    assert page.locator(".jp-toast-container .Toastify__toast").count() == 0
+
+
 def test_lab_run_all_step_and_check(lab, page):
     """JupyterLab: run every cell of the COW notebook, step its first stepper
     (status label and figure change), then answer a question right and wrong."""
