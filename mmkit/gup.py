@@ -173,7 +173,13 @@ def get_user_pages(k, mm, start, npages, flags, fast=False):
 
     All pages are checked (check_vma_flags()) before anything changes, so a
     failing call leaves no reference behind.  Returns the folios grabbed.
+    The range is first walked VMA by VMA: the first unmapped address fails
+    with EFAULT at once, so the cost follows what is mapped, not ``npages``
+    (the kernel too stops at the first address without a VMA).
     """
+    hole = mm.covered_until(start, start + npages * PAGE_SIZE)
+    if hole < start + npages * PAGE_SIZE:
+        check_vma_flags(k, None, flags, hole)          # raises EFAULT: no VMA there
     addrs = [start + i * PAGE_SIZE for i in range(npages)]
     vmas = [mm.find_vma(a) for a in addrs]
     for a, vma in zip(addrs, vmas):

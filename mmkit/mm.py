@@ -9,10 +9,10 @@ table.
 
 import bisect
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, KernelError
 from .pageinfo import PAGE_SIZE
 
-__all__ = ["Pte", "MigrationEntry", "Vma", "Mm", "PTRS_PER_PTE", "PAGE_SHIFT",
+__all__ = ["Pte", "MigrationEntry", "Vma", "Mm", "TASK_SIZE", "PTRS_PER_PTE", "PAGE_SHIFT",
            "is_cow_mapping"]
 
 PAGE_SHIFT = 12
@@ -137,6 +137,11 @@ def is_cow_mapping(vma):
     return not vma.shared
 
 
+#: x86-64 with 4-level page tables: user addresses end below 128 TiB
+#: (arch/x86/include/asm/page_64_types.h: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE)
+TASK_SIZE = (1 << 47) - PAGE_SIZE
+
+
 class Mm:
     """An address space (struct mm_struct): its VMAs and its page table.
 
@@ -191,10 +196,33 @@ class Mm:
 
     def get_unmapped_area(self, npages):
         """A free range for ``npages``, leaving a one-page gap so that
-        neighbouring mappings stay separate VMAs (the model does not merge)."""
+        neighbouring mappings stay separate VMAs (the model does not merge).
+
+        The model hands out addresses bottom-up from ``mmap_base`` and never
+        past ``TASK_SIZE`` (the top of the 47-bit x86-64 user address space,
+        128 TiB); when no range fits it fails with ENOMEM, as the kernel's
+        ``__get_unmapped_area()`` (mm/mmap.c) does, and changes nothing.
+        """
         start = self.mmap_base
+        if npages > (TASK_SIZE - start) // PAGE_SIZE:
+            raise KernelError("ENOMEM", f"no free range of {npages} pages below TASK_SIZE "
+                                        f"({TASK_SIZE:#x}, the top of the 47-bit user address space); "
+                                        f"{(TASK_SIZE - start) // PAGE_SIZE} pages are left above {start:#x}")
         self.mmap_base = start + (npages + 1) * PAGE_SIZE
         return start
+
+    def covered_until(self, start, end):
+        """The first address in ``[start, end)`` that no VMA maps, or ``end``.
+
+        Walks VMAs, not pages, so its cost follows what is mapped however
+        large the range asked for."""
+        pos = start
+        while pos < end:
+            vma = self.find_vma(pos)
+            if vma is None:
+                return pos
+            pos = vma.end
+        return end
 
     def vmas_in(self, start, end):
         """The VMAs overlapping ``[start, end)``."""

@@ -19,9 +19,9 @@ def do_mmap(k, mm, npages, read, write, shared, file=None, pgoff=0):
     MAP_SHARED|MAP_ANONYMOUS gets an anonymous shmem file
     (shmem_zero_setup()), so it behaves as a shared file mapping.
     """
+    start = mm.get_unmapped_area(npages)         # ENOMEM before anything is created
     if shared and file is None:
         file = k.new_file("dev/zero (deleted)", npages, shmem=True)
-    start = mm.get_unmapped_area(npages)
     vma = Vma(mm, start, start + npages * PAGE_SIZE, read, write, shared, file, pgoff, id=k.next_id())
     mm.insert_vma(vma)
     if file is not None:

@@ -7,7 +7,7 @@ first.  Every access is checked against the VMAs before anything changes, so
 a SIGSEGV or SIGBUS leaves the state exactly as it was.
 """
 
-from .errors import InvalidArgument, SIGBUS, SIGSEGV
+from .errors import InvalidArgument, KernelError, SIGBUS, SIGSEGV
 from .filemap import file_read, file_write, truncate_setsize
 from .folio import page_read, page_write
 from .fork import dup_mmap
@@ -38,6 +38,20 @@ def _data(data):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidArgument(f"data must be bytes, not {type(data).__name__}")
     return bytes(data)
+
+
+#: include/linux/fs.h: MAX_LFS_FILESIZE ((loff_t)LLONG_MAX on 64-bit), the largest
+#: i_size of a tmpfs file; disk file systems set a smaller s_maxbytes (ext4 with
+#: 4 KiB blocks: 16 TiB), which the model does not distinguish.
+MAX_LFS_FILESIZE = (1 << 63) - 1
+
+
+def check_file_size(nbytes):
+    """EFBIG when a file would grow past MAX_LFS_FILESIZE (mm/filemap.c:
+    generic_write_check_limits(); fs/attr.c: inode_newsize_ok())."""
+    if nbytes > MAX_LFS_FILESIZE:
+        raise KernelError("EFBIG", f"{nbytes} bytes is past the largest file size, MAX_LFS_FILESIZE "
+                                   f"({MAX_LFS_FILESIZE} bytes)")
 
 
 def _nbytes(n):
@@ -523,16 +537,21 @@ class FileHandle:
         return file_read(self.kernel, self._file, off, n)
 
     def write(self, off, data):
-        """pwrite(2): ``data`` at byte offset ``off`` (extends the file)."""
+        """pwrite(2): ``data`` at byte offset ``off`` (extends the file; EFBIG
+        past ``MAX_LFS_FILESIZE``, as generic_write_check_limits() answers)."""
         _nbytes(off)
         data = _data(data)
+        check_file_size(off + len(data))
         self.kernel.trace.begin(f"{self.name}.write({off}, {len(data)} bytes)")
         file_write(self.kernel, self._file, off, data)
 
     def truncate(self, npages):
-        """ftruncate(2) to ``npages`` pages (see mmkit.filemap.truncate_setsize)."""
+        """ftruncate(2) to ``npages`` pages (see mmkit.filemap.truncate_setsize).
+
+        Past ``MAX_LFS_FILESIZE`` it fails with EFBIG, as inode_newsize_ok() does."""
         if not isinstance(npages, int) or isinstance(npages, bool) or npages < 0:
             raise InvalidArgument(f"npages must be a non-negative int, not {npages!r}")
+        check_file_size(npages * PAGE_SIZE)
         k = self.kernel
         k.trace.begin(f"{self.name}.truncate({npages})")
         truncate_setsize(k, self._file, npages)
