@@ -66,6 +66,8 @@ _MIN_X = -0.5        # main rows stay right of this; the rmap band is left of it
 _W_CROSS, _W_UNDER, _W_DIST, _W_ROW = 1000.0, 300.0, 1.0, 0.5
 _UNTANGLE_PASSES = 6
 _UNTANGLE_MAX = 150  # more movable nodes than this: keep the greedy places
+_CANDIDATES = 40     # places tried per row, nearest the anchor first
+_RESTART_MAX = 12    # with a crossing left, retry each folio first when at most this many
 
 
 class Layout:
@@ -288,31 +290,84 @@ class Layout:
         Y = np.array([self.pos[n][1] for n in nodes])
         Wd = np.array([self.width[n] for n in nodes])
         card_of = {c: j for j, c in enumerate(clist)}
-        anchor = {}
+        near_of = {}
         for n in movable:
             i = idx[n]
             near = [(U[e] if V[e] == i else V[e], P[e].sum()) for e in range(len(elist)) if i in (U[e], V[e])]
             # a folio follows its PTEs; a holder (or a folio only held) its other ends
             ptes = [(j, w) for j, w in near if nodes[j][0] in ("pte", "ptes")]
-            near = ptes or near
-            anchor[n] = (sum(X[j] * w for j, w in near) / sum(w for _, w in near)) if near else X[i]
+            near_of[n] = ptes or near
+
+        class _Anchors(dict):
+            """The mean x of a node's neighbours, as they are placed now."""
+            def __missing__(self, n):
+                near = near_of[n]
+                return (sum(X[j] * w for j, w in near) / sum(w for _, w in near)) if near else X[idx[n]]
+        anchor = _Anchors()
         alive = np.ones(len(nodes), bool)
-        # first put them back one by one in the order of their anchors (an
-        # edge counts once both its ends are back), then improve one at a time
-        order = sorted(movable, key=lambda n: (anchor[n], _key(n)))
+        args = (idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive)
+        # put them back one by one in the order of their anchors (an edge
+        # counts once both its ends are back), then improve one at a time
+        order = sorted(movable, key=lambda n: (kind[n] != "folio", anchor[n], _key(n)))
+        self._replace(order, movable, *args)
+        folios = [n for n in order if kind[n] == "folio"]
+        if not _crossings(X, Y, U, V, co) or len(folios) > _RESTART_MAX:
+            return
+        # a crossing is left: the first folio placed takes the best spot, so
+        # try each folio first, and keep the run with the lowest total cost
+        best = (self._total(X, Y, Wd, U, V, C, co, ec, anchor, movable, idx),
+                {n: (self.pos[n], self._row_name(n)) for n in movable})
+        for f in folios:
+            self._replace([f] + [n for n in order if n != f], movable, *args)
+            total = self._total(X, Y, Wd, U, V, C, co, ec, anchor, movable, idx)
+            if total < best[0] - 1e-6:
+                best = (total, {n: (self.pos[n], self._row_name(n)) for n in movable})
+        for n in movable:
+            self._unset(n)
+        for n, ((x, y), row) in best[1].items():
+            self._set(n, x, row, self.width[n])
+            X[idx[n]], Y[idx[n]] = x, y
+
+    def _replace(self, order, movable, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive):
+        """Take the ``order`` nodes out, put them back one by one, improve."""
+        args = (idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive)
         for n in order:
             self._unset(n)
             alive[idx[n]] = False
         for n in order:
-            self._move(n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive, force=True)
+            self._move(n, *args, force=True)
             alive[idx[n]] = True
+        self._descend(movable, *args)
+
+    def _descend(self, movable, *args):
+        """Move one node at a time to its cheapest place until none moves."""
         for _ in range(_UNTANGLE_PASSES):
             moved = False
             for n in movable:
                 self._unset(n)
-                moved |= self._move(n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive)
+                moved |= self._move(n, *args)
             if not moved:
                 break
+
+    def _row_name(self, n):
+        return next(r for r in ROWS if ROWS[r] == self.pos[n][1])
+
+    def _total(self, X, Y, Wd, U, V, C, co, ec, anchor, movable, idx):
+        """The whole cost of the current places (crossings, edges under
+        cards, distances to anchors)."""
+        cost = _W_CROSS * _crossings(X, Y, U, V, co)
+        ya, yb, xa, xb = Y[U], Y[V], X[U], X[V]
+        cy, cx, cw = Y[C][None], X[C][None], Wd[C][None]
+        lo, hi = np.minimum(ya, yb)[:, None], np.maximum(ya, yb)[:, None]
+        between = (lo < cy - 1e-9) & (cy < hi - 1e-9)
+        t = (ya[:, None] - cy) / np.where(ya == yb, 1.0, ya - yb)[:, None]
+        xat = xa[:, None] + (xb - xa)[:, None] * t
+        under = between & (np.abs(xat - cx) < cw / 2 + _CROSS) & (C[None] != U[:, None]) & (C[None] != V[:, None])
+        cost += _W_UNDER * (under * ec).sum()
+        cost += sum(_W_DIST * abs(X[idx[n]] - anchor[n]) + _W_ROW * (Y[idx[n]] != ROWS["folio"]
+                                                                    and Y[idx[n]] != ROWS["holder"])
+                    for n in movable)
+        return cost
 
     def _move(self, n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive, force=False):
         """Place ``n`` (unset now) at its cheapest candidate; True if it moved."""
@@ -325,9 +380,13 @@ class Layout:
         me = card_of.get(n)
         cost = self._cost(i, cands, anchor[n], X, Y, Wd, U[live], V[live], C[alive[C]], co[np.ix_(live, live)],
                           ec[np.ix_(live, alive[C])], None if me is None else ec[live, me], rows)
+        a = anchor[n]
+        cx = np.array([c[1] for c in cands])
         here = [k for k, (row, x) in enumerate(cands) if row == row_now and abs(x - X[i]) < 1e-9]
-        best = min(range(len(cands)), key=lambda k: (round(cost[k], 6), k not in here,
-                                                    round(abs(cands[k][1] - anchor[n]), 6), -cands[k][1]))
+        notnow = np.ones(len(cands), bool)
+        notnow[here] = False
+        # cheapest; then staying put; then nearest its anchor; then rightmost
+        best = int(np.lexsort((-cx, np.round(np.abs(cx - a), 6), notnow, np.round(cost, 6)))[0])
         if here and not force and cost[best] >= cost[here[0]] - 1e-6:
             best = here[0]
         row, x = cands[best][0], float(cands[best][1])
@@ -349,39 +408,39 @@ class Layout:
     def _candidates(self, n, rows, anchor, X, Y, U, V, i):
         """(row, x) places where card ``n`` fits (it is not placed now)."""
         w = self.width[n]
+        inc = (U == i) | (V == i)
+        other = np.where(U[inc] == i, V[inc], U[inc])
+        xm, ym = X[other], Y[other]
         out = []
         for row in rows:
             y = ROWS[row]
-            iv = self._rows[row]
+            iv = np.array(self._rows[row], float).reshape(-1, 2)
             gap = _ROW_GAP.get(row, _GAP)
-            xs = {round(float(anchor), 6), round(float(X[i]), 6), _MIN_X + w / 2}
-            for l, r in iv:
-                xs.add(round(l - gap - w / 2, 6))
-                xs.add(round(r + gap + w / 2, 6))
-            for e in range(len(U)):
-                a, b = U[e], V[e]
-                if i in (a, b):
-                    # under its neighbour, or where its edge just clears a card
-                    xm, ym = X[b if a == i else a], Y[b if a == i else a]
-                    xs.add(round(float(xm), 6))
-                    for r2 in ("folio", "folio2"):
-                        yr = ROWS[r2]
-                        if not min(y, ym) < yr < max(y, ym):
-                            continue
-                        t = (ym - yr) / (ym - y)
-                        for l, r in self._rows[r2]:
-                            xs.add(round(float(xm + (l - _CROSS - 1e-3 - xm) / t), 6))
-                            xs.add(round(float(xm + (r + _CROSS + 1e-3 - xm) / t), 6))
+            xs = [np.array([anchor, X[i], _MIN_X + w / 2]), iv[:, 0] - gap - w / 2, iv[:, 1] + gap + w / 2, xm]
+            # where one of its edges just clears a card of a row it passes
+            for r2 in ("folio", "folio2"):
+                yr = ROWS[r2]
+                cut = (np.minimum(y, ym) < yr) & (yr < np.maximum(y, ym))
+                if not cut.any() or not self._rows[r2]:
                     continue
-                if min(Y[a], Y[b]) < y < max(Y[a], Y[b]):
-                    xc = X[a] + (X[b] - X[a]) * (Y[a] - y) / (Y[a] - Y[b])
-                    xs.add(round(float(xc - w / 2 - _CROSS - 1e-3), 6))
-                    xs.add(round(float(xc + w / 2 + _CROSS + 1e-3), 6))
-            for c in sorted(xs):
-                if c - w / 2 < _MIN_X - 1e-6:
-                    continue
-                if all(c + w / 2 + gap <= l + 1e-6 or c - w / 2 - gap >= r - 1e-6 for l, r in iv):
-                    out.append((row, c))
+                t = ((ym[cut] - yr) / (ym[cut] - y))[:, None]
+                lr = np.array(self._rows[r2], float)
+                xs += [(xm[cut][:, None] + (lr[None, :, 0] - _CROSS - 1e-3 - xm[cut][:, None]) / t).ravel(),
+                       (xm[cut][:, None] + (lr[None, :, 1] + _CROSS + 1e-3 - xm[cut][:, None]) / t).ravel()]
+            # just beside an edge that passes this row
+            ya, yb, xa, xb = Y[U[~inc]], Y[V[~inc]], X[U[~inc]], X[V[~inc]]
+            cut = (np.minimum(ya, yb) < y) & (y < np.maximum(ya, yb))
+            xc = xa[cut] + (xb[cut] - xa[cut]) * (ya[cut] - y) / (ya[cut] - yb[cut])
+            xs += [xc - w / 2 - _CROSS - 1e-3, xc + w / 2 + _CROSS + 1e-3]
+            c = np.unique(np.round(np.concatenate(xs), 6))
+            ok = c - w / 2 >= _MIN_X - 1e-6
+            if len(iv):
+                ok &= ((c[:, None] + w / 2 + gap <= iv[None, :, 0] + 1e-6) |
+                       (c[:, None] - w / 2 - gap >= iv[None, :, 1] - 1e-6)).all(axis=1)
+            c = c[ok]
+            if len(c) > _CANDIDATES:            # the nearest to its anchor
+                c = np.sort(c[np.argsort(np.abs(c - anchor), kind="stable")[:_CANDIDATES]])
+            out += [(row, float(x)) for x in c]
         return out
 
     def _cost(self, i, cands, anchor, X, Y, Wd, U, V, C, co, ec, ec_me, rows):
@@ -487,6 +546,16 @@ class Layout:
                     best = (score, row, c)
         best = best or fallback
         return best[1], best[2]
+
+
+def _crossings(X, Y, U, V, co):
+    """Pairs of edges that cross, each counted once per frame showing both."""
+    ax, ay, bx, by = X[U], Y[U], X[V], Y[V]
+    o1 = _orient(ax[:, None], ay[:, None], bx[:, None], by[:, None], ax[None], ay[None])
+    o2 = _orient(ax[:, None], ay[:, None], bx[:, None], by[:, None], bx[None], by[None])
+    cross = (o1 * o2 < 0) & (o1.T * o2.T < 0)
+    shared = (U[:, None] == U[None]) | (U[:, None] == V[None]) | (V[:, None] == U[None]) | (V[:, None] == V[None])
+    return float(((cross & ~shared) * co).sum() / 2)
 
 
 def _orient(ax, ay, bx, by, cx, cy):
