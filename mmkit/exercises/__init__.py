@@ -15,8 +15,12 @@ True
 In a notebook: ``q.show()`` (or ``q`` as the last expression) displays the
 question with all its parameters; ``q.check(answer)`` says right or wrong,
 explaining a wrong part by the misconception behind it without printing
-the right value; ``q.hint()`` gives hints 1, 2, 3 in turn; ``q.solution()``
-shows the answer and the state after every line, folded.
+the right value; ``q.hint()`` gives hints 1, 2, 3 in turn (a fourth call says there are
+no more); ``q.solution()`` shows the answer and the state after every
+line, folded; ``q.attempts.to_csv()`` / ``.to_json()`` (or
+``export_attempts(q1, q2, ..., path="record.csv")``) keep a record of
+every checked answer: kind, seed, form, era, answers, verdicts, hints
+used and time.
 
 Kinds (one per notebook): see :data:`KINDS`.  Forms: ``"predict"`` (predict
 values), ``"inverse"`` (pick the program that produced a state),
@@ -25,16 +29,18 @@ values), ``"inverse"`` (pick the program that produced a state),
     python -m mmkit.exercises -k cow -s 7        # the question
     python -m mmkit.exercises -k cow -s 7 -c     # ... and its answer
     python -m mmkit.exercises -k pin -s 1 -n 30 -c > answers.txt   # a class set
+    python -m mmkit.exercises -k cow -s 7 -d 3   # harder: more lines, other eras
 """
 
 import os
 
 from ..errors import InvalidArgument
-from .kinds import KINDS, make_question
+from .kinds import DIFFICULTIES, KINDS, make_question
 from .predict import predict
-from .question import Part, Question
+from .question import Attempts, Part, Question, export_attempts
 
-__all__ = ["generate", "predict", "KINDS", "catalogue", "Question", "Part", "FORMS"]
+__all__ = ["generate", "predict", "KINDS", "catalogue", "Question", "Part", "FORMS", "DIFFICULTIES",
+           "Attempts", "export_attempts"]
 
 FORMS = ("predict", "inverse", "build")
 
@@ -45,7 +51,7 @@ def catalogue():
     return {k.name: (k.notebook, k.title, k.forms) for k in KINDS.values()}
 
 
-def generate(kind, seed=None, form="predict", era="6.18"):
+def generate(kind, seed=None, form="predict", era=None, difficulty=2):
     """A new exercise of ``kind``.
 
     Parameters
@@ -57,8 +63,18 @@ def generate(kind, seed=None, form="predict", era="6.18"):
         The same seed gives the same exercise (default: a random seed, shown
         with the question so it can be reproduced).
     form : {"predict", "inverse", "build"}
-    era : str
-        The kernel the program runs on (``"6.18"`` by default; try ``"5.7"``).
+    era : str, optional
+        The kernel the program runs on: ``"6.18"`` by default, or drawn
+        from 5.7 to 6.18 at difficulty 3; try ``"5.7"``.
+    difficulty : {1, 2, 3}
+        1: one or two operations, at most two parts; 2 (default): two to
+        four operations, up to three parts; 3: three to six operations, a
+        grandchild process, up to four parts, and a drawn era unless
+        ``era`` is given.
+
+    Every form of a seed is drawn from its own random stream, so the
+    predict, inverse and build questions of one seed do not give each
+    other away.  Seeds 1-30 give 30 different programs of each kind.
 
     Returns
     -------
@@ -76,9 +92,12 @@ def generate(kind, seed=None, form="predict", era="6.18"):
     if form not in KINDS[kind].forms:
         raise InvalidArgument(f"kind {kind!r} offers the forms {', '.join(KINDS[kind].forms)}")
     from ..era import era as _era
-    _era(era)
+    if era is not None:
+        _era(era)
+    if difficulty not in DIFFICULTIES:
+        raise InvalidArgument(f"difficulty must be one of {', '.join(map(str, DIFFICULTIES))}, not {difficulty!r}")
     if seed is None:
         seed = int.from_bytes(os.urandom(3), "little")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InvalidArgument(f"seed must be a non-negative int, not {seed!r}")
-    return make_question(kind, seed, form, str(era))
+    return make_question(kind, seed, form, None if era is None else str(era), difficulty)

@@ -139,6 +139,42 @@ MISCONCEPTIONS = dict([
        which returns -EBUSY for a maybe-pinned page.  Any other extra reference (a pipe buffer, a
        get_user_pages() reference) makes __migrate_folio() (mm/migrate.c) fail its check
        refcount == folio_expected_ref_count() + 1.  Either way: -EAGAIN, and the page stays."""),
+    _m("migrate_referenced", "a referenced page cannot move",
+       """A pipe buffer or a get_user_pages() reference is a holder outside the page tables: migration
+       unmaps the page, then finds the refcount higher than the page tables and the migration itself
+       explain (mm/migrate.c: folio_expected_ref_count(), checked in __folio_migrate_mapping()), restores
+       the PTEs and fails with -EAGAIN.  The page stays where it is while anyone holds such a reference."""),
+    _m("released_holder", "a released holder still counted",
+       """A pin that was unpinned, a reference that was put and a pipe buffer that was read no longer hold
+       the page: unpin_user_page() drops the 1024 bias, put_page() and the pipe's buffer release drop their
+       one reference.  Only holders alive at the moment of the operation count."""),
+    _m("writable_no_fault", "a writable PTE takes no fault",
+       """The PTE was writable when the write came: the MMU lets the store through and no fault runs at
+       all, so there is nothing to copy or reuse (handle_pte_fault() is never entered).  Ask what made
+       the PTE writable: a write fault that gave this process the page, or a copy at fork()."""),
+    _m("reuse_while_shared", "a page still shared is reused",
+       """do_wp_page() (mm/memory.c) reuses a page that is not PageAnonExclusive only when
+       wp_can_reuse_anon_folio() finds the refcount at exactly 1: this PTE and nobody else.  Here someone
+       else still holds the page -- another process's PTE, a pipe buffer, a GUP reference or a pin -- so
+       the writer gets a copy (wp_page_copy())."""),
+    _m("copy_when_alone", "a page nobody else holds is copied",
+       """Once the other holders are gone (the child exited or unmapped, the pipe was read, the reference
+       put), the writer is the only holder: refcount 1, so do_wp_page() reuses the page in place and
+       marks it PageAnonExclusive.  A copy is made only while someone else still holds the page (or
+       for the zero page)."""),
+    _m("first_touch_missed", "a write to an unpopulated address is a first touch",
+       """No page-table entry existed for this address before the write (nothing was written or read
+       there in this process, or fork() copied no page table for it): the write takes a first-touch fault,
+       do_anonymous_page() (mm/memory.c), which allocates a fresh zeroed page for this process alone."""),
+    _m("file_pin_allowed", "a long-term writable pin of a file mapping is allowed",
+       """Since v6.5 (8ac268436e6d / a6e79df92e4a, mm/gup.c: check_vma_flags() -> writable_file_mapping_allowed()) a
+       FOLL_LONGTERM|FOLL_WRITE pin of a *shared* mapping of a file that needs dirty tracking (ext4, xfs:
+       write-back must see every write) is refused with -EFAULT: the device would write behind the
+       file system's back.  shmem and private mappings do not need dirty tracking and are pinned."""),
+    _m("file_pin_refused", "every file pin is refused",
+       """Only one combination is refused (since v6.5, mm/gup.c: writable_file_mapping_allowed()):
+       FOLL_LONGTERM and FOLL_WRITE on a shared mapping of a file that needs dirty tracking.  A pin that
+       is short-term, read-only, of a private mapping, or of shmem (a memfd) succeeds."""),
     _m("migrate_shared_fails", "a shared page can move",
        """Being mapped by several processes does not stop migration: the rmap walk (try_to_migrate())
        finds every PTE, replaces each with a migration entry, and remove_migration_ptes() points them
@@ -193,6 +229,12 @@ def _alt_fork_pinned(e):
     return e.replace(fork_copies_maybe_pinned=False)
 
 
+def _alt_file_pin(e):
+    if not e.longterm_file_pin_refused:
+        return None
+    return e.replace(longterm_file_pin_refused=False)
+
+
 def _alt_no_unshare(e):
     if not e.gup_unshares_anon:
         return None
@@ -205,6 +247,7 @@ ALTERNATIVES = {
     "refcount_rule_in_old_era": _alt_refcount,
     "fork_shares_pinned": _alt_fork_pinned,
     "no_unshare": _alt_no_unshare,
+    "file_pin_allowed": _alt_file_pin,
 }
 
 #: which era alternatives may explain a wrong value of each part type
@@ -217,7 +260,27 @@ _ALT_FOR = {
     "writable": ("fork_shares_pinned",),
     "refcount": ("mapcount_decides", "fork_shares_pinned"),
     "mapcount": ("fork_shares_pinned",),
+    "pin_result": ("file_pin_allowed",),
 }
+
+
+def _relevant(key, ctx):
+    """Does the program contain what misconception ``key`` is about?  (An
+    old kernel differs in many rules; its answer names a misconception only
+    when the program exercises that rule.)"""
+    verbs = ctx.verbs
+    if not verbs:
+        return True         # a scenario: its steps are not ops to inspect
+    gups = getattr(ctx, "gups", ())
+    if key in ("mapcount_decides", "refcount_rule_in_old_era"):
+        return "write" in verbs and ("fork" in verbs or bool(gups))
+    if key == "fork_shares_pinned":
+        return "fork" in verbs and "pin" in verbs
+    if key == "no_unshare":
+        return any(v == "pin" and not w for v, w in gups)
+    if key == "file_pin_allowed":
+        return "pin" in verbs and "mmap_file" in verbs
+    return True
 
 
 def diagnose(part, learner, truth, ctx):
@@ -230,6 +293,8 @@ def diagnose(part, learner, truth, ctx):
     tables, ``ctx.verbs`` the ops of the program.
     """
     for key in _ALT_FOR.get(part.type, ()):
+        if not _relevant(key, ctx):
+            continue
         v = ctx.alt(key)
         if v is not None and v != truth and v == learner:
             return _mis(key)
@@ -311,10 +376,22 @@ def _writable(learner, truth, ctx):
 
 
 def _fault(learner, truth, ctx):
-    if truth == "no fault" or learner == "no fault":
+    if truth == "first touch":
+        return _mis("first_touch_missed")
+    if learner == "first touch":
+        return None
+    if truth == "no fault":
+        return _mis("writable_no_fault")
+    if learner == "no fault":
+        if ctx.last_gup_ro and "fork" not in ctx.verbs[ctx.verbs.index("pin"):]:
+            return _mis("unshare_is_write")
+        if "fork" in ctx.verbs:
+            return _mis("fork_write_protects")
         return _mis("pte_stays_writable")
-    if ctx.refs and learner == "reuse":
-        return _mis("mapcount_decides")
+    if learner == "reuse" and truth == "copy":
+        return _mis("reuse_while_shared")
+    if learner == "copy" and truth == "reuse":
+        return _mis("copy_when_alone")
     return None
 
 
@@ -325,27 +402,51 @@ def _copied(learner, truth, ctx):
 
 
 def _migrated(learner, truth, ctx):
-    if learner == "migrated":
-        return _mis("migrate_pinned")
-    if learner == "EAGAIN":
-        return _mis("migrate_shared_fails")
+    if learner == "migrated" and truth != "migrated":
+        if ctx.pins:
+            return _mis("migrate_pinned")
+        if ctx.refs:
+            return _mis("migrate_referenced")
+        return None
+    if truth == "migrated" and learner != "migrated":
+        f = ctx.folio
+        if f is not None and f.mapcount > 1:
+            return _mis("migrate_shared_fails")
+        if set(ctx.verbs) & {"unpin", "put", "pipe_read"}:
+            return _mis("released_holder")
     return None
+
+
+def _pin_result(learner, truth, ctx):
+    if learner == "ok" and truth == "EFAULT":
+        return _mis("file_pin_allowed")
+    if truth == "ok" and learner == "EFAULT":
+        return _mis("file_pin_refused")
+    return None
+
+
+def _is_data(v):
+    return v == "zero" or (isinstance(v, str) and v.isdigit())
 
 
 def _data(learner, truth, ctx):
     if ctx.truncated:
-        if truth == "SIGBUS":
+        if truth == "SIGBUS" and _is_data(learner):
             return _mis("truncate_keeps_cow")
         if learner == "SIGBUS" and ctx.reader_is_holder is False:
             return _mis("truncate_below_eof")
-        if ctx.reader_is_holder:
+        if ctx.reader_is_holder and learner in ("SIGBUS", "zero", "EFAULT"):
             return _mis("pin_outlives_file")
     if ctx.reader_is_holder:
-        return _mis("holder_sees_new" if ctx.data_is_older(truth, learner) else "holder_sees_old")
+        if ctx.data_is_older(truth, learner):
+            return _mis("holder_sees_new")
+        if ctx.data_is_older(learner, truth):
+            return _mis("holder_sees_old")
     return None
 
 
 _FIELD_CHECKS = {
     "refcount": _refcount, "mapcount": _mapcount, "pincount": _pincount, "exclusive": _exclusive,
     "writable": _writable, "fault": _fault, "copied": _copied, "migrated": _migrated, "data": _data,
+    "pin_result": _pin_result,
 }

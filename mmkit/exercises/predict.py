@@ -102,7 +102,35 @@ def _fault_of(label):
     return fn
 
 
-def predict(scenario, after, fields=("refcount", "mapcount", "exclusive"), who=None, era="6.18"):
+#: the fields predict() can ask
+FIELDS = ("refcount", "mapcount", "pincount", "exclusive", "writable", "present", "fault", "outcome")
+
+DEFAULT_HINTS = (
+    "Read the step's name and ask which kernel path it takes: a fault (do_anonymous_page, do_wp_page), "
+    "fork (copy_present_ptes), GUP (pin_user_pages), migration or truncation.",
+    "refcount counts every holder (1024 per pin), mapcount only page-table entries; PageAnonExclusive is "
+    "set for a page one process owns and cleared by fork(). The zero page is not counted: answer \"zero page\".",
+    "Take the steps one at a time and write down, after each, who holds the page: page-table entries, pins, "
+    "references, pipe buffers, the page cache.",
+)
+
+
+def _outcome_fn(step):
+    migrate = step.name.startswith("migrate")
+
+    def fn(run):
+        v = run.results[-1].outcome
+        if migrate and isinstance(v, int) and not isinstance(v, bool):
+            return "migrated" if v else "EAGAIN"
+        if migrate and hasattr(v, "migrated"):
+            if v.migrated:
+                return "migrated"
+            return next(iter(v.reasons.values()), "EAGAIN").split(":")[0].strip()
+        return show_value(v)
+    return fn, migrate
+
+
+def predict(scenario, after, fields=("refcount", "mapcount", "exclusive"), who=None, era="6.18", hints=None):
     """A question about a topic scenario: the state after some steps.
 
     Parameters
@@ -120,6 +148,15 @@ def predict(scenario, after, fields=("refcount", "mapcount", "exclusive"), who=N
     who : str, optional
         The watched page's label (default: the scenario's first).
     era : str
+    hints : sequence of 3 str, optional
+        This prediction's own three hints (default: general ones about
+        kernel paths and counters).
+
+    Raises
+    ------
+    InvalidArgument
+        At once, for an unknown scenario, step, watched page or field (the
+        message lists the valid ones), or hints that are not 3 strings.
 
     Examples
     --------
@@ -127,6 +164,18 @@ def predict(scenario, after, fields=("refcount", "mapcount", "exclusive"), who=N
     >>> q.evaluate((2, 2))[0]
     True
     """
+    if isinstance(fields, str):
+        fields = (fields,)
+    bad = [f for f in fields if f not in FIELDS]
+    if bad:
+        raise InvalidArgument(f"unknown field(s) {', '.join(map(repr, bad))}; predict() asks "
+                              f"{', '.join(FIELDS)}")
+    if not fields:
+        raise InvalidArgument(f"fields is empty; choose from {', '.join(FIELDS)}")
+    if hints is not None:
+        hints = list(hints)
+        if len(hints) != 3 or not all(isinstance(h, str) and h.strip() for h in hints):
+            raise InvalidArgument("hints must be three non-empty strings (hint 1, 2, 3)")
     sc = get_scenario(scenario)
     if isinstance(after, str):
         names = [st.name for st in sc.steps]
@@ -147,18 +196,27 @@ def predict(scenario, after, fields=("refcount", "mapcount", "exclusive"), who=N
             parts.append(Part("fault", "fault", _fault_of(who), key=(who,),
                               prompt=f"what does step {upto} do to the page watched as {who!r}: no fault, reuse or copy?"))
         elif f == "outcome":
-            parts.append(Part("outcome", "data", lambda run: show_value(run.results[-1].outcome), key=(who,),
+            fn, migrate = _outcome_fn(step)
+            if migrate:
+                parts.append(Part("outcome", "migrated", fn, key=(who,),
+                                  prompt=f"what does step {upto} report: migrated, or the errno it fails with?"))
+                continue
+            parts.append(Part("outcome", "data", fn, key=(who,),
                               prompt=f"what does step {upto} return?",
                               form='what the step returns, as a string: data such as "old data", "zero" for zero '
-                                   'bytes, a number such as "1", or a signal name such as "SIGBUS"',
+                                   'bytes, a number such as "1", or a signal name such as "SIGBUS" (any case)',
                               reader="pipe" if "pipe" in step.name else "pin" if "device" in step.name else None))
         else:
-            parts.append(Part(f, f, (lambda f: lambda run: getattr(run.page(who), f))(f), key=(who,),
+            parts.append(Part(f, f, (lambda f: lambda run: _field(run.page(who), f))(f), key=(who,),
+                              form='an int, or "zero page" (it is not counted)'
+                              if f in ("refcount", "mapcount", "pincount") else None,
                               prompt=f"{f} of the page watched as {who!r} after step {upto} ({step.name!r})"))
     params = {"scenario": scenario, "after": upto, "era": era}
     text = f"Predict, then step: after step {upto} ({step.name!r}), what does the page watched as {who!r} show?"
-    return Question(ScenarioSource(sc, upto), parts, params, text, [
-        "Read the step's name and ask which kernel path it takes: a fault (do_anonymous_page, do_wp_page), "
-        "fork (copy_present_ptes), GUP (pin_user_pages), migration or truncation.",
-        "refcount counts every holder (1024 per pin), mapcount only page-table entries; PageAnonExclusive is "
-        "set for a page one process owns and cleared by fork()."])
+    return Question(ScenarioSource(sc, upto), parts, params, text, hints or list(DEFAULT_HINTS))
+
+
+def _field(info, f):
+    if f in ("refcount", "mapcount", "pincount") and info.zero_page:
+        return "zero page"
+    return getattr(info, f)

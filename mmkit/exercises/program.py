@@ -76,7 +76,7 @@ class Op:
     put              H                                     ``H.put()``
     vmsplice         X, A, H                               ``H = X.vmsplice(A, 1)``
     pipe_read        H                                     ``H.read(1)``
-    migrate          X, A                                  ``k.migrate(X, A).migrated``
+    migrate          X, A                                  ``k.migrate(X, A)``
     truncate         F, npages                             ``F.truncate(n)``
     ===============  ====================================  ==================================
     """
@@ -133,7 +133,7 @@ class Op:
         if v == "vmsplice":
             return f"{a[2]} = {a[0]}.vmsplice({a[1]}, 1)"
         if v == "migrate":
-            return f"k.migrate({a[0]}, {a[1]}).migrated"
+            return f"k.migrate({a[0]}, {a[1]})"
         if v == "truncate":
             return f"{a[0]}.truncate({a[1]})"
         raise InvalidArgument(f"unknown op verb {v!r}")
@@ -141,7 +141,8 @@ class Op:
     # -- execution -----------------------------------------------------------
     def apply(self, k, env):
         """Run the line on kernel ``k``; names live in ``env``.  Returns the
-        line's value (bytes read, 1/0 for migrate...) or ``None``."""
+        line's value (bytes read, ``"migrated"`` or the errno for migrate...)
+        or ``None``."""
         v, a = self.verb, self.args
         P = 4096
         if v == "spawn":
@@ -183,7 +184,11 @@ class Op:
         elif v == "vmsplice":
             env[a[2]] = env[a[0]].vmsplice(env[a[1]], 1)
         elif v == "migrate":
-            return k.migrate(env[a[0]], env[a[1]], 1).migrated
+            res = k.migrate(env[a[0]], env[a[1]], 1)
+            if res.migrated:
+                return "migrated"
+            reason = next(iter(res.reasons.values()), "EAGAIN")
+            return reason.split(":")[0].strip() or "EAGAIN"
         elif v == "truncate":
             env[a[0]].truncate(a[1])
         else:
@@ -290,7 +295,7 @@ class Program:
         head = [f'k = Kernel(era="{era}")'] if era is not None else []
         return "\n".join(head + [op.code() for op in self.ops])
 
-    def run(self, era="6.18", check=True, upto=None):
+    def run(self, era="6.18", check=True, upto=None, trace="events"):
         """Execute on a fresh ``Kernel(era)``; returns a :class:`Run`.
 
         A signal or a failed system call is recorded as the line's value
@@ -298,7 +303,7 @@ class Program:
         "what if the kernel did X" alternatives) an invariant violation
         stops the run and is kept in ``Run.error``.
         """
-        k = Kernel(era=era, check=check)
+        k = Kernel(era=era, check=check, trace=trace)
         env, lines = {}, []
         ops = self.ops if upto is None else self.ops[:upto]
         for op in ops:

@@ -13,13 +13,23 @@ wrong part by its misconception without giving the value away,
 answer and the step-by-step state, folded, for when you want it.
 """
 
+import csv
+import datetime
 import html
+import io
+import json
 
 from ..era import era as _era
 from .misconceptions import ALTERNATIVES, diagnose
 from .program import show_value
 
-__all__ = ["Part", "Question", "display_html"]
+__all__ = ["Part", "Question", "Attempts", "display_html", "line_no", "export_attempts"]
+
+
+def line_no(i):
+    """The number printed beside op ``i`` (0-based) of a program shown with
+    its ``k = Kernel(era=...)`` line, which is line 1."""
+    return i + 2
 
 _CSS = """<style>
 .mm-question{border-left:4px solid #4a7ab5;padding:.4em .8em;margin:.4em 0;background:#f6f8fb}
@@ -59,7 +69,9 @@ _BOOL = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": 
 _SYNONYMS = {
     "nofault": "no fault", "first": "first touch", "first-touch": "first touch", "no-fault": "no fault", "none": "no fault", "no_fault": "no fault",
     "reused": "reuse", "copied": "copy", "cow": "copy",
-    "migrate": "migrated", "moved": "migrated", "yes": None, "eagain": "EAGAIN", "failed": "EAGAIN",
+    "migrate": "migrated", "migrated": "migrated", "moved": "migrated", "1": "migrated", "yes": "migrated", "eagain": "EAGAIN",
+    "failed": "not migrated", "0": "not migrated", "no": "not migrated", "not migrated": "not migrated",
+    "stays": "not migrated", "not moved": "not migrated",
     "sigbus": "SIGBUS", "sigsegv": "SIGSEGV", "efault": "EFAULT",
     "same": "same page", "same page": "same page", "new page": "copied", "copy": "copied",
     "share": "shared", "shared": "shared",
@@ -89,10 +101,16 @@ class Part:
     """
 
     CHOICES = {"fault": ("first touch", "no fault", "reuse", "copy"), "copied": ("copied", "same page"),
-               "shared": ("shared", "copied"), "migrated": ("migrated", "EAGAIN")}
+               "shared": ("shared", "copied")}
+    #: errno names the readers of ``migrated`` and ``pin_result`` parts accept
+    ERRNOS = ("EAGAIN", "EBUSY", "EFAULT", "ENOENT", "EACCES", "ENOMEM", "EINVAL", "EPERM", "EOPNOTSUPP")
 
-    def __init__(self, name, type, fn, key=None, prompt="", reader=None, form=None):
+    def __init__(self, name, type, fn, key=None, prompt="", reader=None, form=None, line=None, always=False):
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise ValueError(f"part name {name!r} must be a Python identifier, usable as q.check({name}=...)")
         self._form = form
+        self.line = line
+        self.always = always
         self.name = name
         self.type = type
         self.fn = fn
@@ -111,6 +129,10 @@ class Part:
         t = self.type
         if t in ("refcount", "mapcount", "pincount"):
             return "an int"
+        if t == "migrated":
+            return '"migrated" or the errno name, such as "EAGAIN"'
+        if t == "pin_result":
+            return '"ok" or the errno name, such as "EFAULT"'
         if t in ("exclusive", "writable", "present"):
             return "True or False"
         if t in self.CHOICES:
@@ -125,6 +147,9 @@ class Part:
                 raise ValueError(f"{self.name}: expected an int, got {v!r}")
             if isinstance(v, str) and v.strip().lstrip("-").isdigit():
                 return int(v)
+            if isinstance(v, str) and v.strip().lower() in ("zero", "zero page", "zero_page", "not counted",
+                                                            "zero-page", "uncounted"):
+                return "zero page"
             if isinstance(v, int):
                 return v
             raise ValueError(f"{self.name}: expected an int, got {v!r}")
@@ -136,6 +161,20 @@ class Part:
             if isinstance(v, str) and v.strip().lower() in _BOOL:
                 return _BOOL[v.strip().lower()]
             raise ValueError(f"{self.name}: expected True or False, got {v!r}")
+        if t in ("migrated", "pin_result"):
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
+            low = str(v).strip().strip("'\"").lower().lstrip("-")
+            if low.upper() in self.ERRNOS:
+                return low.upper()
+            if t == "pin_result":
+                if low in ("ok", "0", "success", "pinned", "none", "works"):
+                    return "ok"
+                raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
+            syn = _SYNONYMS.get(low)
+            if syn in ("migrated", "EAGAIN", "not migrated"):
+                return syn
+            raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
         if t in self.CHOICES:
             if not isinstance(v, str):
                 raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
@@ -168,6 +207,10 @@ def _same(part, v, t):
     "0" also means bytes of zeros."""
     if v == t:
         return True
+    if part.type == "data" and isinstance(v, str) and isinstance(t, str) and v.lower() == t.lower():
+        return True
+    if part.type == "migrated" and v == "not migrated":
+        return t != "migrated"
     return part.type == "data" and t == "zero" and v == "0"
 
 
@@ -189,6 +232,7 @@ class _Context:
                 self.pins, self.refs = run.holders(self.folio)
         self.verbs = q.verbs
         gups = [v for v in q.gup_ops]
+        self.gups = gups
         self.last_gup = gups[-1][0] if gups else None
         self.last_gup_ro = bool(gups) and gups[-1][0] == "pin" and not gups[-1][1]
         self.truncated = "truncate" in self.verbs
@@ -234,11 +278,12 @@ class Question:
         self.intro = intro
         self._hints = list(hints)
         self._hint_level = 0
+        self._hints_used = 0
         self.choices = choices
         self._checker = checker
         self._run = None
         self._alt_runs = {}
-        self.attempts = []
+        self.attempts = Attempts()
 
     # -- the answer key --------------------------------------------------------
     @property
@@ -294,12 +339,24 @@ class Question:
         names = ", ".join(p.name for p in self.parts)
         return f"q.check(({names})) -- a tuple in this order, or keywords q.check({self.parts[0].name}=..., ...)"
 
+    def code_lines(self):
+        """The code shown with the question, one string per line (line 1 is
+        the first); the "line N" of every prompt counts these lines."""
+        return self.source.code(self.params.get("era")).splitlines()
+
+    def numbered_code(self):
+        ls = self.code_lines()
+        if not getattr(self.source, "ops", None):
+            return "\n".join(ls)
+        w = len(str(len(ls)))
+        return "\n".join(f"{i:>{w}}  {ln}" for i, ln in enumerate(ls, 1))
+
     def __str__(self):
         lines = [f"[{self.params_line()}]"]
         if self.intro:
             lines.append(self.intro)
         if self.choices is None and self._checker is None:
-            lines += ["", self.source.code(self.params.get("era")), ""]
+            lines += ["", self.numbered_code(), ""]
         lines.append(self.text)
         for p in self.parts:
             if p.prompt:
@@ -316,7 +373,7 @@ class Question:
         if self.intro:
             out.append(f"<p>{e(self.intro)}</p>")
         if self.choices is None and self._checker is None:
-            out.append(f"<pre>{e(self.source.code(self.params.get('era')))}</pre>")
+            out.append(f"<pre>{e(self.numbered_code())}</pre>")
         out.append(f"<p><b>{e(self.text)}</b></p>")
         if any(p.prompt for p in self.parts):
             out.append("<ul>" + "".join(f"<li><code>{e(p.name)}</code>: {e(p.prompt)} <i>({e(p.form)})</i></li>"
@@ -410,7 +467,7 @@ class Question:
         """
         ok, msgs = self.evaluate(answer, **kw)
         if ok is not None:
-            self.attempts.append(ok)
+            self._record(answer, kw, ok)
         mark = {True: "✔", False: "✘", None: "…"}[ok]
         text = f"{mark} " + "\n  ".join(msgs)
         body = "".join(f"<div>{html.escape(m)}</div>" for m in msgs)
@@ -418,16 +475,42 @@ class Question:
         display_html(f'<div class="mm-check" data-ok="{state}"><b>{mark}</b> {body}</div>', text)
         return ok
 
+    def _record(self, answer, kw, ok):
+        verdicts = {}
+        if self._checker is None:
+            try:
+                raw = self._collect(answer, kw)
+                truth = [p.fn(self.run) for p in self.parts]
+                for p, v, t in zip(self.parts, raw, truth):
+                    verdicts[p.name] = _same(p, p.normalize(v), t)
+            except ValueError:
+                pass
+        given = kw if kw else answer
+        if callable(given):
+            given = getattr(given, "__name__", "build")
+        self.attempts.append(dict(
+            kind=self.params.get("kind", self.params.get("scenario")), seed=self.params.get("seed"),
+            form=self.params.get("form", "predict"), era=str(self.params.get("era")),
+            difficulty=self.params.get("difficulty"), answers=_jsonable(given), ok=ok, verdicts=verdicts,
+            hints_used=self._hints_used,
+            time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")))
+
     # -- hints and solution ----------------------------------------------------------
     def hints(self):
-        """All three hints as strings (hint 3 is computed from the model)."""
+        """All three hints as strings (hint 3 is computed from the model,
+        unless the question was given its own three)."""
+        if len(self._hints) >= 3:
+            return list(self._hints[:3])
         return self._hints[:2] + [self._state_hint()]
 
     def _state_hint(self):
         if self._checker is not None:
             return self._checker.hint3(self)
         key = next((p.key for p in self.parts if p.key is not None), None)
-        if key is None or not hasattr(self.source, "ops") or len(self.source.ops) < 2:
+        if not getattr(self.source, "ops", None):
+            return ("Take the steps one at a time and write down, after each, who holds the page: page-table "
+                    "entries, pins, references, pipe buffers, the page cache.")
+        if key is None or len(self.source.ops) < 2:
             return "Work through the lines one at a time and write down who holds the page after each."
         before = self.source.run(self.era, upto=len(self.source.ops) - 1)
         info = before.page(*key)
@@ -439,12 +522,19 @@ class Question:
                 f"What does the last line change?")
 
     def hint(self, level=None):
-        """Display the next hint (or hint ``level``, 1 to 3)."""
+        """Display the next hint (or hint ``level``, 1 to 3).  After the
+        third, says there are no more."""
         hs = self.hints()
         if level is None:
-            self._hint_level = min(self._hint_level + 1, len(hs))
+            if self._hint_level >= len(hs):
+                msg = (f"There are no more hints: that was hint {len(hs)} of {len(hs)}. q.hint(1) shows hint 1 "
+                       "again; q.solution() shows the answer, folded.")
+                display_html(f'<div class="mm-hint">{html.escape(msg)}</div>', msg)
+                return
+            self._hint_level += 1
             level = self._hint_level
         level = max(1, min(int(level), len(hs)))
+        self._hints_used = max(self._hints_used, level)
         h = hs[level - 1]
         display_html(f'<div class="mm-hint"><b>Hint {level}/{len(hs)}:</b> {html.escape(h)}</div>',
                      f"Hint {level}/{len(hs)}: {h}")
@@ -473,11 +563,9 @@ class Question:
         pkey, rows = self._walkthrough_rows()
         if not rows:
             return []
-        out = [f"State of {pkey[0]}'s page at {pkey[1]} after each line (pfn ref map pin AE W):"]
-        for code, val, i in rows:
-            st = (f"{i.pfn} {i.refcount} {i.mapcount} {i.pincount} {int(i.exclusive)} {int(i.writable)}"
-                  if i.present else "not mapped")
-            out.append(f"  {code:44} {('-> ' + str(val)) if val != '' else '':14} {st}")
+        out = [f"State of {pkey[0]}'s page at {pkey[1]} after each line ({_KEY}):"]
+        for n, (code, val, i) in enumerate(rows, 2):
+            out.append(f"  {n:>2}  {code:44} {('-> ' + str(val)) if val != '' else '':14} {_state_str(i)}")
         trace = self._last_trace()
         if trace:
             out.append("Kernel trace of the last line:")
@@ -505,13 +593,13 @@ class Question:
         pkey, rows = self._walkthrough_rows()
         table = ""
         if rows:
-            head = "<tr><th>line</th><th>value</th><th>pfn</th><th>ref</th><th>map</th><th>pin</th><th>AE</th><th>W</th></tr>"
+            head = "<tr><th>#</th><th>line</th><th>value</th><th>page afterwards</th></tr>"
             body = "".join(
-                f"<tr><td><code>{e(c)}</code></td><td>{e(str(v))}</td>"
-                + ("".join(f"<td>{x}</td>" for x in (i.pfn, i.refcount, i.mapcount, i.pincount, int(i.exclusive),
-                                                     int(i.writable))) if i.present else '<td colspan="6">not mapped</td>')
-                + "</tr>" for c, v, i in rows)
-            table = f"<p>{e(pkey[0])}'s page at <code>{e(pkey[1])}</code> after each line:</p><table>{head}{body}</table>"
+                f"<tr><td>{n}</td><td><code>{e(c)}</code></td><td>{e(str(v))}</td><td>{e(_state_str(i))}</td></tr>"
+                for n, (c, v, i) in enumerate(rows, 2))
+            table = (f"<p>{e(pkey[0])}'s page at <code>{e(pkey[1])}</code> after each line "
+                     f"(line 1 is <code>k = Kernel(...)</code>):</p><table>{head}{body}</table>"
+                     f"<p style='font-size:85%'>{e(_KEY)}</p>")
         trace = "".join(f"<div><code>{e(t)}</code></div>" for t in self._last_trace())
         display_html(f'<details class="mm-solution"><summary>Solution ({e(self.params_line())}): '
                      f'open only after you have tried</summary><p>Answer: <code>{e(repr(key))}</code></p>'
@@ -538,8 +626,83 @@ GENERIC = {
               "PageAnonExclusive does, and it copies only if someone else still holds the page.",
     "shared": "fork() shares a page, unless it may be pinned in an mm that has pinned: then the child gets a "
               "copy at once.",
-    "migrated": "Migration needs to unmap the page and then find no holder besides the page cache and its own "
-                "isolation reference.",
+    "migrated": "Migration needs to unmap the page and then find no holder besides the page tables, the page "
+                "cache and its own isolation reference.",
+    "pin_result": "Which pins can GUP refuse? Think of FOLL_LONGTERM with FOLL_WRITE on a shared mapping of a "
+                  "file that needs dirty tracking (mm/gup.c: check_vma_flags()).",
     "data": "Follow the page, not the address: which physical page does the reader hold at that moment, and "
             "which writes went into that very page?",
 }
+
+
+def _jsonable(v):
+    if v is ... or v is None or isinstance(v, (bool, int, float, str)):
+        return None if v is ... else v
+    if isinstance(v, (bytes, bytearray)):
+        return show_value(bytes(v))
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return repr(v)
+
+
+class Attempts(list):
+    """The checked attempts of a question, oldest first: one dict each with
+    ``kind``, ``seed``, ``form``, ``era``, ``difficulty``, ``answers``,
+    ``ok``, ``verdicts`` (part name -> right?), ``hints_used`` and ``time``
+    (UTC).  Export with :meth:`to_json` / :meth:`to_csv`, or several
+    questions' at once with :func:`export_attempts`."""
+
+    FIELDS = ("time", "kind", "seed", "form", "era", "difficulty", "answers", "ok", "verdicts", "hints_used")
+
+    def to_json(self, path=None):
+        text = json.dumps(list(self), indent=1)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+    def to_csv(self, path=None):
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.FIELDS)
+        w.writeheader()
+        for a in self:
+            w.writerow({k: (json.dumps(a.get(k)) if isinstance(a.get(k), (dict, list)) else a.get(k))
+                        for k in self.FIELDS})
+        text = buf.getvalue()
+        if path is not None:
+            with open(path, "w", newline="") as f:
+                f.write(text)
+        return text
+
+
+def export_attempts(*questions, path=None, format="csv"):
+    """All attempts of ``questions`` (a record for a self-learner or a
+    lecturer), as CSV or JSON text; written to ``path`` when given."""
+    if format not in ("csv", "json"):
+        raise ValueError(f"format must be 'csv' or 'json', not {format!r}")
+    allq = Attempts(a for q in questions for a in q.attempts)
+    return allq.to_csv(path) if format == "csv" else allq.to_json(path)
+
+
+_KEY = None
+
+
+def _state_str(i):
+    """A page's state in the kit's notation: ``pfn 3: r2 m2 p0 AE, W``."""
+    from .. import notation
+    if not i.present:
+        return "not mapped"
+    if i.zero_page:
+        return "zero page (not counted), " + notation.pte_bits(i.writable)
+    return (f"pfn {i.pfn}: " + notation.counters(i.refcount, i.mapcount, i.pincount, i.exclusive)
+            + ", " + notation.pte_bits(i.writable))
+
+
+def _key():
+    from .. import notation
+    return notation.key_for(["r", "m", "p", "AE", "W", "RO", "zero page"])
+
+
+_KEY = _key()
