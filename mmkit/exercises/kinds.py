@@ -1,13 +1,36 @@
-"""Seeded exercise generators, one kind per notebook.
+"""Seeded exercise generators: kinds are data, programs are drawn.
 
-Each generator draws a short program from ``random.Random(seed)``, running
-it on the model while it draws so that every line is valid, and chooses
-what to ask.  The answer is whatever the model computes; nothing is
-written by hand.  Three forms exist:
+A kind (:class:`Kind`) is data: the setup lines, an *operation alphabet*
+with weights (the moves of :data:`MOVES`: fork, write, read, exit,
+munmap, an mprotect round trip, madvise, R/O and R/W pins, get_user_pages,
+vmsplice, releases, migration...), a program length per difficulty, and a
+list of *asks* -- what the question is about, each with a finishing line
+and the parts it may ask.  One generator serves every kind:
 
-``predict``  given the program, predict values (counters, copy or reuse...).
-``inverse``  given a final state, pick the program (of four) that produces it.
-``build``    write ``build(k)`` that produces a given state.
+1. **Independent streams.**  Each form draws from its own stream,
+   ``random.Random(f"{kind}:{form}:{difficulty}:{seed}")``, so the
+   predict program of a seed is not the inverse question's right choice,
+   and the build target is not the predict answer.
+2. **Balanced answers.**  An ask has a *primary* part and a list of answer
+   buckets; the generator draws a bucket first, then draws programs from
+   the alphabet (each line run on a live model, so every line is valid)
+   until the model's answer falls into that bucket.  No answer dominates
+   by construction.
+3. **Informative parts only.**  A secondary part is asked only when its
+   answer could go either way: it differs under one of the named
+   misconceptions' kernels (:data:`~mmkit.exercises.misconceptions.ALTERNATIVES`)
+   or when one middle line of the program is left out.  A part whose
+   answer is fixed by the question (a writer's page is exclusive after its
+   own write fault) is never asked.
+4. **Difficulty.**  ``difficulty=1`` draws 1-2 operations and asks 1-2
+   parts; ``2`` (default) 2-4 operations and up to 3 parts; ``3`` 3-6
+   operations, a grandchild, and (unless an era is given) an era drawn from
+   5.7 to 6.18.
+
+Answers are whatever the model computes; nothing is written by hand.
+Forms: ``predict`` (predict values), ``inverse`` (pick the program, of
+four, that produces a state), ``build`` (write ``build(k)`` that produces
+a state).
 """
 
 import random
@@ -15,24 +38,34 @@ import random
 from ..errors import MMError
 from ..kernel import Kernel
 from .program import Op, Program, show_value
-from .question import GENERIC, Part, Question
+from .question import GENERIC, Part, Question, line_no
 
-__all__ = ["KINDS", "Kind", "make_question"]
+__all__ = ["KINDS", "Kind", "Ask", "MOVES", "make_question", "Builder", "DIFFICULTIES"]
 
 FIELDS = ("refcount", "mapcount", "pincount", "exclusive", "writable")
+PROCS = ("P", "C", "G")
+DIFFICULTIES = (1, 2, 3)
+#: eras a difficulty-3 question may be drawn under (when no era is given)
+DRAW_ERAS = ("5.7", "5.9", "5.19", "6.2", "6.18")
+#: per difficulty: (min ops, max ops) of the drawn middle, and the most parts asked
+LENGTH = {1: (1, 2), 2: (2, 4), 3: (3, 6)}
+MAX_PARTS = {1: 2, 2: 3, 3: 4}
+TRIES = 80
 
 
 class Builder:
     """Draws a program line by line, running each line on a live model."""
 
-    def __init__(self, rng, era):
+    def __init__(self, rng, era, difficulty=2):
         self.rng = rng
         self.era = era
-        self.k = Kernel(era=era)
+        self.difficulty = difficulty
+        self.k = Kernel(era=era, trace="off")
         self.env = {}
         self.ops = []
         self.values = []
         self.digit = 1
+        self.madvised = False
 
     def do(self, verb, *args):
         op = Op(verb, *args)
@@ -47,7 +80,7 @@ class Builder:
         return v
 
     def write(self, X, A="a", page=0):
-        d = str(self.digit)
+        d = str(self.digit % 10)
         self.digit += 1
         if page:
             return self.do("write", X, A, d, page)
@@ -60,10 +93,13 @@ class Builder:
         return self.alive(X) and A in self.env and self.env[X].mm.find_vma(self.env[A]) is not None
 
     def active(self, H):
-        return H in self.env and self.env[H].active
+        return H in self.env and getattr(self.env[H], "active", False)
 
     def page(self, X, A="a"):
         return self.k.page(self.env[X], self.env[A])
+
+    def mappers(self):
+        return [x for x in PROCS if self.maps(x)]
 
     def program(self):
         return Program(self.ops)
@@ -73,409 +109,758 @@ class Builder:
         return len(self.ops)
 
 
+# -- the operation alphabet ------------------------------------------------------------
+def _pick(b, xs):
+    return b.rng.choice(xs) if xs else None
+
+
+def _m_fork(b):
+    if "C" not in b.env and b.maps("P"):
+        b.do("fork", "P", "C")
+        return True
+    if b.difficulty >= 3 and "C" in b.env and "G" not in b.env and b.maps("C"):
+        b.do("fork", "C", "G")
+        return True
+    return False
+
+
+def _m_write(b):
+    x = _pick(b, b.mappers())
+    if x is None:
+        return False
+    b.write(x)
+    return True
+
+
+def _m_read(b):
+    x = _pick(b, b.mappers())
+    if x is None:
+        return False
+    b.do("read", x, "a")
+    return True
+
+
+def _m_exit(b):
+    x = _pick(b, [x for x in ("C", "G") if b.alive(x)])
+    if x is None:
+        return False
+    b.do("exit", x)
+    return True
+
+
+def _m_munmap(b):
+    x = _pick(b, [x for x in ("C", "G") if b.maps(x)])
+    if x is None:
+        return False
+    b.do("munmap", x, "a")
+    return True
+
+
+def _m_mprotect(b):
+    x = _pick(b, b.mappers())
+    if x is None:
+        return False
+    b.do("mprotect", x, "a", "r")
+    b.do("mprotect", x, "a", "rw")
+    return True
+
+
+def _m_madvise(b):
+    if "C" in b.env or b.madvised or not b.maps("P"):
+        return False
+    b.madvised = True
+    b.do("madvise", "P", "a", b.rng.choice(["dontfork", "wipeonfork"]))
+    return True
+
+
+def _pin_slot(b):
+    for h in ("pin", "pin2"):
+        if h not in b.env:
+            return h
+    return None
+
+
+def _m_pin(write):
+    def move(b):
+        h = _pin_slot(b)
+        x = _pick(b, b.mappers())
+        if h is None or x is None:
+            return False
+        b.do("pin", x, "a", h, write, b.rng.random() < 0.7)
+        return True
+    return move
+
+
+def _m_unpin(b):
+    h = _pick(b, [h for h in ("pin", "pin2") if b.active(h)])
+    if h is None:
+        return False
+    b.do("unpin", h)
+    return True
+
+
+def _m_gup(b):
+    x = _pick(b, b.mappers())
+    if "ref" in b.env or x is None:
+        return False
+    b.do("gup", x, "a", "ref")
+    return True
+
+
+def _m_put(b):
+    if not b.active("ref"):
+        return False
+    b.do("put", "ref")
+    return True
+
+
+def _m_vmsplice(b):
+    x = _pick(b, b.mappers())
+    if "pipe" in b.env or x is None:
+        return False
+    b.do("vmsplice", x, "a", "pipe")
+    return True
+
+
+def _m_pipe_read(b):
+    if not b.active("pipe"):
+        return False
+    b.do("pipe_read", "pipe")
+    return True
+
+
+def _m_migrate(b):
+    if not b.maps("P"):
+        return False
+    b.do("migrate", "P", "a")
+    return True
+
+
+#: The operation alphabet: name -> move(builder) -> bool (False: not possible now).
+MOVES = {
+    "fork": _m_fork, "write": _m_write, "read": _m_read, "exit": _m_exit, "munmap": _m_munmap,
+    "mprotect": _m_mprotect, "madvise": _m_madvise, "pin_rw": _m_pin(True), "pin_ro": _m_pin(False),
+    "unpin": _m_unpin, "gup": _m_gup, "put": _m_put, "vmsplice": _m_vmsplice, "pipe_read": _m_pipe_read,
+    "migrate": _m_migrate,
+}
+
+
+def _draw_moves(b, weights, n):
+    names = list(weights)
+    w = [weights[x] for x in names]
+    for _ in range(n):
+        for _ in range(12):
+            m = b.rng.choices(names, w)[0]
+            if MOVES[m](b):
+                break
+
+
+# -- parts ------------------------------------------------------------------------------
+def _pname(X, field):
+    return field if X == "P" else f"{X}_{field}"
+
+
 def _counter(X, A, field, name=None, page=0):
+    """A part asking ``field`` of the page ``X`` maps at ``A``."""
     who = f"{X}'s page at {A}" + (f" + {page}*4096" if page else "")
     prompts = {"refcount": f"refcount of {who}", "mapcount": f"mapcount of {who}",
                "pincount": f"pincount of {who}", "exclusive": f"is {who} PageAnonExclusive?",
                "writable": f"is {X}'s PTE for {A} writable?", "present": f"is a page mapped in {X} at {A}?"}
-    return Part(name or field, field, lambda run: getattr(run.page(X, A, page), field),
-                key=(X, A, page), prompt=prompts[field])
+    return Part(name or _pname(X, field), field, _field_fn(X, A, page, field), key=(X, A, page),
+                prompt=prompts[field])
 
 
-def _fault(b, i, X, A="a"):
-    """What the write on line ``i`` (negative: from the end of what ``b`` drew so far) did."""
+def _field_fn(X, A, page, field):
+    def fn(run):
+        info = run.page(X, A, page)
+        if field in ("refcount", "mapcount", "pincount") and info.zero_page:
+            return "zero page"
+        return getattr(info, field)
+    return fn
+
+
+def _fault(b, i, X, A="a", name="fault"):
+    """What the write on op ``i`` (negative: from the end of what ``b`` drew so far) did."""
     n = i % b.n
-    return Part("fault", "fault", lambda run: run.lines[n].fault, key=(X, A, 0),
-                prompt=f"what does {X}'s write on line {n + 1} do: no fault, reuse or copy?")
+    code = b.ops[n].code()
+    return Part(name, "fault", lambda run: run.lines[n].fault, key=(X, A, 0),
+                prompt=f"what does {X}'s write on line {line_no(n)} (`{code}`) do: first touch, no fault, "
+                       f"reuse or copy?", line=n)
 
 
-def _value(b, i, name, prompt, reader=None, key=None):
-    """The value of line ``i`` (negative: from the end of what ``b`` drew so far)."""
+def _value(b, i, name, prompt, reader=None, key=None, type="data"):
+    """The value of op ``i`` (negative: from the end of what ``b`` drew so far)."""
     n = i % b.n
-    return Part(name, "data", lambda run: show_value(run.lines[n].value), key=key, prompt=prompt, reader=reader)
+    code = b.ops[n].code()
+    return Part(name, type, lambda run: show_value(run.lines[n].value), key=key,
+                prompt=prompt.replace("{line}", f"line {line_no(n)} (`{code}`)"), reader=reader, line=n)
 
 
-def _line_no(b, i):
-    return (i % b.n) + 1
+def _after(b, i, field, X="P"):
+    """``field`` of the page the line ``i`` touched, right after that line."""
+    n = i % b.n
+    words = {"writable": f"is {X}'s PTE for a writable", "exclusive": f"is {X}'s page at a PageAnonExclusive"}
+    return Part(field, field, lambda run: getattr(run.lines[n].after, field), key=(X, "a", 0), line=n,
+                prompt=f"{words[field]} right after line {line_no(n)}?")
 
 
-# -- generators ------------------------------------------------------------------
-def gen_counters(b):
-    rng = b.rng
-    b.do("spawn", "P")
-    b.do("mmap", "P", "a")
-    b.write("P")
-    for _ in range(rng.randint(2, 4)):
-        cands = []
-        if "C" not in b.env:
-            cands += ["fork"] * 3
-        if b.maps("C"):
-            cands += ["C.exit", "C.munmap", "C.write"]
-        if "pin" not in b.env:
-            cands.append("pin")
-        elif b.active("pin"):
-            cands.append("unpin")
-        if "pipe" not in b.env:
-            cands.append("vmsplice")
-        elif b.active("pipe"):
-            cands.append("pipe_read")
-        if "ref" not in b.env:
-            cands.append("gup")
-        cands.append("P.write")
-        c = rng.choice(cands)
-        if c == "fork":
-            b.do("fork", "P", "C")
-        elif c == "C.exit":
-            b.do("exit", "C")
-        elif c == "C.munmap":
-            b.do("munmap", "C", "a")
-        elif c == "pin":
-            b.do("pin", "P", "a", "pin", True, True)
-        elif c == "unpin":
-            b.do("unpin", "pin")
-        elif c == "vmsplice":
-            b.do("vmsplice", rng.choice([x for x in ("P", "C") if b.maps(x)]), "a", "pipe")
-        elif c == "pipe_read":
-            b.do("pipe_read", "pipe")
-        elif c == "gup":
-            b.do("gup", "P", "a", "ref")
-        elif c == "C.write":
-            b.write("C")
-        else:
-            b.write("P")
-    parts = [_counter("P", "a", f) for f in ("refcount", "mapcount", "pincount", "exclusive")]
-    return parts, "After the last line, what are the counters of the page P maps at a?"
+def _migrated(b, i):
+    n = i % b.n
+    code = b.ops[n].code()
+    return Part("result", "migrated", lambda run: run.lines[n].value, key=("P", "a", 0),
+                prompt=f"what does line {line_no(n)} (`{code}`) report: migrated, or the errno it fails with?",
+                line=n)
 
 
-def gen_fork(b):
-    rng = b.rng
-    b.do("spawn", "P")
-    b.do("mmap", "P", "a")
-    zero = rng.random() < 0.15
-    if zero:
-        b.do("read", "P", "a")
-    else:
-        b.write("P")
-    advice = rng.choice([None, None, "dontfork", "wipeonfork"])
-    if advice:
-        b.do("madvise", "P", "a", advice)
-    if not zero and rng.random() < 0.35:
-        b.do("pin", "P", "a", "pin", True, True)
-    b.do("fork", "P", "C")
-    ask = rng.choice(["parent", "child", "read"])
-    if ask == "read":
-        b.do("read", "C", "a")
-        return [_value(b, -1, "value", "what does C's read return?", key=("C", "a", 0))], \
-            "What does the child's read on the last line return?"
-    if ask == "child":
-        parts = [_counter("C", "a", "present")] + [_counter("C", "a", f) for f in ("refcount", "mapcount", "exclusive")]
-        return parts, "Right after fork(), what does the child's page table show at a?"
-    parts = [_counter("P", "a", f) for f in ("refcount", "mapcount", "exclusive", "writable")]
-    return parts, "Right after fork(), what are the counters of the page P maps at a, and its PTE's write bit?"
+# -- asks ---------------------------------------------------------------------------------
+class Ask:
+    """What a question is about.
+
+    ``finish(b)`` appends the closing lines and returns ``(primary, others,
+    text)``: the primary part (its answer is balanced over ``buckets``),
+    candidate secondary parts (asked only when informative) and the
+    question's sentence; or ``None`` when the drawn program does not suit
+    this ask.
+    """
+
+    def __init__(self, name, finish, buckets):
+        self.name = name
+        self.finish = finish
+        self.buckets = buckets
+
+    def bucket_of(self, value):
+        for i, bk in enumerate(self.buckets):
+            if (bk(value) if callable(bk) else value == bk):
+                return i
+        return None
 
 
-def gen_cow(b):
-    rng = b.rng
-    b.do("spawn", "P")
-    b.do("mmap", "P", "a")
-    if rng.random() < 0.2:
-        b.do("read", "P", "a")
-    else:
-        b.write("P")
-    if rng.random() < 0.9:
-        b.do("fork", "P", "C")
-    zero = b.page("P").zero_page
-    for _ in range(rng.randint(0, 3)):
-        cands = [x + ".write" for x in ("P", "C") if b.maps(x) and rng.random() < 0.4]
-        if b.maps("C"):
-            cands += ["C.exit", "C.munmap", "C.read"]
-        if "pipe" not in b.env and [x for x in ("P", "C") if b.maps(x)]:
-            cands += ["vmsplice"] * 2
-        if b.active("pipe"):
-            cands.append("pipe_read")
-        if not cands:
-            break
-        c = rng.choice(cands)
-        if c.endswith(".write"):
-            b.write(c[0])
-        elif c == "C.exit":
-            b.do("exit", "C")
-        elif c == "C.munmap":
-            b.do("munmap", "C", "a")
-        elif c == "C.read":
-            b.do("read", "C", "a")
-        elif c == "vmsplice":
-            b.do("vmsplice", rng.choice([x for x in ("P", "C") if b.maps(x)]), "a", "pipe")
-        else:
-            b.do("pipe_read", "pipe")
-    writers = [x for x in ("P", "C") if b.maps(x)]
-    w = rng.choice(writers)
+def _rc_buckets():
+    return [1, 2, lambda v: isinstance(v, int) and 3 <= v < 1024, lambda v: isinstance(v, int) and v >= 1024]
+
+
+def _ask_counters(b):
+    if not b.maps("P") or b.page("P").zero_page:
+        return None
+    order = list(FIELDS[:4])
+    b.rng.shuffle(order)
+    parts = [_counter("P", "a", f) for f in order]
+    return parts[0], parts[1:], "After the last line, what are the counters of the page P maps at a?"
+
+
+def _ask_counters_field(field):
+    def finish(b):
+        r = _ask_counters(b)
+        if r is None:
+            return None
+        parts = [r[0]] + r[1]
+        prim = next(p for p in parts if p.type == field)
+        return prim, [p for p in parts if p is not prim], r[2]
+    return finish
+
+
+def _ask_other_counters(b):
+    xs = [x for x in ("C", "G") if b.maps(x) and not b.page(x).zero_page]
+    if not xs:
+        return None
+    X = b.rng.choice(xs)
+    parts = [_counter(X, "a", f) for f in ("mapcount", "refcount", "exclusive", "writable")]
+    return parts[0], parts[1:], f"After the last line, what does {X}'s page at a look like?"
+
+
+def _ask_write_fault(b):
+    xs = b.mappers()
+    if not xs:
+        return None
+    w = b.rng.choice(xs)
     b.write(w)
-    parts = [_fault(b, -1, w)]
-    other = "C" if w == "P" else "P"
-    if b.active("pipe") and rng.random() < 0.6:
+    prim = _fault(b, -1, w)
+    others = []
+    for x in PROCS:
+        if x != w and b.maps(x) and not b.page(x).zero_page:
+            others += [_counter(x, "a", "refcount"), _counter(x, "a", "mapcount")]
+    others.append(_counter(w, "a", "refcount"))
+    if b.active("pipe"):
         b.do("pipe_read", "pipe")
-        parts.append(_value(b, -1, "pipe", "what does the pipe read on the last line return?", reader="pipe"))
-        return parts, f"What does {w}'s last write do, and what does the pipe then return?"
-    if b.maps(other) and not zero:
-        parts += [_counter(other, "a", "refcount", f"{other}.refcount"),
-                  _counter(other, "a", "mapcount", f"{other}.mapcount")]
-        return parts, f"What does {w}'s last write do, and what are the counters of {other}'s page afterwards?"
-    parts += [_counter(w, "a", "refcount"), _counter(w, "a", "exclusive")]
-    return parts, f"What does {w}'s last write do, and what does {w}'s page look like afterwards?"
-
-
-def gen_pin(b):
-    rng = b.rng
-    b.do("spawn", "P")
-    b.do("mmap", "P", "a")
-    b.write("P")
-    variant = rng.choice(["pin_fork", "fork_pin", "coherence", "get_vs_pin"])
-    if variant == "pin_fork":
-        if rng.random() < 0.5:
-            b.do("gup", "P", "a", "ref")
-        b.do("pin", "P", "a", "pin", True, True)
-        if rng.random() < 0.3:
-            b.write("P")
-        b.do("fork", "P", "C")
-        shared = Part("fork", "shared",
-                      lambda run: "shared" if run.page("P", "a").pfn == run.page("C", "a").pfn else "copied",
-                      key=("P", "a", 0), prompt="does fork() share P's page with C or give C a copy?")
-        return [shared, _counter("P", "a", "refcount"), _counter("P", "a", "writable")], \
-            "What does fork() do with the pinned page?"
-    if variant == "fork_pin":
-        b.do("fork", "P", "C")
-        if rng.random() < 0.4:
-            b.do("exit", "C")
-        b.do("pin", "P", "a", "pin", True, True)
-        return [_counter("P", "a", f) for f in ("refcount", "pincount", "exclusive", "writable")], \
-            "A long-term read-write pin (an io_uring fixed buffer) after fork(): what does P's page look like?"
-    if variant == "coherence":
-        b.do("pin", "P", "a", "pin", True, True)
-        for _ in range(rng.randint(1, 3)):
-            c = rng.choice(["fork", "mprotect", "P.write", "C.write"] if "C" in b.env else
-                           ["fork", "fork", "mprotect", "P.write"])
-            if c == "fork" and "C" not in b.env:
-                b.do("fork", "P", "C")
-            elif c == "mprotect":
-                b.do("mprotect", "P", "a", "r")
-                b.do("mprotect", "P", "a", "rw")
-            elif c == "C.write" and b.maps("C"):
-                b.write("C")
-            else:
-                b.write("P")
-        b.write("P")
+        others.append(_value(b, -1, "pipe", "what does the pipe read on {line} return?", reader="pipe",
+                             key=("P", "a", 0)))
+    if b.active("pin"):
         b.do("dev_read", "pin")
-        return [_value(b, -1, "device", "what does the device read through the pin?", reader="pin"),
-                _counter("P", "a", "refcount")], \
-            "The device reads the buffer on the last line. What does it see, and what is P's refcount?"
-    # get_vs_pin
-    holders = rng.sample(["gup", "pin", "vmsplice", "pin_ro"], rng.randint(1, 3))
-    for h in holders:
-        if h == "gup":
-            b.do("gup", "P", "a", "ref")
-        elif h == "pin":
-            b.do("pin", "P", "a", "pin", True, True)
-        elif h == "pin_ro":
-            b.do("pin", "P", "a", "pin2", False, False)
-        else:
-            b.do("vmsplice", "P", "a", "pipe")
-    return [_counter("P", "a", f) for f in ("refcount", "mapcount", "pincount")], \
-        "Who holds P's page? Give its counters after the last line."
+        others.append(_value(b, -1, "device", "what does the device read through the pin on {line}?", reader="pin",
+                             key=("P", "a", 0)))
+    return prim, others, f"What does {w}'s write do, and what follows from it?"
 
 
-def gen_unshare(b):
-    rng = b.rng
-    b.do("spawn", "P")
-    b.do("mmap", "P", "a")
-    prep = rng.choice(["shared", "shared", "previously shared", "exclusive", "zero page"])
-    if prep == "zero page":
-        b.do("read", "P", "a")
-    else:
-        b.write("P")
-    if prep in ("shared", "previously shared"):
-        b.do("fork", "P", "C")
-        if prep == "previously shared":
-            b.do("exit", "C")
-    elif prep == "exclusive":
-        b.do("mprotect", "P", "a", "r")
-        b.do("mprotect", "P", "a", "rw")
-    how = rng.choice(["ro_short", "ro_long", "ro_long", "get", "rw"])
+def _ask_holder_read(b):
+    holders = [h for h in ("pipe", "pin", "pin2", "ref") if b.active(h) and h != "ref"]
+    if not holders or not b.mappers():
+        return None
+    w = b.rng.choice(b.mappers())
+    b.write(w)
+    h = b.rng.choice(holders)
+    b.do("pipe_read" if h == "pipe" else "dev_read", h)
+    what = "the pipe read" if h == "pipe" else "the device read through " + h
+    prim = _value(b, -1, "pipe" if h == "pipe" else "device", f"what does {what} on {{line}} return?",
+                  reader="pipe" if h == "pipe" else "pin", key=("P", "a", 0))
+    return prim, [_fault(b, -2, w)], f"{w} writes, then a holder of the page reads it. What does it see?"
+
+
+def _ask_fork_child(b):
+    if not b.alive("C"):
+        return None
+    parts = [_counter("C", "a", "present")]
+    if b.maps("C") and b.k.page(b.env["C"], b.env["a"]).present and not b.page("C").zero_page:
+        parts += [_counter("C", "a", f) for f in ("mapcount", "exclusive", "writable")]
+    return parts[0], parts[1:], "After the last line, what does the child's page table show at a?"
+
+
+def _ask_fork_parent(field):
+    def finish(b):
+        if not b.maps("P") or b.page("P").zero_page or "C" not in b.env:
+            return None
+        parts = [_counter("P", "a", f) for f in ("refcount", "mapcount", "exclusive", "writable")]
+        prim = next(p for p in parts if p.type == field)
+        return prim, [p for p in parts if p is not prim], \
+            "After the last line, what does the page P maps at a look like?"
+    return finish
+
+
+def _ask_child_read(b):
+    if not b.alive("C"):
+        return None
+    b.do("read", "C", "a")
+    return _value(b, -1, "value", "what does C's read on {line} return?", key=("C", "a", 0)), [], \
+        "What does the child's read return?"
+
+
+def _ask_pin_fork(b):
+    held = [h for h in ("pin", "pin2", "ref", "pipe") if h in b.env]
+    if "C" in b.env or not held or not b.maps("P"):
+        return None
+    b.do("fork", "P", "C")
+    n = b.n - 1
+    shared = Part("fork", "shared",
+                  lambda run: "shared" if run.page("P", "a").pfn == run.page("C", "a").pfn else "copied",
+                  key=("P", "a", 0), line=n,
+                  prompt=f"does fork() on line {line_no(n)} share P's page with C, or give C a copy?")
+    return shared, [_counter("P", "a", f) for f in ("writable", "exclusive", "refcount")], \
+        "Someone holds or held a reference to P's page when P forks. What does fork() do with it?"
+
+
+def _ask_gup(b):
+    xs = b.mappers()
+    if "P" not in xs:
+        return None
+    how = b.rng.choice(["ro_short", "ro_long", "get", "rw", "ro_long"])
+    before = b.k.page(b.env["P"], b.env["a"])
     if how == "get":
-        b.do("gup", "P", "a", "pin")
+        b.do("gup", "P", "a", "ref")
+        h = "ref"
     else:
-        b.do("pin", "P", "a", "pin", how == "rw", how != "ro_short")
+        h = _pin_slot(b)
+        if h is None:
+            return None
+        b.do("pin", "P", "a", h, how == "rw", how != "ro_short")
     gi = b.n - 1
-    copied = Part("gup", "copied", lambda run: "copied" if run.lines[gi].after.pfn != run.lines[gi].before.pfn
-                  else "same page", key=("P", "a", 0),
-                  prompt=f"does line {gi + 1} leave P on a new page (copied) or on the same page?")
-    if rng.random() < 0.5 or prep == "zero page":
-        return [copied, _counter("P", "a", "writable"), _counter("P", "a", "exclusive")], \
-            f"What does the GUP request on line {gi + 1} do to P's page?"
-    b.write("P")
-    b.do("dev_read" if how != "get" else "pipe_read", "pin")
-    return [copied, _fault(b, -2, "P"),
-            _value(b, -1, "device", "what does the holder read on the last line?", reader="pin")], \
-        f"What does line {gi + 1} do, what does P's next write do, and what does the holder then read?"
+    if not before.present:
+        return None
+    copied = Part("request", "copied",
+                  lambda run: "copied" if run.lines[gi].after.pfn != run.lines[gi].before.pfn else "same page",
+                  key=("P", "a", 0), line=gi,
+                  prompt=f"does line {line_no(gi)} (`{b.ops[gi].code()}`) leave P on a new page (copied) "
+                         f"or on the same page?")
+    others = [_after(b, gi, "writable"), _after(b, gi, "exclusive")]
+    if b.rng.random() < 0.5 and b.env.get(h) is not None and not isinstance(b.values[-1], str):
+        b.write("P")
+        others.append(_fault(b, -1, "P"))
+        b.do("dev_read" if h != "ref" else "put", h)
+        if h != "ref":
+            others.append(_value(b, -1, "device", "what does the holder read on {line}?", reader="pin",
+                                 key=("P", "a", 0)))
+    return copied, others, f"What does the GUP request on line {line_no(gi)} do to P's page, and what follows?"
 
 
-def gen_migrate(b):
-    rng = b.rng
-    b.do("spawn", "P")
-    b.do("mmap", "P", "a")
-    b.write("P")
-    for _ in range(rng.randint(1, 4)):
-        cands = []
-        if "C" not in b.env:
-            cands += ["fork"] * 3
-        if b.maps("C"):
-            cands += ["C.exit", "C.write", "C.munmap"]
-        if "pin" not in b.env and "pipe" not in b.env:
-            cands += ["pin", "vmsplice"]
-        if b.active("pin"):
-            cands += ["unpin"] * 2
-        if b.active("pipe"):
-            cands += ["pipe_read"] * 2
-        c = rng.choice(cands)
-        if c == "fork":
-            b.do("fork", "P", "C")
-        elif c == "C.exit":
-            b.do("exit", "C")
-        elif c == "C.write":
-            b.write("C")
-        elif c == "C.munmap":
-            b.do("munmap", "C", "a")
-        elif c == "pin":
-            b.do("pin", "P", "a", "pin", True, True)
-        elif c == "unpin":
-            b.do("unpin", "pin")
-        elif c == "vmsplice":
-            b.do("vmsplice", rng.choice([x for x in ("P", "C") if b.maps(x)]), "a", "pipe")
-        else:
-            b.do("pipe_read", "pipe")
+def _ask_migrate(b):
+    if not b.maps("P"):
+        return None
     b.do("migrate", "P", "a")
-    result = Part("result", "migrated", lambda run: "migrated" if run.lines[-1].value == 1 else "EAGAIN",
-                  key=("P", "a", 0), prompt="does the page move (migrated) or not (EAGAIN)?")
-    parts = [result, _counter("P", "a", "mapcount"), _counter("P", "a", "exclusive")]
-    if b.maps("C") and rng.random() < 0.5:
-        parts.append(Part("same", "present", lambda run: run.page("P", "a").pfn == run.page("C", "a").pfn,
-                          key=("P", "a", 0), prompt="do P and C map the same page afterwards?"))
-    return parts, "k.migrate() tries to move P's page (as compaction would). What happens?"
+    prim = _migrated(b, -1)
+    others = [_counter("P", "a", "mapcount"), _counter("P", "a", "exclusive")]
+    for x in ("C", "G"):
+        if b.maps(x):
+            others.append(Part(f"{x}_same", "present",
+                               (lambda x: lambda run: run.page("P", "a").pfn == run.page(x, "a").pfn)(x),
+                               key=("P", "a", 0), prompt=f"do P and {x} map the same page afterwards?"))
+    return prim, others, "k.migrate() tries to move P's page (as memory offlining or move_pages() would). " \
+                         "What happens?"
 
 
-def gen_truncate(b):
+# -- truncation: its own setup (a file, a mapping of 2-3 pages) -------------------------------
+def _truncate_setup(b):
     rng = b.rng
+    npages = rng.choice([2, 3]) if b.difficulty > 1 else 2
     shmem = rng.random() < 0.5
     shared = rng.random() < 0.5
-    b.do("open", "f", 2, shmem)
-    b.do("fwrite", "f", 0, str(b.digit))
-    b.digit += 1
-    b.do("fwrite", "f", 1, str(b.digit))
-    b.digit += 1
+    b.do("open", "f", npages, shmem)
+    for pg in range(npages):
+        if rng.random() < 0.8:
+            b.do("fwrite", "f", pg, str(b.digit % 10))
+            b.digit += 1
     b.do("spawn", "P")
-    b.do("mmap_file", "P", "m", "f", 2, shared)
-    for page in (0, 1):
-        if rng.random() < 0.5:
-            b.write("P", "m", page)
-        else:
-            b.do("read", "P", "m", page)
-    holder = rng.choice([None, "pin", "pin", "pipe"])
+    b.do("mmap_file", "P", "m", "f", npages, shared)
+    b.file = (npages, shmem, shared)
+
+
+def _ask_truncate_pin(b):
+    return _ask_truncate(b, pin_first=True)
+
+
+def _ask_truncate(b, pin_first=False):
+    rng = b.rng
+    npages, shmem, shared = b.file
+    for pg in range(npages):
+        c = rng.random()
+        if c < 0.45:
+            b.write("P", "m", pg)
+        elif c < 0.8:
+            b.do("read", "P", "m", pg)
+    holder = "pin" if pin_first else rng.choice([None, "pin", "pin", "pipe"])
+    others = []
     if holder == "pin":
-        if b.do("pin", "P", "m", "pin", True, True) is not None:
-            holder = "refused"      # EFAULT: long-term writable pin of a file that needs dirty tracking
+        wr = rng.random() < 0.7
+        b.do("pin", "P", "m", "pin", wr, rng.random() < 0.7)
+        pi = b.n - 1
+        others.append(Part("pin_result", "pin_result",
+                           lambda run: "ok" if run.lines[pi].value is None else run.lines[pi].value,
+                           key=("P", "m", 0), line=pi,
+                           prompt=f'what does the pin on line {line_no(pi)} (`{b.ops[pi].code()}`) return: "ok" or an '
+                                  f"errno name?", always=pin_first))
+        if b.values[-1] is not None:
+            holder = None
     elif holder == "pipe":
         b.do("vmsplice", "P", "m", "pipe")
-    newsize = rng.choice([0, 1])
+    newsize = rng.randrange(0, npages)
     b.do("truncate", "f", newsize)
-    parts = []
-    page = rng.choice([0, 1, 1]) if newsize == 1 else rng.choice([0, 1])
+    page = rng.randrange(0, npages)
     b.do("read", "P", "m", page)
-    parts.append(_value(b, -1, "access", f"what does P's read of page {page} of the mapping return?",
-                        reader="mapping", key=("P", "m", page)))
-    if holder in ("pin", "pipe"):
+    prim = _value(b, -1, "access", f"what does P's read of page {page} of the mapping on {{line}} return?",
+                  reader="mapping", key=("P", "m", page))
+    if holder is not None:
         if rng.random() < 0.4:
-            b.do("truncate", "f", 2)
-            b.do("fwrite", "f", 0, str(b.digit))
+            b.do("truncate", "f", npages)
+            b.do("fwrite", "f", 0, str(b.digit % 10))
             b.digit += 1
         b.do("dev_read" if holder == "pin" else "pipe_read", holder)
-        parts.append(_value(b, -1, holder, f"what does the {'device read through the pin' if holder == 'pin' else 'pipe read'} "
-                            "return on the last line?", reader=holder))
-    elif holder == "refused":
-        parts.insert(0, Part("pin", "data", lambda run: show_value(next(
-            ln.value for ln in run.lines if ln.op.verb == "pin") or "ok"),
-            prompt='what does the pin on the mapping return: "ok" or an errno name?'))
+        others.append(_value(b, -1, holder, f"what does the {'device read through the pin' if holder == 'pin' else 'pipe read'} "
+                             "on {line} return?", reader=holder, key=("P", "m", 0)))
     kind = ("a memfd (shmem)" if shmem else "an ext4-like file") + (", mapped shared" if shared else ", mapped private")
-    return parts, f"The file is {kind} and is truncated. What do the reads return?"
+    text = f"The file is {kind}, and it is truncated. What do the accesses return?"
+    if pin_first:
+        return others[0], [prim] + others[1:], text
+    return prim, others, text
+
+
+# -- kinds ----------------------------------------------------------------------------------
+def _std_setup(b):
+    b.do("spawn", "P")
+    b.do("mmap", "P", "a")
+    r = b.rng.random()
+    if r < 0.8:
+        b.write("P")
+    elif r < 0.9:
+        b.do("read", "P", "a")
 
 
 class Kind:
-    """One exercise kind: its generator, notebook, forms and hints."""
+    """One exercise kind, as data: setup, alphabet weights, asks, notebook, hints."""
 
-    def __init__(self, name, gen, notebook, title, hints, forms=("predict", "inverse", "build")):
+    def __init__(self, name, notebook, title, hints, asks, moves=None, setup=_std_setup,
+                 forms=("predict", "inverse", "build"), length=None, before=None):
         self.name = name
-        self.gen = gen
         self.notebook = notebook
         self.title = title
         self.hints = hints
+        self.asks = asks
+        self.moves = moves or {}
+        self.setup = setup
         self.forms = forms
+        self.length = length or LENGTH
+        self.before = before
 
     def __repr__(self):
         return f"<Kind {self.name}: {self.title}>"
 
+    def draw(self, rng, era, difficulty, ask):
+        """One program and its parts, or None when the draw does not suit ``ask``."""
+        b = Builder(rng, era, difficulty)
+        self.setup(b)
+        lo, hi = self.length[difficulty]
+        if self.before is not None:
+            self.before(b)
+        _draw_moves(b, self.moves, rng.randint(lo, hi))
+        got = ask.finish(b)
+        if got is None:
+            return None
+        return b, got
+
+
+_HOLDERS = dict(pin_rw=2, pin_ro=1, unpin=1, gup=2, put=1, vmsplice=2, pipe_read=1)
+
+
+def _fork_first(b):
+    """fork: one or two lines before fork(), then fork()."""
+    pre = dict(pin_rw=2, pin_ro=1, gup=1, vmsplice=1, madvise=3, write=1, mprotect=1, read=1)
+    _draw_moves(b, pre, b.rng.randint(0, 3))
+    if b.maps("P"):
+        b.do("fork", "P", "C")
+
+
+def _cow_first(b):
+    if b.rng.random() < 0.85:
+        _draw_moves(b, dict(vmsplice=1, gup=1, pin_ro=1, mprotect=1), b.rng.randint(0, 1))
+        b.do("fork", "P", "C")
+
+
+def _unshare_first(b):
+    r = b.rng.random()
+    if r < 0.6:
+        b.do("fork", "P", "C")
+
 
 KINDS = {k.name: k for k in [
-    Kind("counters", gen_counters, "00-orientation", "the three counters and PageAnonExclusive", [
+    Kind("counters", "00-orientation", "the three counters and PageAnonExclusive", [
         "List every holder of the page at the end: page-table entries (in every process), pins, GUP "
         "references and pipe buffers. Which holders does each counter count?",
         "refcount: every holder, 1024 per FOLL_PIN (GUP_PIN_COUNTING_BIAS, mm/gup.c: try_grab_folio()). "
         "mapcount: page-table entries only (folio_mapcount()). pincount: FOLL_PIN pins only. PageAnonExclusive: "
-        "set on a page created or reused by one process, cleared by fork(). The zero page counts nothing."]),
-    Kind("fork", gen_fork, "01-fork", "what fork() shares, write-protects, skips or copies", [
+        "set on a page created or reused by one process, cleared by fork(). The zero page is not counted: its "
+        "PTE is special and vm_normal_page() returns NULL for it."],
+         asks=[Ask("refcount", _ask_counters_field("refcount"), _rc_buckets()),
+               Ask("mapcount", _ask_counters_field("mapcount"), [1, 2, lambda v: isinstance(v, int) and v >= 3]),
+               Ask("pincount", _ask_counters_field("pincount"), [0, 1, 2]),
+               Ask("exclusive", _ask_counters_field("exclusive"), [True, False])],
+         moves=dict(fork=3, write=2, read=1, exit=1, munmap=1, mprotect=1, **_HOLDERS)),
+    Kind("fork", "01-fork", "what fork() shares, write-protects, skips or copies", [
         "What does fork() do with the parent's VMA: skip it (MADV_DONTFORK), give the child an empty one "
-        "(MADV_WIPEONFORK), or copy its page table?",
+        "(MADV_WIPEONFORK), or copy its page table? And is the page maybe pinned?",
         "dup_mmap() skips VM_DONTCOPY VMAs and copies no page table for VM_WIPEONFORK ones. "
         "copy_present_ptes() (mm/memory.c) shares an anon page: refcount+1, mapcount+1, PageAnonExclusive "
         "cleared, both PTEs write-protected; unless it may be pinned: then copy_present_page() gives the child "
-        "a copy and leaves the parent's PTE writable. The zero page's PTE is copied as is."]),
-    Kind("cow", gen_cow, "02-cow", "copy or reuse on a write fault", [
-        "At the moment of the last write, is the writer's PTE writable? If not, who else holds that page: "
-        "other page tables, a pipe?",
+        "a copy and leaves the parent's PTE writable. The zero page's PTE is copied as is."],
+         asks=[Ask("child", _ask_fork_child, [True, False]),
+               Ask("parent_excl", _ask_fork_parent("exclusive"), [True, False]),
+               Ask("parent_w", _ask_fork_parent("writable"), [True, False]),
+               Ask("child_read", _ask_child_read, ["zero", "SIGSEGV", lambda v: v not in ("zero", "SIGSEGV")])],
+         moves=dict(write=2, read=1, exit=1, munmap=1, fork=1, unpin=1, put=1, pipe_read=1), before=_fork_first,
+         length={1: (0, 1), 2: (0, 2), 3: (1, 3)}),
+    Kind("cow", "02-cow", "copy or reuse on a write fault", [
+        "At the moment of the write, is the writer's PTE writable? If not, who else holds that page: "
+        "other page tables, a pipe, a pin?",
         "do_wp_page() (mm/memory.c) reuses a PageAnonExclusive page at once; otherwise "
         "wp_can_reuse_anon_folio() reuses only if the refcount is exactly 1, whatever the mapcount; the zero "
-        "page and anything else go to wp_page_copy()."]),
-    Kind("pin", gen_pin, "03-gup", "FOLL_GET, FOLL_PIN and fork with a pinned page", [
+        "page and anything else go to wp_page_copy(). Up to 5.8 the rule was the mapcount (reuse_swap_page())."],
+         asks=[Ask("fault", _ask_write_fault, ["no fault", "reuse", "copy"]),
+               Ask("holder", _ask_holder_read, [lambda v: True])],
+         moves=dict(write=3, read=1, exit=2, munmap=2, fork=1, mprotect=1, vmsplice=2, pipe_read=1, gup=1, put=1,
+                    pin_ro=1),
+         before=_cow_first),
+    Kind("pin", "03-gup", "FOLL_GET, FOLL_PIN and fork with a pinned page", [
         "A pin holds a page, not an address. After each line, is the page the device holds still the page "
         "P maps at a?",
         "FOLL_PIN adds 1024 to a small page's refcount, FOLL_GET adds 1. fork() copies a maybe-pinned "
         "exclusive page for the child at once (copy_present_page()) and leaves the parent's PTE writable. "
-        "A read-write pin needs a writable PTE, so on a shared page it breaks COW first."]),
-    Kind("unshare", gen_unshare, "04-unshare", "FAULT_FLAG_UNSHARE for read-only pins", [
+        "A read-write pin needs a writable PTE, so on a shared page it breaks COW first."],
+         asks=[Ask("fork", _ask_pin_fork, ["shared", "copied"]),
+               Ask("refcount", _ask_counters_field("refcount"), _rc_buckets()),
+               Ask("pincount", _ask_counters_field("pincount"), [0, 1, 2]),
+               Ask("device", _ask_holder_read, [lambda v: True])],
+         moves=dict(pin_rw=3, pin_ro=3, gup=2, vmsplice=1, unpin=1, put=1, fork=2, write=2, mprotect=1, exit=1)),
+    Kind("unshare", "04-unshare", "FAULT_FLAG_UNSHARE for read-only pins", [
         "Does this GUP request need an exclusive page? Ask: FOLL_PIN or FOLL_GET? With FOLL_WRITE or "
         "without? Is the page PageAnonExclusive right now?",
         "gup_must_unshare() (mm/internal.h) is true only for FOLL_PIN without FOLL_WRITE: on an anon page "
         "that is not PageAnonExclusive, or (from 6.2) with FOLL_LONGTERM on a non-anon page such as the zero "
         "page. do_wp_page() with FAULT_FLAG_UNSHARE reuses (refcount 1) or copies, and leaves the PTE "
-        "read-only. A read-write pin takes a write fault instead."]),
-    Kind("migrate", gen_migrate, "05-migration", "migration, rmap walks and pinned pages", [
+        "read-only. A read-write pin takes a write fault instead."],
+         asks=[Ask("request", _ask_gup, ["copied", "same page"])],
+         moves=dict(exit=2, munmap=1, write=2, mprotect=2, vmsplice=1, pipe_read=1, gup=1, fork=1, read=1),
+         before=_unshare_first, length={1: (0, 1), 2: (1, 3), 3: (2, 4)}),
+    Kind("migrate", "05-migration", "migration, rmap walks and pinned pages", [
         "Migration replaces the PTEs found by the rmap walk and then needs the page to have no holder "
         "outside the page tables. Who holds P's page when k.migrate() runs?",
         "try_to_migrate_one() (mm/rmap.c) must clear PageAnonExclusive with folio_try_share_anon_rmap_pte(), "
-        "which fails for a maybe-pinned page; __migrate_folio() (mm/migrate.c) fails unless refcount == "
-        "folio_expected_ref_count() + 1. PageAnonExclusive travels in the migration entry and is set again "
-        "on the new page; every process's PTE is pointed at the new page."]),
-    Kind("truncate", gen_truncate, "06-truncation", "truncation, SIGBUS and the orphaned pinned page", [
+        "which fails for a maybe-pinned page; the move then fails unless the refcount is what the page "
+        "tables and the migration itself explain (folio_expected_ref_count()). PageAnonExclusive travels in "
+        "the migration entry and is set again on the new page; every process's PTE is pointed at the new page."],
+         asks=[Ask("result", _ask_migrate, ["migrated", lambda v: v != "migrated"])],
+         moves=dict(fork=3, write=2, exit=1, munmap=1, pin_rw=1, pin_ro=1, unpin=2, gup=1, put=1, vmsplice=1,
+                    pipe_read=1, mprotect=1)),
+    Kind("truncate", "06-truncation", "truncation, SIGBUS and the orphaned pinned page", [
         "After the truncation, which pages of the mapping lie beyond the new end of file? Who still holds "
         "the old pages?",
-        "truncate_pagecache() (mm/truncate.c) zaps every PTE beyond the new EOF, private COW copies included "
-        "(even_cows = 1), and removes those pages from the page cache; an access there gets SIGBUS "
-        "(filemap_fault()). A pinned or spliced page is not freed: its holder keeps the old contents, and a "
-        "regrown file gets new zero-filled pages. A long-term writable pin of a shared mapping of a file "
-        "that needs dirty tracking (not shmem) is refused with EFAULT."],
-         forms=("predict",)),
+        "truncation zaps every PTE beyond the new EOF, private COW copies included (unmap_mapping_range() "
+        "with even_cows = 1), and removes those pages from the page cache; an access there gets SIGBUS. A "
+        "pinned or spliced page is not freed: its holder keeps the old contents, and a regrown file gets new "
+        "zero-filled pages. Since 6.5 a long-term writable pin of a shared mapping of a file that needs "
+        "dirty tracking (not shmem) is refused with EFAULT."],
+         asks=[Ask("access", _ask_truncate, ["SIGBUS", lambda v: v != "SIGBUS"]),
+               Ask("pin", _ask_truncate_pin, ["ok", "EFAULT"])],
+         setup=_truncate_setup, forms=("predict",), length={1: (0, 0), 2: (0, 0), 3: (0, 0)}),
 ]}
 
 
-# -- forms -------------------------------------------------------------------------
+# -- drawing a question -------------------------------------------------------------------
+def _informative(q, part, truth, prog, era):
+    """Could this part's answer go either way?  Yes if a misconception's kernel
+    or leaving out one middle line of the program changes it."""
+    from .misconceptions import ALTERNATIVES
+    for key in ALTERNATIVES:
+        try:
+            v = q._alt_value(key, part)
+        except Exception:
+            v = None
+        if v is not None and v != truth:
+            return True
+    ops = prog.ops
+    last = part.line if part.line is not None else len(ops)
+    for i in range(3, min(last, len(ops))):
+        mut = Program(ops[:i] + ops[i + 1:])
+        try:
+            run = mut.run(era, check=False, trace="off")
+            if run.error is not None:
+                continue
+            v = part.fn(_GapRun(run, i))
+        except Exception:
+            continue
+        if v is not None and v != truth:
+            return True
+    return False
+
+
+class _GapRun:
+    """A run of a program with line ``gap`` left out, indexed like the full
+    program (so a part that reads ``run.lines[n]`` still finds its line)."""
+
+    def __init__(self, run, gap):
+        self._run = run
+        self.lines = run.lines[:gap] + [None] + run.lines[gap:]
+
+    def __getattr__(self, name):
+        return getattr(self._run, name)
+
+
+def _rng(kind, form, difficulty, seed, attempt=0):
+    return random.Random(f"{kind}:{form}:{difficulty}:{seed}" + (f":{attempt}" if attempt else ""))
+
+
+def _draw(kind, rng, era, difficulty):
+    """Draw (builder, parts, text) for ``kind`` with a balanced primary answer."""
+    spec = KINDS[kind]
+    ask = rng.choice(spec.asks)
+    bucket = rng.randrange(len(ask.buckets))
+    fallback = None
+    for t in range(TRIES):
+        got = spec.draw(rng, era, difficulty, ask)
+        if got is None:
+            continue
+        b, (prim, others, text) = got
+        try:
+            v = prim.fn(b.program().run(era, trace="off"))
+        except Exception:
+            continue
+        if v is None:
+            continue
+        if fallback is None:
+            fallback = (b, prim, others, text)
+        if ask.bucket_of(v) == bucket:
+            return b, prim, others, text
+    if fallback is None:
+        raise RuntimeError(f"could not draw a {kind} exercise")
+    return fallback
+
+
+def _candidates(b, prim, others, params, era):
+    """(part, truth) for every secondary part that is informative here."""
+    prog = b.program()
+    q = Question(prog, [prim] + others, params, "")
+    run = q.run
+    out, seen = [], {prim.name}
+    for p in others:
+        if p.name in seen:
+            continue
+        try:
+            truth = p.fn(run)
+        except Exception:
+            continue
+        if truth is None or truth == "zero page":
+            continue
+        if p.always or _informative(q, p, truth, prog, era):
+            out.append((p, truth))
+            seen.add(p.name)
+    return out
+
+
+_STATS = {}
+STATS_DRAWS = 120
+
+
+def _part_stats(kind, era, difficulty):
+    """How often each informative secondary part takes each value, over a
+    fixed sample of draws: {part name: {value: share}}.  Used to ask a part
+    less often when its answer is the usual one, so that no answer of a
+    part dominates; a part that showed one value only is never asked."""
+    key = (kind, str(era), difficulty)
+    if key not in _STATS:
+        from collections import Counter, defaultdict
+        counts = defaultdict(Counter)
+        for i in range(STATS_DRAWS):
+            rng = _rng(kind, "stats", difficulty, i)
+            e = _era_for(rng, era, difficulty)
+            try:
+                b, prim, others, _ = _draw(kind, rng, e, difficulty)
+            except RuntimeError:
+                continue
+            for p, truth in _candidates(b, prim, others, {"era": e}, e):
+                counts[p.name][truth] += 1
+        _STATS[key] = {name: {v: n / sum(c.values()) for v, n in c.items()} for name, c in counts.items()}
+    return _STATS[key]
+
+
+def _choose_parts(kind, b, prim, others, text, params, era, difficulty, rng, stats_era=None):
+    stats = _part_stats(kind, stats_era, difficulty)
+    chosen = [prim]
+    cands = _candidates(b, prim, others, params, era)
+    rng.shuffle(cands)
+    for p, truth in cands:
+        if len(chosen) >= MAX_PARTS[difficulty]:
+            break
+        st = stats.get(p.name, {})
+        if not p.always:
+            common = [x for x in st.values() if x >= 0.08]
+            if len(common) < 2:
+                continue
+            if rng.random() > min(common) / max(st.get(truth, 0.0), min(common)):
+                continue
+        chosen.append(p)
+    return chosen
+
+
+def _era_for(rng, era, difficulty):
+    if era is not None:
+        return str(era)
+    if difficulty >= 3:
+        return rng.choice(DRAW_ERAS)
+    return "6.18"
+
+
+def _predict_parts(kind, seed, era, difficulty):
+    rng = _rng(kind, "predict", difficulty, seed)
+    e = _era_for(rng, era, difficulty)
+    b, prim, others, text = _draw(kind, rng, e, difficulty)
+    return b, prim, others, text, e
+
+
+# -- forms ----------------------------------------------------------------------------------
 def _state(run, key=("P", "a", 0)):
     i = run.page(*key)
     return tuple(getattr(i, f) for f in FIELDS) if i.present else None
@@ -483,15 +868,19 @@ def _state(run, key=("P", "a", 0)):
 
 def _target(run):
     """The end state an inverse or build question asks for: P's page, not
-    the zero page (whose own refcount is no one's business)."""
+    the zero page (which is not counted)."""
     i = run.page("P", "a")
-    return None if i.zero_page else _state(run)
+    return None if (not i.present or i.zero_page) else _state(run)
 
 
 def _describe(field, value):
     if field in ("exclusive", "writable"):
         return {"exclusive": "PageAnonExclusive", "writable": "writable"}[field] + ("" if value else " (not)")
     return f"{field} {value}"
+
+
+def _full(prog, params):
+    return Question(prog, [_counter("P", "a", f, name=f) for f in FIELDS], dict(params), "")
 
 
 class InverseChecker:
@@ -524,8 +913,7 @@ class InverseChecker:
         msgs.append(f"Program ({a}) ends differently -- {desc}.")
         from .misconceptions import diagnose
         from .question import _Context
-        prog = q.choices[a]
-        sub = Question(prog, [_counter("P", "a", f) for f in FIELDS], dict(q.params), "")
+        sub = _full(q.choices[a], q.params)
         seen = set()
         for f in diffs:
             part = next(p for p in sub.parts if p.name == f)
@@ -545,7 +933,7 @@ class InverseChecker:
         return f"Eliminate ({x}): it ends with a different {f} than the state shown."
 
     def solution_text(self, q):
-        sub = Question(q.choices[self.letter], [_counter("P", "a", f) for f in FIELDS], dict(q.params), "")
+        sub = _full(q.choices[self.letter], q.params)
         return f"Answer: {self.letter}\n" + "\n".join(sub._walkthrough_text())
 
 
@@ -575,6 +963,9 @@ class BuildChecker:
             return None, [f"build(k) must return (process, address); got {res!r} ({e})."]
         if not info.present:
             return False, ["No page is mapped at that address in that process at the end of build(k)."]
+        if info.zero_page:
+            return False, ["That address maps the shared zero page, which is not counted: write to the page "
+                           "first so that a page of its own is allocated."]
         got = tuple(getattr(info, f) for f in FIELDS)
         if got == self.target:
             return True, ["Correct: your program reaches the state."]
@@ -584,7 +975,7 @@ class BuildChecker:
         td = dict(zip(FIELDS, self.target))
         if gd["refcount"] != td["refcount"]:
             diff = td["refcount"] - gd["refcount"]
-            if diff and diff % 1023 == 0 or diff and diff % 1024 == 0:
+            if diff and (diff % 1023 == 0 or diff % 1024 == 0):
                 msgs.append("A FOLL_PIN adds 1024 to the refcount of a small page (GUP_PIN_COUNTING_BIAS), "
                             "a FOLL_GET reference or a pipe buffer adds 1.")
             else:
@@ -606,14 +997,7 @@ class BuildChecker:
 
     def solution_text(self, q):
         return ("One solution:\n\ndef build(k):\n" + "\n".join("    " + ln for ln in self.program.code().splitlines())
-                + '\n    return P, a\n\n' + "\n".join(Question(self.program, [_counter("P", "a", f) for f in FIELDS],
-                                                             dict(q.params), "")._walkthrough_text()))
-
-
-def _draw(kind, seed, era):
-    b = Builder(random.Random(seed), era)
-    parts, text = KINDS[kind].gen(b)
-    return b, parts, text
+                + '\n    return P, a\n\n' + "\n".join(_full(self.program, q.params)._walkthrough_text()))
 
 
 def _mutants(prog, setup=3):
@@ -626,22 +1010,37 @@ def _mutants(prog, setup=3):
     return out
 
 
-def make_question(kind, seed, form="predict", era="6.18"):
-    """Build the question of ``kind`` / ``seed`` / ``form`` / ``era``."""
-    spec = KINDS[kind]
-    params = {"kind": kind, "seed": seed, "form": form, "era": era}
-    b, parts, text = _draw(kind, seed, era)
-    hints = spec.hints
-    if form == "predict":
-        return Question(b.program(), parts, params, text, hints)
-    rng = random.Random(f"{kind}-{seed}-{form}")
-    # the program whose end state is the target: must leave P's page mapped
-    prog = b.program()
-    target = _target(prog.run(era))
-    while target is None:
-        b, parts, text = _draw(kind, rng.randrange(10 ** 9), era)
+def _state_program(kind, seed, form, era, difficulty, avoid):
+    """A program for an inverse/build question: its own stream, a mapped,
+    counted end page, and neither the predict program nor its end state."""
+    for attempt in range(50):
+        rng = _rng(kind, form, difficulty, seed, attempt)
+        e = _era_for(rng, era, difficulty)
+        try:
+            b, _, _, _ = _draw(kind, rng, e, difficulty)
+        except RuntimeError:
+            continue
         prog = b.program()
-        target = _target(prog.run(era))
+        target = _target(prog.run(e))
+        if target is None or prog.code() in avoid[0] or target in avoid[1]:
+            continue
+        return prog, target, e
+    raise RuntimeError(f"could not draw a {kind} {form} exercise for seed {seed}")
+
+
+def make_question(kind, seed, form="predict", era=None, difficulty=2):
+    """Build the question of ``kind`` / ``seed`` / ``form`` / ``era`` / ``difficulty``."""
+    spec = KINDS[kind]
+    b, prim, others, text, e = _predict_parts(kind, seed, era, difficulty)
+    params = {"kind": kind, "seed": seed, "form": form, "era": e, "difficulty": difficulty}
+    if form == "predict":
+        rng = _rng(kind, "parts", difficulty, seed)
+        parts = _choose_parts(kind, b, prim, others, text, params, e, difficulty, rng, stats_era=era)
+        return Question(b.program(), parts, params, text, spec.hints)
+    pprog = b.program()
+    avoid = ({pprog.code()}, {_state(pprog.run(e))})
+    prog, target, e = _state_program(kind, seed, form, era, difficulty, avoid)
+    params["era"] = e
     if form == "build":
         intro = ("Write a function build(k) that makes a page reach the state below, using k.spawn(), "
                  "p.mmap(), p.write(), p.fork(), p.pin() and the other verbs of mmkit, and returns "
@@ -655,23 +1054,24 @@ def make_question(kind, seed, form="predict", era="6.18"):
             "exit remove mappings."], intro=intro, checker=BuildChecker(target, prog))
     if form != "inverse":
         raise ValueError(f"unknown form {form!r}")
+    rng = _rng(kind, "inverse-choices", difficulty, seed)
     options = [prog]
     states = [target]
     candidates = _mutants(prog)
     rng.shuffle(candidates)
-    for i in range(40):
-        # mostly programs of the same kind; a few from the counters kind for variety
-        other = kind if i < 30 or kind == "counters" else "counters"
+    for i in range(30):
         try:
-            bb, _, _ = _draw(other, rng.randrange(10 ** 9), era)
+            bb, _, _, _ = _draw(kind, random.Random(rng.randrange(10 ** 9)), e, difficulty)
             candidates.append(bb.program())
-        except MMError:
+        except (MMError, RuntimeError):
             pass
+        if i >= 6 and len(candidates) > 12:
+            break
     for cand in candidates:
         if len(options) == 4:
             break
         try:
-            st = _state(cand.run(era))
+            st = _state(cand.run(e))
         except Exception:
             continue
         if st is None or st in states:
