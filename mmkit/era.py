@@ -6,6 +6,27 @@ behaviour -- bugs included -- comes out of the same code.  The presets follow
 table 8.12 of the facts reference (``kernel-mm-facts.md``), small anonymous
 pages, no swap, no KSM.
 
+Names change too: :func:`kernel_name` gives the name a kernel function had
+in the era shown (``try_to_unmap_one()`` under 5.9, ``try_to_migrate_one()``
+from v5.14), so a trace names the function a reader finds in that kernel's
+``mm/``.
+
+Known simplifications (behaviour of the real kernels the presets do not
+model):
+
+* Migration is synchronous and its failures deterministic, so every retry
+  pass fails like the first; :mod:`mmkit.migrate` counts the passes and
+  tells, per era, whether the folio stayed unmapped between them
+  (``migrate_batch``), but no other process can run in that window.
+* ``move_pages(2)`` errnos are those of today's add_folio_for_migration()
+  (no VMA: -EFAULT, no page: -ENOENT, zero page: -EFAULT).  Up to v6.11
+  add_page_for_migration() used follow_page(FOLL_GET | FOLL_DUMP), whose
+  answer for a never-touched address depended on no_page_table(); the
+  model does not reproduce that.
+* A v6.0 kernel (mprotect() upgrades dirty exclusive anon PTEs only) is
+  available as ``era("6.0")`` but is not in :data:`ERAS`, the presets the
+  era tables iterate over.
+
 Flip one rule of a preset to see what it does::
 
     >>> from mmkit.era import era
@@ -17,10 +38,11 @@ Flip one rule of a preset to see what it does::
 """
 
 from dataclasses import dataclass, fields, replace as _replace
+from functools import lru_cache
 
 from .errors import InvalidArgument
 
-__all__ = ["Era", "ERAS", "era", "DEFAULT_ERA"]
+__all__ = ["Era", "ERAS", "era", "DEFAULT_ERA", "kernel_name", "KERNEL_NAMES"]
 
 DEFAULT_ERA = "6.18"
 
@@ -80,6 +102,29 @@ class Era:
         (mm/gup.c: writable_file_mapping_allowed(), 8ac268436e6d /
         a6e79df92e4a, v6.5).  Before, the pin was taken, and the file system
         could later find a page dirtied behind its back.
+    fork_copies_pinned_cache : bool
+        The fork copy of a maybe-pinned page applies to page-cache pages
+        of a private mapping too: mainline copy_present_page() (v5.9-v5.18,
+        70e806e4e645) tested is_cow_mapping(), mm->has_pinned and
+        page_maybe_dma_pinned() but not PageAnon(), so the child got an
+        anon copy of a pinned page-cache page.  v5.19 (fb3d824d1a46,
+        page_try_dup_anon_rmap()) limited the copy to anon pages; the
+        PageAnon() test reached 5.10.y/5.15.y only as a stable backport
+        (Oct 2022, "Fixes: 70e806e4e645").
+    migrate_batch : bool
+        Migration retries keep a folio unmapped (v6.3+, Huang Ying's
+        "migrate_pages: batch _unmap and _move" series): mm/migrate.c:
+        migrate_pages_batch() unmaps first (migrate_folio_unmap()), then
+        retries only the move (migrate_folio_move(); the folio's state is
+        kept with __migrate_folio_record()), so a folio whose refcount
+        check fails stays behind migration entries between passes and a
+        task touching it waits in migration_entry_wait(); only
+        migrate_folios_undo() restores its PTEs.  Synchronous callers get
+        NR_MAX_MIGRATE_ASYNC_RETRY (3) batched passes, then
+        NR_MAX_MIGRATE_SYNC_RETRY (7) one by one: two unmap/undo cycles.
+        Before (``False``), unmap_and_move() -> __unmap_and_move() unmapped,
+        tried and restored the PTEs in each of NR_MAX_MIGRATE_PAGES_RETRY
+        (10) passes.
     mprotect_upgrade : {"none", "dirty", "exclusive"}
         Whether mprotect() adding write makes a private anon PTE writable
         without a fault (mm/mprotect.c: can_change_pte_writable()):
@@ -98,6 +143,8 @@ class Era:
     zero_page_pinned: bool = False
     longterm_file_pin_refused: bool = True
     mprotect_upgrade: str = "exclusive"
+    fork_copies_pinned_cache: bool = False
+    migrate_batch: bool = True
 
     def __post_init__(self):
         if self.reuse_rule not in _REUSE_RULES:
@@ -106,6 +153,14 @@ class Era:
             raise InvalidArgument(f"mprotect_upgrade must be one of {_MPROTECT_RULES}, not {self.mprotect_upgrade!r}")
         if self.gup_unshares_anon and not self.anon_exclusive:
             raise InvalidArgument("gup_unshares_anon needs anon_exclusive: unsharing is decided on PageAnonExclusive")
+        if self.fork_copies_pinned_cache and not self.fork_copies_maybe_pinned:
+            raise InvalidArgument("fork_copies_pinned_cache needs fork_copies_maybe_pinned: it widens that copy")
+
+    @property
+    def version(self):
+        """The kernel version the era's name stands for, as a tuple
+        (``(5, 9)``); ``None`` for a name that is not a version."""
+        return _version(self.name)
 
     def replace(self, **rules):
         """A copy with some rules flipped; its name gets a ``*``."""
@@ -124,7 +179,7 @@ class Era:
         return f"Era {self.name}\n{rows}"
 
 
-_BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False)
+_BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False, migrate_batch=False)
 
 ERAS = {
     "5.7": Era("5.7", reuse_rule="mapcount", gup_breaks_cow=False, fork_copies_maybe_pinned=False,
@@ -135,12 +190,103 @@ ERAS = {
                mprotect_upgrade="none", **_BEFORE_6_5),
     "5.9": Era("5.9", reuse_rule="refcount", gup_breaks_cow=False, fork_copies_maybe_pinned=True,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               reuse_moves_anon_rmap=False, mprotect_upgrade="none", **_BEFORE_6_5),
+               reuse_moves_anon_rmap=False, mprotect_upgrade="none", fork_copies_pinned_cache=True,
+               **_BEFORE_6_5),
     "5.19": Era("5.19", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
                 mprotect_upgrade="none", **_BEFORE_6_5),
     "6.2": Era("6.2", **_BEFORE_6_5),
     "6.18": Era("6.18"),
 }
+
+#: Kernels that ``era()`` knows but that the era tables do not iterate over.
+#: v6.0: the v5.19 rules, and mprotect() upgrades dirty exclusive anon PTEs
+#: (64fe24a3e05e; clean ones only from v6.2).
+EXTRA_ERAS = {
+    "6.0": Era("6.0", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
+               mprotect_upgrade="dirty", **_BEFORE_6_5),
+}
+
+
+def _version(name):
+    """``"5.9"`` -> ``(5, 9)``; ``"6.18*"`` -> ``(6, 18)``; else None."""
+    parts = name.rstrip("*").split(".")
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+#: Functions the model's traces name whose name changed between the
+#: presets' kernels: today's name -> ((first version, name), ...), newest
+#: first; the last entry is the oldest name.  Sources: the v5.10 tree
+#: (mm/migrate.c: unmap_and_move(), __unmap_and_move(),
+#: migrate_page_move_mapping(), add_page_for_migration(); mm/compaction.c),
+#: the linux-next tree [LN], Ubuntu kernel symbol lists for 5.8, 5.11,
+#: 5.13, 5.15, 5.19, 6.2, 6.5, 6.8, and the commits named.
+KERNEL_NAMES = {
+    # a98a2f0c8ce1 "mm/rmap: split migration into its own function" (v5.14):
+    # before it __unmap_and_move() called try_to_unmap(page, TTU_MIGRATION)
+    "try_to_migrate_one": (((5, 14), "try_to_migrate_one"), ((0, 0), "try_to_unmap_one")),
+    # v5.19 (6c287605fd56) ... v6.5: page_try_share_anon_rmap(); absent from v6.8
+    "folio_try_share_anon_rmap_pte": (((6, 8), "folio_try_share_anon_rmap_pte"),
+                                      ((0, 0), "page_try_share_anon_rmap")),
+    # fb3d824d1a46 split page_dup_rmap() (v5.19); folio_* names with the v6.8 rmap interface overhaul
+    "folio_dup_file_rmap_pte": (((6, 8), "folio_dup_file_rmap_pte"), ((5, 19), "page_dup_file_rmap"),
+                                ((0, 0), "page_dup_rmap")),
+    # 86ebd50224c0 (v6.16); 108ca8358139 "mm/migrate: Convert expected_page_refs()
+    # to folio_expected_refs()" (v6.0)
+    "folio_expected_ref_count": (((6, 16), "folio_expected_ref_count"), ((6, 0), "folio_expected_refs"),
+                                 ((0, 0), "expected_page_refs")),
+    # where the refcount check fails with -EAGAIN: migrate_page_move_mapping()
+    # (v5.10), folio_migrate_mapping() (3417013e0d18, v5.16; called from
+    # migrate_folio_extra() in v6.2), __migrate_folio() in [LN] (Kefeng Wang's
+    # 2024 conversion of migrate_folio_extra(); release not checked)
+    "__migrate_folio": (((6, 10), "__migrate_folio"), ((5, 16), "folio_migrate_mapping"),
+                        ((0, 0), "migrate_page_move_mapping")),
+    # the unmap step: migrate_folio_unmap() since the v6.3 batching series
+    "migrate_folio_unmap": (((6, 3), "migrate_folio_unmap"), ((0, 0), "__unmap_and_move")),
+    # move_pages()' per-page lookup: add_page_for_migration() in v5.10 and in
+    # the v6.8 build, add_folio_for_migration() in [LN] (first version not checked)
+    "add_folio_for_migration": (((6, 9), "add_folio_for_migration"), ((0, 0), "add_page_for_migration")),
+    # isolation by move_pages(): isolate_lru_page() (v5.10; a folio-compat
+    # wrapper in v5.19 and v6.2), folio_isolate_lru() (called directly in v6.5)
+    "folio_isolate_lru": (((6, 5), "folio_isolate_lru"), ((0, 0), "isolate_lru_page")),
+    # fork's per-PTE copy: copy_one_pte() until 79a1971c5f14 (v5.9),
+    # copy_present_pte() (v5.9-v6.8), copy_present_ptes() after v6.8
+    "copy_present_ptes": (((6, 9), "copy_present_ptes"), ((5, 9), "copy_present_pte"),
+                          ((0, 0), "copy_one_pte")),
+    # the refcount reuse test sat inline in do_wp_page() from 09854ba94c6a
+    # (v5.9) to at least v6.8 (no such symbol in the v6.8 build)
+    "wp_can_reuse_anon_folio": (((6, 9), "wp_can_reuse_anon_folio"), ((0, 0), "do_wp_page")),
+    # the page cache insertion: filemap_add_folio() since v5.16
+    "filemap_add_folio": (((5, 16), "filemap_add_folio"), ((0, 0), "add_to_page_cache_lru")),
+    # shmem's lookup: shmem_getpage_gfp() up to v5.19, shmem_get_folio_gfp() in v6.2
+    "shmem_get_folio_gfp": (((6, 0), "shmem_get_folio_gfp"), ((0, 0), "shmem_getpage_gfp")),
+    # GUP's grab: slow path try_grab_page() (v5.8-v6.8 builds), fast path
+    # try_grab_compound_head() (up to v5.15), try_grab_folio() (v5.19-v6.8)
+    "try_grab_folio": (((6, 9), "try_grab_folio"), ((0, 0), "try_grab_page")),
+    "try_grab_folio_fast": (((6, 9), "try_grab_folio_fast"), ((5, 16), "try_grab_folio"),
+                            ((0, 0), "try_grab_compound_head")),
+}
+
+
+@lru_cache(maxsize=None)
+def kernel_name(e, name):
+    """The name function ``name`` (today's name) had in the kernel of era
+    ``e``.  Eras whose name is not a version (custom ones) get today's.
+
+    >>> kernel_name(era("5.9"), "try_to_migrate_one")
+    'try_to_unmap_one'
+    >>> kernel_name(era("6.18"), "try_to_migrate_one")
+    'try_to_migrate_one'
+    """
+    v = e.version
+    table = KERNEL_NAMES.get(name)
+    if v is None or table is None:
+        return name
+    for since, old in table:
+        if v >= since:
+            return old
+    return name
 
 
 def era(spec=None):
@@ -158,6 +304,7 @@ def era(spec=None):
     if isinstance(spec, (int, float)):
         spec = str(spec)
     try:
-        return ERAS[spec]
+        return ERAS[spec] if spec in ERAS else EXTRA_ERAS[spec]
     except (KeyError, TypeError):
-        raise InvalidArgument(f"unknown era {spec!r}; presets are {', '.join(ERAS)}") from None
+        raise InvalidArgument(f"unknown era {spec!r}; presets are {', '.join(ERAS)} "
+                              f"(and {', '.join(EXTRA_ERAS)})") from None
