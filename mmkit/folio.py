@@ -143,4 +143,4 @@ def page_write(data, off, chunk):
         new = data[:off] + chunk if off <= n else data + bytes(off - n) + chunk
     else:
         new = data[:off] + chunk + data[end:]
-    return new.rstrip(b"\0") if new[-1:] == b"\0" else new
+    return new.rstrip(b"\0") if new and new[-1] == 0 else new

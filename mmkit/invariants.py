@@ -83,7 +83,7 @@ def check_folio(k, folio):
                                    f" + 1024*{folio.pincount} pins + {cache} cache")
     if folio.anon_exclusive and folio.mapcount > 1:
         raise ExclusiveMappedMoreThanOnce(f"pfn {folio.pfn} is exclusive with mapcount {folio.mapcount}")
-    if k.era.anon_exclusive and folio.anon and folio.pincount and not folio.anon_exclusive:
+    if folio.pincount and folio.anon and not folio.anon_exclusive and k.era.anon_exclusive:
         raise PinnedAnonNotExclusive(f"pfn {folio.pfn} has {folio.pincount} pin(s) but is not exclusive")
 
 
@@ -93,7 +93,7 @@ def check_pte(k, vma, pte):
     if folio.refcount <= 0 and not folio.zero:
         raise UseAfterFree(f"PTE in {vma} maps freed pfn {folio.pfn}")
     if pte.write and folio.anon and not vma.shared:
-        if folio.mapcount != 1 or (k.era.anon_exclusive and not folio.anon_exclusive):
+        if folio.mapcount != 1 or (not folio.anon_exclusive and k.era.anon_exclusive):
             raise WritableSharedAnon(f"writable PTE to pfn {folio.pfn} with mapcount {folio.mapcount}, "
                                      f"exclusive={folio.anon_exclusive}")
     check_folio(k, folio)

@@ -8,14 +8,14 @@ a SIGSEGV or SIGBUS leaves the state exactly as it was.
 """
 
 from .errors import InvalidArgument, KernelError, SIGBUS, SIGSEGV
-from .filemap import file_read, file_write, truncate_setsize
+from .filemap import do_truncate, fault_handler_name, file_read, file_write
 from .folio import page_read, page_write
 from .fork import dup_mmap
 from .gup import FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE, get_user_pages, gup_put_folio
 from .madvise import do_madvise
 from .memory import FAULT_FLAG_WRITE, handle_pte_fault
 from .invariants import check_folio, check_pte
-from .mm import check_range
+from .mm import _PMD_SHIFT, PAGE_SHIFT, check_range
 from .mmap import do_mmap, do_munmap, exit_mmap
 from .mprotect import mprotect_fixup
 from .pageinfo import PAGE_SIZE
@@ -183,7 +183,7 @@ class Process:
             if not vma.read:
                 self._signal(SIGSEGV, "access_error", f"access to {page:#x} in a PROT_NONE mapping", page, write)
             if vma.file is not None and vma.linear_page_index(page) >= vma.file.npages:
-                self._signal(SIGBUS, "filemap_fault",
+                self._signal(SIGBUS, fault_handler_name(vma.file),
                              f"{page:#x} maps page {vma.linear_page_index(page)} of {vma.file.name!r}, "
                              f"beyond EOF ({vma.file.npages} pages)", page, write)
             vmas.append((page, vma))
@@ -202,19 +202,28 @@ class Process:
     def write(self, addr, data):
         """Store ``data`` at ``addr`` (any alignment, may span pages)."""
         k = self.kernel
-        task = self._live()
+        task = k.tasks.get(self.pid)            # self._live(), inlined: the hot path of make bench
+        if task is None or not task.alive:
+            task = k._task(self)
         if type(data) is not bytes:
             data = _data(data)
         if type(addr) is not int or addr < 0:
             raise InvalidArgument(f"address must be a non-negative int, not {addr!r}")
         mm = task.mm
-        pages = self._check_access(mm, addr, len(data), True)
-        k.trace.begin("{}.write({:#x}, {} bytes)", task.name, addr, len(data))
-        pos = 0
         n = len(data)
+        page = addr & _MASK
+        vma = mm.find_vma(page) if n and addr + n <= page + PAGE_SIZE else None
+        if vma is not None and vma.file is None and vma.write and vma.read:
+            pages = ((page, vma),)          # one page of writable anon memory: the common case
+        else:
+            pages = self._check_access(mm, addr, n, True)
+        k.trace.begin("{}.write({:#x}, {} bytes)", task.name, addr, n)
+        pos = 0
         check = k.check
+        pgd = mm.pgd
         for page, vma in pages:
-            e = mm.pte(page)
+            table = pgd.get(page >> _PMD_SHIFT)    # the CPU's table walk (mm.pte(), inlined)
+            e = table[(page >> PAGE_SHIFT) & 511] if table is not None else None
             old = None
             if e is None or not e.write:
                 old = e.folio if e is not None else None
@@ -546,7 +555,8 @@ class FileHandle:
         file_write(self.kernel, self._file, off, data)
 
     def truncate(self, npages):
-        """ftruncate(2) to ``npages`` pages (see mmkit.filemap.truncate_setsize).
+        """ftruncate(2) to ``npages`` pages (see mmkit.filemap.do_truncate: shmem_setattr()
+        for shmem, truncate_setsize() for a disk file).
 
         Past ``MAX_LFS_FILESIZE`` it fails with EFBIG, as inode_newsize_ok() does."""
         if not isinstance(npages, int) or isinstance(npages, bool) or npages < 0:
@@ -554,6 +564,6 @@ class FileHandle:
         check_file_size(npages * PAGE_SIZE)
         k = self.kernel
         k.trace.begin(f"{self.name}.truncate({npages})")
-        truncate_setsize(k, self._file, npages)
+        do_truncate(k, self._file, npages)
         if k.check:
             k.after_folios(list(self._file.pages.values()))

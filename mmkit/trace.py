@@ -119,18 +119,17 @@ class Trace:
 
     def __init__(self, mode="events", limit=20_000):
         self.limit = limit
-        self.mode = mode
-        # one list per field instead of a tuple per event: appending ints and
-        # strings allocates nothing the cyclic GC has to track, which matters
-        # when a long run records millions of events
-        self._cols = ([], [], [], [], [], [])      # op, func, decision, reason, pfn, args
-        self._events = self._cols[0]                # its length is the number of events kept
+        # one flat list, six slots per event (op, func, decision, reason, pfn,
+        # args): one extend() per event, and no per-event object the cyclic
+        # GC has to track, which matters when a long run records millions
+        self._flat = []
         self._dropped = 0
         self.counts = Counter()
         self.op = 0
         self.op_names = _OpNames()
         self._names = self.op_names.names
         self._name_args = self.op_names.args
+        self.mode = mode
 
     def begin(self, name, *args):
         """Start a new user-level operation; returns its number.
@@ -141,7 +140,7 @@ class Trace:
         if self._mode == "events":
             self._names.append(name)
             self._name_args.append(args)
-            if len(self._events) > self.limit:
+            if len(self._flat) > 6 * self.limit:
                 self._drop_oldest_half()
         return self.op
 
@@ -163,8 +162,31 @@ class Trace:
             # names are kept for the operations begun from now on
             self.op_names.forget_before(self.op + 1)
             self.op_names.base = self.op + 1
-        # bind the recorder once, so the hot paths pay no mode test
-        self.emit = {"events": self._emit_event, "count": self._emit_count, "off": self._emit_off}[mode]
+        # bind the recorder once, so the hot paths pay no mode test; the
+        # events recorder is a closure over the list's bound extend(), which
+        # spares every event a method binding and two attribute look-ups
+        # (the reuse fault emits three: make bench, reuse_fault)
+        if mode == "events":
+            extend, trace = self._flat.extend, self
+
+            def emit(func, decision, reason="", pfn=None, *args):
+                extend((trace.op, func, decision, reason, pfn, args))
+            emit.__doc__ = Trace.emit.__doc__
+            self.emit = emit
+            names, name_args, flat = self._names.append, self._name_args.append, self._flat
+
+            def begin(name, *args):
+                trace.op += 1
+                names(name)
+                name_args(args)
+                if len(flat) > 6 * trace.limit:
+                    trace._drop_oldest_half()
+                return trace.op
+            begin.__doc__ = Trace.begin.__doc__
+            self.begin = begin
+        else:
+            self.emit = {"count": self._emit_count, "off": self._emit_off}[mode]
+            self.__dict__.pop("begin", None)      # the method: counts operations only
 
     def emit(self, func, decision, reason="", pfn=None, *args):
         """Record that ``func`` decided ``decision`` because of ``reason``.
@@ -173,16 +195,6 @@ class Trace:
         ``args`` only when the event is read (``{0}``, ``{1}``... index
         into ``args``)."""
 
-    def _emit_event(self, func, decision, reason="", pfn=None, *args):
-        # the limit is enforced once per operation, in begin()
-        c = self._cols
-        c[0].append(self.op)
-        c[1].append(func)
-        c[2].append(decision)
-        c[3].append(reason)
-        c[4].append(pfn)
-        c[5].append(args)
-
     def _emit_count(self, func, decision, reason="", pfn=None, *args):
         self.counts[func] += 1
 
@@ -190,18 +202,16 @@ class Trace:
         pass
 
     def _drop_oldest_half(self):
-        cut = len(self._events) // 2
-        for col in self._cols:
-            del col[:cut]
+        cut = len(self._flat) // 12
+        del self._flat[:6 * cut]
         self._dropped += cut
-        self.op_names.forget_before(self._events[0] if self._events else self.op)
+        self.op_names.forget_before(self._flat[0] if self._flat else self.op)
 
     def _event(self, j):
-        c = self._cols
-        return TraceEvent(c[0][j], c[1][j], c[2][j], c[3][j], c[4][j], c[5][j])
+        return TraceEvent(*self._flat[6 * j:6 * j + 6])
 
     def __len__(self):
-        return self._dropped + len(self._events)
+        return self._dropped + len(self._flat) // 6
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -215,24 +225,23 @@ class Trace:
         return self._event(i - self._dropped)
 
     def __iter__(self):
-        return (self._event(j) for j in range(len(self._events)))
+        return (self._event(j) for j in range(len(self._flat) // 6))
 
     def of_op(self, op):
         """The events of user-level operation number ``op``."""
-        return [self._event(j) for j, o in enumerate(self._events) if o == op]
+        return [self._event(j) for j, o in enumerate(self._flat[::6]) if o == op]
 
     def functions(self):
         """Counter of events per kernel function (any mode)."""
         if self.mode == "events":
-            return Counter(self._cols[1])
+            return Counter(self._flat[1::6])
         return Counter(self.counts)
 
     def truncate(self, length, op):
         """Forget events after absolute position ``length`` and operations
         after number ``op`` (used by restore)."""
         keep = max(0, length - self._dropped)
-        for col in self._cols:
-            del col[keep:]
+        del self._flat[6 * keep:]
         self.op_names.truncate_after(op)
         self.op = op
 
