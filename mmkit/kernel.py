@@ -276,33 +276,55 @@ class Kernel:
         return check_kernel(self)
 
     # -- migration -------------------------------------------------------------
-    def migrate(self, proc, addr, npages=1):
-        """Migrate the pages mapped at ``[addr, addr+npages)`` of ``proc`` as
-        compaction would (mm/migrate.c: migrate_pages()).
+    def migrate(self, proc, addr, npages=1, reason="move_pages_all"):
+        """Migrate the pages mapped at ``[addr, addr+npages)`` of ``proc``
+        (mm/migrate.c: migrate_pages()) on behalf of the caller ``reason``.
+
+        Parameters
+        ----------
+        reason : {"move_pages_all", "move_pages", "compaction", "offline"}
+            Who asks (see :mod:`mmkit.migrate`).  ``"move_pages_all"``
+            (default): move_pages(2) with MPOL_MF_MOVE_ALL, which isolates
+            every page, shared ones too, with no refcount test; a pinned or
+            referenced page fails with -EAGAIN after all its passes.
+            ``"move_pages"``: without MOVE_ALL, a page mapped by more than one
+            process is refused (-EACCES).  ``"compaction"``: an anon page
+            with more references than mappings (pinned, spliced...) is
+            skipped before isolation (isolate_migratepages_block()), never
+            tried.  ``"offline"``: memory offlining's do_migrate_range().
 
         Returns
         -------
         MigrateResult
             ``migrated`` / ``failed`` counts, ``reasons`` per address
-            (``"EAGAIN: pinned ..."``), ``rmap_steps``.
+            (``"EAGAIN: pinned ..."``, ``"skipped: ..."``, ``"EFAULT: ..."``),
+            ``passes``, ``unmap_cycles``, ``rmap_steps``.
+
+        Raises
+        ------
+        InvalidArgument
+            For a bad range or an unknown ``reason``; nothing changes.
         """
+        from .migrate import CALLERS, isolate_for_migration
         task = self._task(proc)
         check_range(addr, npages)
+        if not isinstance(reason, str) or reason not in CALLERS:
+            raise InvalidArgument(f"reason must be one of {', '.join(CALLERS)}, not {reason!r}")
         mm = task.mm
-        self.trace.begin(f"migrate({task.name}, {addr:#x}, {npages})")
-        todo, missing = [], {}
+        self.trace.begin(f"migrate({task.name}, {addr:#x}, {npages}, {reason})")
+        todo, refused = [], {}
         for i in range(npages):
             a = addr + i * PAGE_SIZE
-            e = mm.pte(a)
-            if e is None or not e.present:
-                missing[a] = "ENOENT: no page mapped"
+            folio, why = isolate_for_migration(self, reason, mm, a)
+            if folio is None:
+                refused[a] = why
             else:
-                todo.append((a, e.folio))
-        res = migrate_pages(self, todo)
-        res.failed += len(missing)
-        res.reasons.update(missing)
-        self.trace.emit("migrate_pages", f"{res.migrated} migrated, {res.failed} failed",
-                        f"{res.rmap_steps} rmap step(s)")
+                todo.append((a, folio))
+        res = migrate_pages(self, todo, reason=reason, isolated=True)
+        res.failed += len(refused)
+        res.reasons.update(refused)
+        self.trace.emit("migrate_pages", f"{res.migrated} migrated, {res.failed} not migrated",
+                        f"{CALLERS[reason][2]}; {res.rmap_steps} rmap step(s)")
         if self.check:
             for a, _ in todo:
                 self.after_range(mm, a, a + PAGE_SIZE)

@@ -153,7 +153,8 @@ def migrate_pages_topic():
            "the same new page.", lambda k, s: k.migrate(s.p, s.a, 1).migrated)
     sc.add("pin b", "A long-term R/W pin on page b.",
            lambda k, s: setattr(s, "pin", s.p.pin(s.b, 1, write=True, longterm=True)))
-    sc.add("migrate b", "An exclusive page that may be pinned cannot be unmapped: EAGAIN, it stays.",
+    sc.add("migrate b", "move_pages(MPOL_MF_MOVE_ALL) isolates it, but an exclusive page that may be pinned "
+           "cannot be unmapped: EAGAIN in every pass, it stays (compaction would not even isolate it).",
            lambda k, s: k.migrate(s.p, s.b, 1).migrated)
     sc.add("unpin b", "Release the pin.", lambda k, s: s.pin.unpin())
     sc.add("migrate b again", "Now it moves.", lambda k, s: k.migrate(s.p, s.b, 1).migrated)
