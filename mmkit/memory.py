@@ -96,28 +96,18 @@ def do_anonymous_page(k, vma, addr, flags):
 def do_fault(k, vma, addr, flags):
     """mm/memory.c: do_fault(): first touch of a file mapping.
 
-    filemap_fault() finds (or reads in) the page-cache folio, or returns
-    SIGBUS beyond EOF.  Then: a read maps the page-cache page
-    (do_read_fault(); read-only in a private mapping, and in a shared one
-    whose file needs write notification); a private write copies it into a
-    new anon page (do_cow_fault()) that is mapped instead; a shared write
-    maps the page-cache page writable (do_shared_fault()).
+    A read goes to do_read_fault().  A write first gets the page-cache folio
+    from the file's fault handler (__do_fault() -> ``vm_ops->fault``:
+    filemap_fault(), or shmem_fault() for shmem; SIGBUS beyond EOF).  A
+    private write copies it into a new anon page (do_cow_fault()) that is
+    mapped instead; a shared write maps the page-cache page writable
+    (do_shared_fault()).
     """
-    from .filemap import filemap_fault
+    from .filemap import vma_fault
     mm = vma.mm
-    page = filemap_fault(k, vma, addr)
     if not flags & FAULT_FLAG_WRITE:
-        do_fault_around(k, vma, addr)
-        folio_add_file_rmap_pte(k, page, vma)
-        writable = vma.shared and vma.write and page.mapping.shmem
-        pte = Pte(page, writable, False)
-        mm.set_pte(addr, pte)
-        why = ("private mapping: read-only until a write COWs" if not vma.shared else
-               "shmem needs no write notification" if writable else
-               "shared file mapping with write notification: read-only until the first write")
-        k.trace.emit("do_read_fault", f"map page-cache page {'writable' if writable else 'read-only'}",
-                     why, page.pfn)
-        return pte
+        return do_read_fault(k, vma, addr)
+    page = vma_fault(k, vma, addr)
     if not vma.shared:
         anon_vma_prepare(k, vma)
         new = k.alloc_folio(page.data)
@@ -137,37 +127,86 @@ def do_fault(k, vma, addr, flags):
     return pte
 
 
+def _read_fault_writable(vma):
+    """The PTE a read fault installs is writable only in a shared writable
+    mapping without write notification (shmem); vma->vm_page_prot decides."""
+    return vma.shared and vma.write and vma.file.shmem
+
+
+def do_read_fault(k, vma, addr):
+    """mm/memory.c: do_read_fault(): "Let's call ->map_pages() first and use
+    ->fault() as fallback if page by the offset is not ready to be mapped".
+
+    do_fault_around() runs first; when it maps the faulting page too (the
+    page is in the page cache), the fault is done (VM_FAULT_NOPAGE).  Only
+    otherwise does __do_fault() call the file's fault handler
+    (filemap_fault() / shmem_fault(), which reads the page in or returns
+    SIGBUS beyond EOF) and finish_fault() map the page: read-only in a
+    private mapping, and in a shared one whose file needs write
+    notification.
+    """
+    from .filemap import fault_handler_name, vma_fault
+    pte = do_fault_around(k, vma, addr)
+    if pte is not None:
+        return pte
+    page = vma_fault(k, vma, addr)
+    folio_add_file_rmap_pte(k, page, vma)
+    writable = _read_fault_writable(vma)
+    pte = Pte(page, writable, False)
+    vma.mm.set_pte(addr, pte)
+    why = ("private mapping: read-only until a write COWs" if not vma.shared else
+           "shmem needs no write notification" if writable else
+           "shared file mapping with write notification: read-only until the first write")
+    k.trace.emit("do_read_fault", f"map page-cache page {'writable' if writable else 'read-only'}",
+                 f"{fault_handler_name(vma.file)}() brought the page; {why}", page.pfn)
+    return pte
+
+
 def do_fault_around(k, vma, addr):
-    """mm/memory.c: do_fault_around() -> filemap_map_pages(): on a read fault,
-    also map the neighbours that are already in the page cache.
+    """mm/memory.c: do_fault_around() -> filemap_map_pages() (``vm_ops->map_pages``
+    of disk files and shmem alike): on a read fault, map the pages around
+    ``addr`` that are already in the page cache, the faulting one included.
 
     The window is fault_around_bytes (64 KiB, 16 pages) aligned down, clamped
     to the VMA and to one page table; only cached pages within i_size whose
-    PTE is empty are mapped, with the VMA's default protection.  The
-    faulting page itself is left to the caller.
+    PTE is empty are mapped, with the VMA's default protection.  Returns the
+    faulting page's new PTE when it was mapped (filemap_map_pages() returns
+    VM_FAULT_NOPAGE and do_read_fault() is done), else None.
     """
     mm, file = vma.mm, vma.file
     pte_off = (addr >> 12) & 511
     vma_off = (addr - vma.start) >> 12
     from_pte = max(pte_off - pte_off % FAULT_AROUND_PAGES, pte_off - min(pte_off, vma_off))
     to_pte = min(from_pte + FAULT_AROUND_PAGES, 512, pte_off + vma.npages - vma_off)
-    writable = vma.shared and vma.write and file.shmem
+    writable = _read_fault_writable(vma)
     mapped = 0
+    own = None
     base = addr - (pte_off << 12)
     for i in range(from_pte, to_pte):
         a = base + (i << 12)
-        if a == addr or mm.pte(a) is not None:
+        if mm.pte(a) is not None:
             continue
         index = vma.linear_page_index(a)
         folio = file.pages.get(index)
         if folio is None or index >= file.npages:
             continue
         folio_add_file_rmap_pte(k, folio, vma)
-        mm.set_pte(a, Pte(folio, writable, False))
-        mapped += 1
-    if mapped:
-        k.trace.emit("do_fault_around", "{} cached neighbour(s) mapped", "filemap_map_pages() around {1:#x}",
+        pte = Pte(folio, writable, False)
+        mm.set_pte(a, pte)
+        if a == addr:
+            own = pte
+        else:
+            mapped += 1
+    if own is not None:
+        k.trace.emit("do_fault_around", "VM_FAULT_NOPAGE: done",
+                     "filemap_map_pages() mapped the cached faulting page {1} ({2}) and {0} neighbour(s); "
+                     "no ->fault call", own.folio.pfn, mapped, vma.linear_page_index(addr),
+                     "writable" if writable else "read-only")
+    elif mapped:
+        k.trace.emit("do_fault_around", "{} cached neighbour(s) mapped",
+                     "filemap_map_pages() around {1:#x}; the faulting page is not cached: ->fault next",
                      None, mapped, addr)
+    return own
 
 
 def do_wp_page(k, vma, addr, pte, flags):
