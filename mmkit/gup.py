@@ -7,6 +7,7 @@ PageAnonExclusive, GUP first triggers FAULT_FLAG_UNSHARE so that the pin
 lands on a page this process alone owns (gup_must_unshare(), v5.19+).
 """
 
+from .era import kernel_name
 from .errors import KernelError, InvariantViolation
 from .folio import GUP_PIN_COUNTING_BIAS
 from .memory import FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handle_mm_fault, folio_put
@@ -69,28 +70,34 @@ def check_vma_flags(k, vma, flags, addr):
         raise KernelError("EFAULT", f"{addr:#x} maps a file page beyond EOF")
 
 
-def try_grab_folio(k, folio, flags, mm):
+def try_grab_folio(k, folio, flags, mm, fast=False):
     """mm/gup.c: try_grab_folio(): take the reference or the pin.
+
+    The trace names the era's function: the slow path's try_grab_page()
+    (v5.7-v6.8), the fast path's try_grab_compound_head() (up to v5.15) or
+    try_grab_folio() (v5.19-v6.8), today's try_grab_folio() and
+    try_grab_folio_fast() (:func:`mmkit.era.kernel_name`).
 
     FOLL_PIN on a small folio adds 1024 to the refcount (the model also
     counts the pin); since v6.5 the shared zero page is never pinned
     (nothing is counted, ``era.zero_page_pinned``).  FOLL_GET adds 1, also
     on the zero page.
     """
+    fn = kernel_name(k.era, "try_grab_folio_fast" if fast else "try_grab_folio")
     if flags & FOLL_PIN:
         if folio.zero and not k.era.zero_page_pinned:
-            k.trace.emit("try_grab_folio", "pin not counted", "the zero page is never pinned", folio.pfn)
+            k.trace.emit(fn, "pin not counted", "the zero page is never pinned", folio.pfn)
             return
         if k.era.anon_exclusive and folio.anon and not folio.anon_exclusive:
             raise InvariantViolation(f"FOLL_PIN on anon page {folio.pfn} that is not PageAnonExclusive "
                                      "(follow_page_pte() asserts this)")
         folio.refcount += GUP_PIN_COUNTING_BIAS
         folio.pincount += 1
-        k.trace.emit("try_grab_folio", "pinned", f"refcount += {GUP_PIN_COUNTING_BIAS} -> {folio.refcount}",
+        k.trace.emit(fn, "pinned", f"refcount += {GUP_PIN_COUNTING_BIAS} -> {folio.refcount}",
                      folio.pfn)
     else:
         folio.refcount += 1
-        k.trace.emit("try_grab_folio", "referenced", f"refcount += 1 -> {folio.refcount}", folio.pfn)
+        k.trace.emit(fn, "referenced", f"refcount += 1 -> {folio.refcount}", folio.pfn)
 
 
 def gup_put_folio(k, folio, flags):
@@ -127,7 +134,7 @@ def _gup_fast(k, mm, vma, addr, flags):
         return None, "gup_fast_folio_allowed(): long-term writable pin of a file page"
     if not e.write and gup_must_unshare(k, None, flags, folio):
         return None, "gup_must_unshare()"
-    try_grab_folio(k, folio, flags, mm)
+    try_grab_folio(k, folio, flags, mm, fast=True)
     return folio, ""
 
 
@@ -189,7 +196,8 @@ def get_user_pages(k, mm, start, npages, flags, fast=False):
                  f"{npages} page(s) at {start:#x}")
     if flags & FOLL_PIN and not mm.has_pinned:
         mm.has_pinned = True
-        k.trace.emit("mm_set_has_pinned_flag", "MMF_HAS_PINNED set", "first FOLL_PIN in this mm")
+        if k.era.fork_copies_maybe_pinned:      # has_pinned came with 008cfe4418b3 (v5.9)
+            k.trace.emit("mm_set_has_pinned_flag", "MMF_HAS_PINNED set", "first FOLL_PIN in this mm")
     out = []
     for a, vma in zip(addrs, vmas):
         if fast:

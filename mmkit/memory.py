@@ -6,6 +6,8 @@ The functions keep the kernel's names and order of thought:
 Where a rule changed between kernels the era decides (see :mod:`mmkit.era`).
 """
 
+from .era import kernel_name
+from .folio import GUP_PIN_COUNTING_BIAS
 from .invariants import check_folio
 from .mm import Pte, is_cow_mapping
 from .pageinfo import PAGE_SIZE
@@ -275,8 +277,9 @@ def wp_can_reuse_anon_folio(k, folio, vma):
 
     On reuse the folio is moved to this VMA's anon_vma
     (folio_move_anon_rmap()), except in 5.9-5.18 (``era.reuse_moves_anon_rmap``).
-    (The function has this name since the folio conversion; in 5.9-5.18 the
-    test sat inline in do_wp_page().)
+    (The function has this name in recent kernels; from v5.9 to at least
+    v6.8 the test sat inline in do_wp_page(), and the trace says so:
+    :func:`mmkit.era.kernel_name`.)
     """
     if k.era.reuse_rule == "mapcount":
         if folio.mapcount == 1:
@@ -287,11 +290,12 @@ def wp_can_reuse_anon_folio(k, folio, vma):
             return True
         k.trace.emit("reuse_swap_page", "no reuse", "mapcount {} > 1", folio.pfn, folio.mapcount)
         return False
+    fn = kernel_name(k.era, "wp_can_reuse_anon_folio")
     if folio.refcount != 1:
-        k.trace.emit("wp_can_reuse_anon_folio", "no reuse", "refcount {} > 1 (mapcount {})",
+        k.trace.emit(fn, "no reuse", "refcount {} > 1 (mapcount {})",
                      folio.pfn, folio.refcount, folio.mapcount)
         return False
-    k.trace.emit("wp_can_reuse_anon_folio", "reuse", "refcount 1: our PTE is the only user", folio.pfn)
+    k.trace.emit(fn, "reuse", "refcount 1: our PTE is the only user", folio.pfn)
     if k.era.reuse_moves_anon_rmap:
         folio_move_anon_rmap(k, folio, vma)
     return True
@@ -387,8 +391,13 @@ def copy_page_range(k, dst_vma, src_vma):
       (refcount+1, mapcount+1, PageAnonExclusive cleared), or -- when it may
       be pinned in an mm that pinned (v5.9+) -- copied for the child at once
       by copy_present_page(), the parent keeping its page writable;
-    * a page-cache page gets folio_dup_file_rmap_pte();
+    * a page-cache page gets folio_dup_file_rmap_pte() -- except in
+      5.9-5.18 (``era.fork_copies_pinned_cache``), where a maybe-pinned
+      page-cache page of a COW mapping was copied for the child too;
     * in a COW mapping a writable PTE is write-protected in both processes.
+
+    The per-PTE function is copy_present_ptes() today, copy_present_pte()
+    from v5.9 and copy_one_pte() before; the trace uses the era's name.
 
     Returns (shared, copied) counts.
     """
@@ -396,7 +405,10 @@ def copy_page_range(k, dst_vma, src_vma):
     cow = is_cow_mapping(src_vma)
     trace = k.trace
     check = k.check
-    ae = k.era.anon_exclusive
+    era = k.era
+    ae = era.anon_exclusive
+    copy_cache = era.fork_copies_pinned_cache and cow and src_mm.has_pinned
+    fn = kernel_name(era, "copy_present_ptes")
     shared = copied = 0
     detail = TRACE_PTES_PER_VMA      # per-PTE events for the first PTEs only
     for base, table, i0, i1 in src_mm.tables(src_vma.start, src_vma.end):
@@ -412,7 +424,7 @@ def copy_page_range(k, dst_vma, src_vma):
                 dst_table[i] = Pte(folio, False, False)
                 if detail > 0:
                     detail -= 1
-                    trace.emit("copy_present_ptes", "copy the zero-page PTE", "special PTE: no counters",
+                    trace.emit(fn, "copy the zero-page PTE", "special PTE: no counters",
                                folio.pfn)
                 continue
             if folio.anon:
@@ -425,14 +437,23 @@ def copy_page_range(k, dst_vma, src_vma):
                     continue
                 if detail > 0:
                     detail -= 1
-                    trace.emit("copy_present_ptes", "share, write-protect both",
+                    trace.emit(fn, "share, write-protect both",
                                "not maybe-pinned (refcount {}){}", folio.pfn, folio.refcount - 1,
                                "; clear PageAnonExclusive" if ae else "")
+            elif copy_cache and folio.refcount >= GUP_PIN_COUNTING_BIAS:
+                # 5.9-5.18: copy_present_page() tested is_cow_mapping(),
+                # mm->has_pinned and page_maybe_dma_pinned(), not PageAnon()
+                new = copy_present_page(k, dst_vma, base + (i << 12), folio, dst_table, i)
+                copied += 1
+                if check:
+                    check_folio(k, folio)
+                    check_folio(k, new)
+                continue
             else:
                 folio_add_file_rmap_pte(k, folio, dst_vma)
                 if detail > 0:
                     detail -= 1
-                    trace.emit("copy_present_ptes", "share page-cache page", "folio_dup_file_rmap_pte", folio.pfn)
+                    trace.emit(fn, "share page-cache page", kernel_name(era, "folio_dup_file_rmap_pte"), folio.pfn)
             if cow:
                 e.write = False
             dst_table[i] = Pte(folio, e.write, e.dirty)
@@ -447,13 +468,16 @@ def copy_page_range(k, dst_vma, src_vma):
 
 def copy_present_page(k, dst_vma, addr, folio, dst_table, i):
     """mm/memory.c: copy_present_page(): eager copy of a maybe-pinned page
-    at fork (v5.9+).  The child gets a new exclusive page, writable if the
-    VMA is; the parent keeps the pinned page, still exclusive and writable,
-    so the pin stays coherent with the parent."""
+    at fork (v5.9+).  The child gets a new exclusive anon page, writable if
+    the VMA is; the parent keeps the pinned page, still exclusive and
+    writable, so the pin stays coherent with the parent.  In 5.9-5.18 the
+    page may be a page-cache page of a private mapping (no PageAnon() test
+    before v5.19): the child's copy is anon all the same."""
     anon_vma_prepare(k, dst_vma)
     new = k.alloc_folio(folio.data)
     folio_add_new_anon_rmap(k, new, dst_vma, addr)
     dst_table[i] = Pte(new, dst_vma.write, True)
     k.trace.emit("copy_present_page", f"copy for the child (new page {new.pfn})",
-                 f"parent mm has pinned and refcount {folio.refcount} >= 1024 (maybe pinned)", folio.pfn)
+                 f"parent mm has pinned and refcount {folio.refcount} >= 1024 (maybe pinned)"
+                 + ("" if folio.anon else "; a page-cache page: no PageAnon() test before v5.19"), folio.pfn)
     return new
