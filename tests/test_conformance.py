@@ -10,6 +10,8 @@ from mmkit.scenarios import get
 
 OK, WHY = available()
 live = pytest.mark.skipif(not OK, reason=WHY)
+URING_OK, URING_WHY = available("io_uring")
+uring = pytest.mark.skipif(not URING_OK, reason=f"needs io_uring: {URING_WHY}")
 
 
 def model():
@@ -72,6 +74,7 @@ def test_live_kernel_agrees_with_model(sc):
 
 
 @live
+@uring
 def test_only_long_term_readonly_pins_are_unsupported_live():
     """Exactly the long-term R/O pin cases stop live with ENOSYS; every writable cell gets known."""
     rep = run_conformance()

@@ -19,6 +19,9 @@ from mmkit.scenario import Scenario
 
 OK, WHY = available()
 live = pytest.mark.skipif(not OK, reason=WHY)
+URING_OK, URING_WHY = available("io_uring")
+#: long-term writable pins are io_uring fixed buffers: only these tests need io_uring
+uring = pytest.mark.skipif(not URING_OK, reason=f"needs io_uring: {URING_WHY}")
 PAGE = 4096
 
 
@@ -94,7 +97,7 @@ def test_available_returns_bool_and_reason():
 
 def test_unavailable_raises_one_clear_error(monkeypatch):
     """Without the live backend, LiveKernel() raises LiveUnavailable carrying the reason."""
-    monkeypatch.setattr(availability, "_result", (False, "not root: run as root in a VM"))
+    monkeypatch.setattr(availability, "_results", {None: (False, "not root: run as root in a VM")})
     with pytest.raises(LiveUnavailable, match="not root") as e:
         LiveKernel()
     assert isinstance(e.value, MMError)
@@ -191,6 +194,7 @@ def test_vmsplice_unmap_in_child_parent_copies(k):
 
 
 @live
+@uring
 def test_iouring_pin_before_fork_copies_for_child(k):
     """A page pinned before fork stays the parent's (writable, no fault); the child gets a copy."""
     def run():
@@ -208,6 +212,7 @@ def test_iouring_pin_before_fork_copies_for_child(k):
 
 
 @live
+@uring
 def test_iouring_pin_after_fork_breaks_cow(k):
     """A R/W pin of a shared page breaks COW in the parent: new exclusive PFN, the child keeps the old."""
     p, a = setup_written(k)
@@ -290,6 +295,7 @@ def test_get_user_pages_reference_reads_without_consuming(k):
 
 
 @live
+@uring
 def test_pin_release_twice_and_readonly_write_are_invalid(k):
     """Unpinning twice and a device write through a R/O pin raise InvalidArgument, as in the model."""
     p, a = setup_written(k)
@@ -303,6 +309,7 @@ def test_pin_release_twice_and_readonly_write_are_invalid(k):
 
 
 @live
+@uring
 def test_pin_survives_process_exit(k):
     """An io_uring pin outlives its process: the device still reads the page."""
     p, a = setup_written(k)
@@ -315,6 +322,7 @@ def test_pin_survives_process_exit(k):
 
 
 @live
+@uring
 def test_ext4_shared_longterm_pin_is_refused(k):
     """A long-term writable pin of a shared ext4 mapping fails with EFAULT."""
     f = k.open("data", 1)
@@ -347,6 +355,7 @@ def test_file_pages_shared_and_private_cow(k):
 
 
 @live
+@uring
 def test_truncate_gives_sigbus_and_pin_keeps_orphan(k):
     """After truncation an access gives SIGBUS, the worker survives, and the pin still reads the old data."""
     f = k.open("memfd", 1, shmem=True)
@@ -423,6 +432,7 @@ def test_kernel_errors_carry_errno_names(k):
 
 
 @live
+@uring
 def test_migrate_reports_honestly_and_pinned_page_stays(k):
     """migrate() reports per page, is flagged non-deterministic, and never moves a pinned page."""
     p, a = setup_written(k)
@@ -464,6 +474,7 @@ def _busy_kernel(k):
 
 
 @live
+@uring
 def test_close_releases_workers_fds_and_tempdir():
     """After close() no worker, fd, io_uring ring or temp dir is left."""
     fds = _fds()
@@ -477,6 +488,7 @@ def test_close_releases_workers_fds_and_tempdir():
 
 
 @live
+@uring
 def test_failing_step_inside_with_block_releases_everything():
     """An exception in the middle of a with-block still releases everything."""
     fds = _fds()
@@ -488,6 +500,7 @@ def test_failing_step_inside_with_block_releases_everything():
 
 
 @live
+@uring
 def test_garbage_collection_releases_everything():
     """Dropping the last reference to a LiveKernel (and its processes) releases everything."""
     fds = _fds()
@@ -547,3 +560,15 @@ def test_live_timings_returns_ns_per_page():
     t = live_timings(npages=2048, reps=1)
     assert set(t) == {"fork", "first_touch", "cow_fault", "reuse_fault"}
     assert all(v > 0 for v in t.values())
+
+
+def test_without_io_uring_only_longterm_writable_pins_are_unsupported(k, monkeypatch):
+    """Without io_uring a long-term writable pin raises LiveUnsupported, and every other verb still runs."""
+    from mmkit.live import LiveUnsupported
+    monkeypatch.setitem(availability._results, "io_uring", (False, "io_uring is disabled (test)"))
+    p, a = setup_written(k)
+    with pytest.raises(LiveUnsupported, match="io_uring is disabled"):
+        p.pin(a, 1, write=True, longterm=True)
+    c = p.fork("child")
+    assert k.page(c, a).mapcount == 2
+    c.vmsplice(a, 8).read(8)

@@ -18,9 +18,10 @@ a PTE's write bit in general) is reported as ``None``; see
 :mod:`mmkit.live.kernel` for the exact rules and :mod:`mmkit.live.holders`
 for how each kind of pin is realised.
 
-Needs Linux >= 5.19, root, gcc and io_uring; :func:`available` says what is
-missing, and ``LiveKernel()`` raises :class:`LiveUnavailable` with the same
-reason.
+Needs Linux >= 5.19, root and gcc; :func:`available` says what is missing,
+and ``LiveKernel()`` raises :class:`LiveUnavailable` with the same reason.
+Long-term writable pins also need io_uring (``available("io_uring")``);
+without it they raise :class:`LiveUnsupported` and everything else runs.
 """
 
 from ._chan import LiveWorkerError

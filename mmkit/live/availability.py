@@ -1,8 +1,9 @@
 """Can the live backend run here?  :func:`available` answers with a reason.
 
 Every check is bounded (no hang): platform, root, the /proc files the
-observations come from, a PFN in pagemap, io_uring, pidfds, and a compiled
-worker.
+observations come from, a PFN in pagemap, pidfds, and a compiled worker;
+io_uring separately (``available("io_uring")``), since only long-term
+writable pins need it.
 """
 
 import ctypes
@@ -16,7 +17,7 @@ from ..errors import MMError
 
 __all__ = ["available", "LiveUnavailable", "require"]
 
-_result = None
+_results = {}
 _NR_IO_URING_SETUP = 425     # the same number on every architecture (unified table, 5.1+)
 
 
@@ -67,6 +68,18 @@ def _check():
     if not entry >> 63 or not entry & ((1 << 55) - 1):
         return False, ("/proc/self/pagemap shows no PFN for a touched page (needs CAP_SYS_ADMIN in the "
                        "initial user namespace): run as real root, not in an unprivileged container")
+    if not hasattr(os, "pidfd_open"):
+        return False, "Python lacks os.pidfd_open (needs Python >= 3.9 on Linux >= 5.3)"
+    from ._build import BuildError, worker_binary
+    try:
+        worker_binary()
+    except (BuildError, OSError) as e:
+        return False, f"cannot build the C worker: {e}"
+    return True, (f"live kernel {platform.release()} ({platform.machine()}), root, pagemap and "
+                  "kpageflags readable, worker compiled")
+
+
+def _check_io_uring():
     try:
         with open("/proc/sys/kernel/io_uring_disabled") as f:
             if f.read().strip() != "0":
@@ -82,19 +95,19 @@ def _check():
         return False, (f"io_uring_setup() failed ({os.strerror(e)}): the kernel needs CONFIG_IO_URING "
                        "(and no seccomp filter blocking it)")
     os.close(fd)
-    if not hasattr(os, "pidfd_open"):
-        return False, "Python lacks os.pidfd_open (needs Python >= 3.9 on Linux >= 5.3)"
-    from ._build import BuildError, worker_binary
-    try:
-        worker_binary()
-    except (BuildError, OSError) as e:
-        return False, f"cannot build the C worker: {e}"
-    return True, (f"live kernel {platform.release()} ({platform.machine()}), root, pagemap and "
-                  "kpageflags readable, io_uring enabled, worker compiled")
+    return True, "io_uring enabled"
 
 
-def available():
-    """Can :class:`~mmkit.live.LiveKernel` run here?
+def available(feature=None):
+    """Can :class:`~mmkit.live.LiveKernel` run here (and, with ``feature``,
+    that part of it)?
+
+    Parameters
+    ----------
+    feature : {None, "io_uring"}
+        ``"io_uring"``: can it also take long-term writable pins (io_uring
+        fixed buffers)?  Everything else runs without io_uring; those pins
+        then raise :class:`~mmkit.live.LiveUnsupported`.
 
     Returns
     -------
@@ -108,17 +121,25 @@ def available():
     >>> isinstance(ok, bool) and isinstance(why, str)
     True
     """
-    global _result
-    if _result is None:
-        try:
-            _result = _check()
-        except Exception as e:      # an unexpected platform: report, never raise
-            _result = (False, f"live backend check failed: {type(e).__name__}: {e}")
-    return _result
+    if feature not in _CHECKS:
+        raise ValueError(f"feature must be one of {list(_CHECKS)}, not {feature!r}")
+    if feature not in _results:
+        base = available(None) if feature is not None else (True, "")
+        if not base[0]:
+            _results[feature] = base          # no live backend at all: say that, not the feature
+        else:
+            try:
+                _results[feature] = _CHECKS[feature]()
+            except Exception as e:            # an unexpected platform: report, never raise
+                _results[feature] = (False, f"live backend check failed: {type(e).__name__}: {e}")
+    return _results[feature]
 
 
-def require():
+_CHECKS = {None: _check, "io_uring": _check_io_uring}
+
+
+def require(feature=None):
     """Raise :class:`LiveUnavailable` unless :func:`available`."""
-    ok, why = available()
+    ok, why = available(feature)
     if not ok:
         raise LiveUnavailable(why)

@@ -14,6 +14,7 @@ from ..errors import InvalidArgument, KernelError, SIGBUS, SIGSEGV
 from ..mm import check_range
 from ..pageinfo import PAGE_SIZE
 from ._chan import LiveWorkerError
+from .availability import available
 from .holders import LivePin, LivePipe, LiveRef, LiveUnsupported
 from .observe import read_raw
 
@@ -310,6 +311,10 @@ class LiveProcess:
             raise LiveUnsupported("no user-space interface takes a long-term read-only pin on this kernel "
                                   "(CONFIG_GUP_TEST=n, io_uring always pins R/W); use longterm=False "
                                   "(O_DIRECT write) or write=True (io_uring)")
+        if write and longterm:
+            ok, why = available("io_uring")
+            if not ok:
+                raise LiveUnsupported(f"a long-term writable pin needs io_uring fixed buffers: {why}")
         k._bump()
         if write and longterm:
             rep = self._call("URING_PIN", (addr, npages), what="io_uring register buffers")
