@@ -15,8 +15,8 @@ Examples
 >>> t = cow_table(eras=["5.7", "6.18"])
 >>> t.passed["vmsplice() + unmap in child"]
 {'5.7': False, '6.18': True}
->>> why("vmsplice() + unmap in child", "5.7")[1]
-'parent writes -- reuse_swap_page: mapcount 1 (refcount 2 not consulted) -> reuse'
+>>> [d for d in why("vmsplice() + unmap in child", "5.7") if "reuse_swap_page" in d]
+['parent writes -- reuse_swap_page: mapcount 1 (refcount 2 not consulted) -> reuse']
 """
 
 from dataclasses import dataclass, field
@@ -326,18 +326,32 @@ def dirty_cow_probe(era="6.18"):
     Returns
     -------
     Table
-        Rows of (what was tried, outcome); an outcome is a value, or the
-        signal / errno raised.
+        Rows of (what was tried, what happened), in words: the bytes read,
+        the signal or errno with its reason, or "succeeds" for a call that
+        returns 0 (MADV_DONTNEED).
     """
     k = Kernel(era=era)
     f = k.open("passwd", 1)
     f.write(0, b"root:x:0:0")
     p = k.spawn("attacker")
     m = p.mmap(1, prot="r", file=f)
-    return Table(["tried", "outcome"], [
-        ("read the private read-only mapping", outcome_of(p.read, m, 10)),
-        ("store to it", outcome_of(p.write, m, b"root::0:0:")),
-        ("write GUP of it (FOLL_WRITE, no FOLL_FORCE)", outcome_of(p.get_user_pages, m, 1, True)),
-        ("MADV_DONTNEED on it", outcome_of(p.madvise, m, 1, "dontneed")),
-        ("the file's contents afterwards", f.read(0, 10)),
+
+    def said(v, why="", expect=None):
+        """The outcome in words; ``why`` is added only for the ``expect``-ed outcome."""
+        why = f": {why}" if why and v == expect else ""
+        if isinstance(v, (bytes, bytearray)):
+            return f"reads {bytes(v).decode('ascii', 'replace')!r}"
+        if v is None:
+            return "succeeds (returns 0)" + why
+        return f"{v}" + why
+
+    return Table(["tried", "what happened"], [
+        ("read the private read-only mapping", said(outcome_of(p.read, m, 10))),
+        ("store to it", said(outcome_of(p.write, m, b"root::0:0:"), "the VMA has no VM_WRITE", "SIGSEGV")),
+        ("write GUP of it (FOLL_WRITE, no FOLL_FORCE)", said(outcome_of(p.get_user_pages, m, 1, True),
+                                                             "check_vma_flags() refuses a write without VM_WRITE",
+                                                             "EFAULT")),
+        ("MADV_DONTNEED on it", said(outcome_of(p.madvise, m, 1, "dontneed"),
+                                     "the PTE is zapped; the next read maps the file's page again", None)),
+        ("the file's contents afterwards", said(f.read(0, 10))),
     ])

@@ -3,7 +3,9 @@
 In December 2021 Matthew Wilcox and Linus Torvalds asked whether
 ``->mapcount`` is needed at all, whether three states (not mapped / mapped
 once / maybe mapped more) would do, or a bit saying "was ever mapped"
-(kernel-mm-facts.md 8.6).  This module makes the question an experiment.
+(LKML, "[PATCH v1 06/11] mm: support GUP-triggered unsharing via
+FAULT_FLAG_UNSHARE (!hugetlb)", Dec 2021).  This module makes the question
+an experiment.
 
 A :class:`MapcountLab` attaches to a model kernel through
 ``k.rmap_observer``, which the rmap helpers call on every mapcount change.
@@ -13,15 +15,19 @@ kernel asks a question of the mapcount, the workload asks every tracker:
 
 * ``"truncate"`` and ``"migrate"`` -- is this folio mapped at all?
   (``folio_mapped()``: truncate_cleanup_folio() and migrate_folio_unmap()
-  skip the rmap walk when it is not, facts 1.21, 6.2 g, 7.5).  A tracker
+  skip the rmap walk when it is not: mm/truncate.c: truncate_cleanup_folio(),
+  mm/migrate.c: migrate_folio_unmap()).  A tracker
   that says "maybe" pays the walk; one that knows the count also stops the
   walk early once every mapping is found (try_to_migrate()'s ``done``,
-  folio_not_mapped(), facts 6.3).
+  folio_not_mapped(), mm/rmap.c).
 * ``"pagemap"`` -- is this page mapped exactly once?  (pagemap's
-  PM_MMAP_EXCLUSIVE and USS, facts 1.16.)
+  PM_MMAP_EXCLUSIVE and USS, fs/proc/task_mmu.c: pte_to_pagemap_entry(),
+  smaps_account().)
 * ``"cow"`` -- may a write fault reuse this page?  The mapcount-era rule
-  (up to v5.8: reuse iff mapcount == 1, facts 8.2); today's kernel asks the
-  refcount instead (facts 3.3, 8.4).
+  (up to v5.8: reuse iff mapcount == 1, mm/memory.c: do_wp_page() ->
+  reuse_swap_page()); today's kernel asks the refcount instead
+  (09854ba94c6a "mm: do_wp_page() simplification", v5.9; mm/memory.c:
+  wp_can_reuse_anon_folio()).
 
 A tracker that cannot answer falls back to an rmap walk
 (over the VMAs :func:`mmkit.rmap.rmap_walk` visits, on the model's real anon_vma chains and
@@ -34,7 +40,8 @@ page, so "maybe" always walks.)
 
 The model's folios are all small, so the folio-level total (``"folio"``)
 is the same number as the per-page mapcount: they differ only for large
-folios (facts 1.7, 1.16), which the notebook explains.
+folios (mm/rmap.c: __folio_add_rmap(); CONFIG_NO_PAGE_MAPCOUNT, v6.15),
+which the notebook explains.
 
 Examples
 --------
@@ -113,12 +120,13 @@ class Tracker:
 class Exact(Tracker):
     """Today's per-page mapcount: ``page->_mapcount``, one atomic per PTE
     mapped or unmapped (mm/rmap.c: __folio_add_rmap(), __folio_remove_rmap();
-    facts 1.6)."""
+    include/linux/mm.h: folio_mapcount())."""
 
     name = "exact"
     bits = 32
-    kernel = ("per-page _mapcount, still maintained with CONFIG_PAGE_MAPCOUNT (the default); "
-              "the RFC of April 2026 would drop it (facts 1.7, 1.17)")
+    kernel = ("per-page _mapcount (mm/rmap.c: __folio_add_rmap()), still maintained with "
+              "CONFIG_PAGE_MAPCOUNT, the default; an April 2026 RFC, \"mm/rmap: support arbitrary folio "
+              "mappings\", would drop it (not merged)")
 
     def on_map(self, pfn):
         self.state[pfn] = self.state.get(pfn, 0) + 1
@@ -140,13 +148,13 @@ class Exact(Tracker):
 
 class FolioTotal(Exact):
     """A folio-level total (``_large_mapcount``): the only mapcount left for
-    large folios under CONFIG_NO_PAGE_MAPCOUNT (v6.15, facts 1.16).  For a
+    large folios under CONFIG_NO_PAGE_MAPCOUNT (v6.15, e63ee43e3eda).  For a
     small folio it *is* the page's mapcount, so in this model (small folios
     only) it behaves exactly like :class:`Exact`."""
 
     name = "folio"
-    kernel = ("folio_large_mapcount(); alone under CONFIG_NO_PAGE_MAPCOUNT (v6.15), where pagemap's "
-              "'exclusive' comes from the MM-ID 'maybe mapped shared' bit instead (facts 1.15, 1.16)")
+    kernel = ("include/linux/mm.h: folio_large_mapcount(); alone under CONFIG_NO_PAGE_MAPCOUNT (v6.15, "
+              "e63ee43e3eda), where pagemap's 'exclusive' comes from folio_maybe_mapped_shared() instead")
 
 
 class ThreeState(Tracker):
@@ -161,8 +169,9 @@ class ThreeState(Tracker):
 
     name = "three_state"
     bits = 2
-    kernel = ("folio_mapped() shortcuts (1.21) answer 'not mapped'; folio_maybe_mapped_shared() "
-              "(MM-ID, v6.15) is the 'mapped once / maybe more' answer for large folios (facts 1.15)")
+    kernel = ("folio_mapped() shortcuts answer 'not mapped' (mm/truncate.c: truncate_cleanup_folio(), "
+              "mm/migrate.c: migrate_folio_unmap()); include/linux/mm.h: folio_maybe_mapped_shared() "
+              "(CONFIG_MM_ID, v6.15) is the 'mapped once / maybe more' answer for large folios")
 
     def on_map(self, pfn):
         s = self.state.get(pfn, 0)
@@ -203,8 +212,8 @@ class EverMapped(Tracker):
 
     name = "ever_mapped"
     bits = 1
-    kernel = ("no kernel counterpart in the facts reference; its one definite answer, 'never mapped', is "
-              "a weaker folio_mapped() shortcut (facts 1.21)")
+    kernel = ("no kernel counterpart; its one definite answer, 'never mapped', is a weaker form of the "
+              "folio_mapped() shortcut (mm/truncate.c: truncate_cleanup_folio())")
 
     def on_map(self, pfn):
         if pfn in self.state:
@@ -226,8 +235,9 @@ class NoMapcount(Tracker):
     """No tracking at all: every question is an rmap walk."""
 
     name = "none"
-    kernel = ("COW needs none since 5.9 / 5.18: reuse is decided on the refcount "
-              "(09854ba94c6a, facts 3.3, 8.4, 8.7)")
+    kernel = ("COW needs none since v5.9 (09854ba94c6a \"mm: do_wp_page() simplification\") and v5.18 "
+              "(53a05ad9f21d, THP and swap-in too): reuse is decided on the refcount "
+              "(mm/memory.c: wp_can_reuse_anon_folio())")
 
 
 #: The modes, in display order.
@@ -646,13 +656,20 @@ def kernel_table():
 
 
 class _Sentences(list):
-    """Sentences: a bullet list in a notebook (Markdown), lines elsewhere."""
+    """Sentences: a bulleted text in a notebook (HTML and Markdown), one
+    sentence per line as plain text -- never a Python list's repr."""
 
     def __str__(self):
-        return "\n".join(self)
+        return "\n".join(f"- {s}" for s in self)
+
+    __repr__ = __str__
 
     def _repr_markdown_(self):
         return "\n".join(f"- {s}" for s in self)
+
+    def _repr_html_(self):
+        from html import escape
+        return "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in self) + "</ul>"
 
 
 def _pct(a, b):
@@ -744,28 +761,51 @@ _STYLE = {"exact": ("#0072B2", "", "o", "-"), "folio": ("#56B4E9", "//", "s", ":
           "none": ("#D55E00", "--", "v", "-")}
 
 
+def _same_as(series):
+    """{mode: earlier mode with exactly the same values} (its line or bars would hide)."""
+    out = {}
+    modes = list(series)
+    for i, m in enumerate(modes):
+        for o in modes[:i]:
+            if o not in out and series[o] == series[m]:
+                out[m] = o
+                break
+    return out
+
+
 def plot_costs(results, metrics=("atomics", "walk_steps", "wasted", "wrong")):
     """One panel per workload; grouped bars (log scale) of each metric per mode.
 
-    Returns the matplotlib Figure (not shown; display it yourself).
+    A measured zero, invisible on a log scale, is marked "0" at the foot of
+    its bar; every metric applies to every mode, so no bar is missing.  The
+    legend sits above the panels, off the bars, and says which modes
+    measured the same in every workload.  Returns the matplotlib Figure
+    (not shown; display it yourself).
     """
     import matplotlib
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
     matplotlib.rcParams.setdefault("figure.dpi", 100)
     n = len(results)
     cols = 2 if n > 1 else 1
     rows = -(-n // cols)
-    fig = Figure(figsize=(6.2 * cols, 3.3 * rows), layout="constrained")
+    fig = Figure(figsize=(6.2 * cols, 3.1 * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     modes = list(MODES)
     width = 0.8 / len(modes)
+    same = _same_as({m: [[r.costs[m].total(x) for x in metrics] for r in results.values()] for m in modes})
     for ax, (name, r) in zip(axes, results.items()):
+        top = max([r.costs[m].total(x) for m in modes for x in metrics] + [1])
         for j, mode in enumerate(modes):
             vals = [r.costs[mode].total(m) for m in metrics]
             xs = [i + (j - (len(modes) - 1) / 2) * width for i in range(len(metrics))]
             color, hatch, _, _ = _STYLE[mode]
-            ax.bar(xs, vals, width, label=mode, color=color, hatch=hatch, edgecolor="white", linewidth=0)
+            ax.bar(xs, vals, width, color=color, hatch=hatch, edgecolor="white", linewidth=0)
+            for x, v in zip(xs, vals):
+                if v == 0:
+                    ax.text(x, 0.05, "0", ha="center", va="bottom", fontsize=6, color=color, fontweight="bold")
         ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylim(0, top * 4)
         ax.set_xticks(range(len(metrics)), [_METRIC_NAMES[m].replace(" (", "\n(") for m in metrics],
                       fontsize=7)
         ax.set_title(f"{name}: {r.size} {WORKLOADS[name][2]}", fontsize=9)
@@ -774,24 +814,47 @@ def plot_costs(results, metrics=("atomics", "walk_steps", "wasted", "wrong")):
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[n:]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=7, ncols=len(modes), loc="upper left", bbox_to_anchor=(0, 1.28), frameon=False)
+    handles = [Patch(facecolor=_STYLE[m][0], hatch=_STYLE[m][1], edgecolor="white",
+                     label=m + (f" (same counts as {same[m]} in every workload)" if m in same else ""))
+               for m in modes]
+    fig.legend(handles=handles, loc="outside upper center", ncols=3 if same else len(modes), fontsize=7,
+               frameon=False, title='a "0" at the foot of a bar: measured zero (a log scale cannot draw it)',
+               title_fontsize=7)
     return fig
 
 
 def plot_sweep(name, sizes, rows, metric="walk_steps"):
-    """Lines of ``rows`` (from :func:`sweep`) against ``sizes``; returns the Figure."""
+    """Lines of ``rows`` (from :func:`sweep`) against ``sizes``; returns the Figure.
+
+    A mode whose line coincides with an earlier one's is drawn dashed and
+    thinner on top of it and named in the legend ("hidden under ...");
+    measured zeros sit on the "0" line of the log scale, marked hollow.
+    The legend sits to the right of the axes, off the lines.
+    """
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(5.5, 3.2), layout="constrained")
+    fig = Figure(figsize=(7.2, 3.3), layout="constrained")
     ax = fig.subplots()
+    same = _same_as(rows)
+    any_zero = False
     for mode, ys in rows.items():
         color, _, marker, line = _STYLE[mode]
-        ax.plot(sizes, ys, marker=marker, label=mode, color=color, linestyle=line, markersize=5)
+        hidden = mode in same
+        label = mode + (f"\n(same as {same[mode]}:\nits line hides under it)" if hidden else "")
+        ax.plot(sizes, ys, marker=marker, label=label, color=color, linestyle=(0, (3, 3)) if hidden else line,
+                markersize=4 if hidden else 6, linewidth=1 if hidden else 1.8, zorder=3 if hidden else 2)
+        zx = [x for x, y in zip(sizes, ys) if y == 0]
+        if zx and not hidden:
+            any_zero = True
+            ax.plot(zx, [0] * len(zx), linestyle="none", marker=marker, markersize=8, markerfacecolor="white",
+                    markeredgecolor=color, zorder=4)
     ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylim(bottom=-3)
     ax.set_xlabel(WORKLOADS[name][2])
     ax.set_ylabel(_METRIC_NAMES[metric] + " (log scale)")
     ax.set_title(f"{name}: {_METRIC_NAMES[metric]} as the workload grows", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              title="hollow marker on 0:\nmeasured zero" if any_zero else None, title_fontsize=7)
     return fig
 
 
