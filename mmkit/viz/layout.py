@@ -59,11 +59,11 @@ _CROSS = 0.15        # an edge passes this far from a card it does not touch
 _BLOCK_GAP = 1.4     # between processes
 _RANGE_GAP = 0.6     # between the VMAs of one process
 _MIN_X = -0.5        # main rows stay right of this; the rmap band is left of it
-#: Costs of a folio or holder position when untangling: per frame in which
-#: two edges cross, per frame in which an edge runs under a card it does
-#: not touch, per layout unit away from the mean of its neighbours, and for
-#: the lower folio row.
-_W_CROSS, _W_UNDER, _W_DIST, _W_ROW = 1000.0, 300.0, 1.0, 0.5
+#: Costs of a folio or holder position when untangling: for two edges that
+#: cross, for an edge that runs under a card it does not touch (both for
+#: the whole run, down to half that when only one frame shows them), per layout unit away from the mean of its neighbours, for
+#: the lower folio row, and per layout unit beyond the process blocks.
+_W_CROSS, _W_UNDER, _W_DIST, _W_ROW, _W_WIDEN = 1000.0, 1000.0, 40.0, 20.0, 2000.0
 _UNTANGLE_PASSES = 6
 _UNTANGLE_MAX = 150  # more movable nodes than this: keep the greedy places
 _CANDIDATES = 40     # places tried per row, nearest the anchor first
@@ -284,8 +284,12 @@ class Layout:
         clist = sorted(cards, key=_key)
         C = np.array([idx[c] for c in clist])
         N = np.array([[(cards[c] >> f) & 1 for f in range(nf)] for c in clist], dtype=float)
-        co = P @ P.T                        # frames in which two edges are both drawn
-        ec = P @ N.T                        # frames in which an edge and a card are both drawn
+        # weights from the frames in which two edges / an edge and a card
+        # are both drawn: a crossing on screen all the run long costs
+        # _W_CROSS whatever the run's length, one in a single frame half that
+        co, ec = P @ P.T, P @ N.T
+        co = np.where(co > 0, 0.5 + 0.5 * co / nf, 0.0)
+        ec = np.where(ec > 0, 0.5 + 0.5 * ec / nf, 0.0)
         X = np.array([self.pos[n][0] for n in nodes])
         Y = np.array([self.pos[n][1] for n in nodes])
         Wd = np.array([self.width[n] for n in nodes])
@@ -395,6 +399,15 @@ class Layout:
         X[i], Y[i] = x, ROWS[row]
         return moved
 
+    def _main_extent(self):
+        """(left, right) of the process, VMA and PTE rows, at least as wide
+        as the narrowest figure shows anyway."""
+        iv = [x for row in ("task", "vma", "pte") for x in self._rows[row]]
+        lo = min([l for l, _ in iv] + [_MIN_X])
+        hi = max([r for _, r in iv] + [lo])
+        p = self.preset
+        return (lo, max(hi, lo + 0.6 * p.width * p.dpi / p.unit_px))
+
     def _unset(self, n):
         x, y = self.pos.pop(n)
         w = self.width[n]
@@ -451,6 +464,10 @@ class Layout:
         cy = np.array([ROWS[c[0]] for c in cands])[:, None]
         inc = np.flatnonzero((U == i) | (V == i))
         cost = _W_DIST * np.abs(cx[:, 0] - anchor) + _W_ROW * np.array([rows.index(c[0]) for c in cands])
+        # a card beyond the process blocks widens the whole figure
+        lo, hi = self._main_extent()
+        w = Wd[i] / 2
+        cost += _W_WIDEN * (np.maximum(0, cx[:, 0] + w - hi) + np.maximum(0, lo - (cx[:, 0] - w)))
         if len(inc):
             other = np.where(U[inc] == i, V[inc], U[inc])             # (k,)
             ox, oy = X[other][None, :, None], Y[other][None, :, None]
