@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..errors import InvalidArgument
-from .view import GraphView
+from .view import LEGEND, GraphView
 from ..scenario import format_outcome
 from .playback import Playback
 
@@ -153,17 +153,24 @@ def frame_strip(scenario, era=None, preset="compact", cols=2, **graph_options):
     -------
     matplotlib.figure.Figure
         Raster frames, each titled and captioned as in the stepper; the key
-        is drawn once, under the last frame.
+        is drawn once, under the last frame, and explains every symbol any
+        frame draws.
     """
     if not isinstance(cols, int) or cols < 1:
         raise InvalidArgument(f"cols must be a positive int, not {cols!r}")
     frames = []
     key = None
+    used = set()
     for pb, view in _frames(scenario, era, preset, graph_options):
         frames.append(view.rgba())
+        used.update(view.legend_entries)
         dpi = view.figure.dpi
         key_px = int(round(view.preset.legend_h * dpi))
-    key = frames[-1][-key_px:] if key_px else None
+    if key_px:
+        # one key for the strip: every symbol some frame draws
+        view._set_legend(tuple(s for s in LEGEND if s in used))
+        view.canvas.draw()
+        key = view.rgba()[-key_px:]
     frames = [f[:-key_px] if key_px else f for f in frames]
     h, w = frames[0].shape[:2]
     rows = -(-len(frames) // cols)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..gup import FOLL_LONGTERM, FOLL_WRITE
+from ..notation import counters
 from ..pageinfo import GUP_PIN_COUNTING_BIAS, PAGE_SIZE
 
 __all__ = ["rmap_graph", "graph_diff", "GraphDiff", "folio_label", "GROUP_THRESHOLD", "KINDS"]
@@ -344,18 +345,24 @@ def _members(g):
 
 
 def folio_label(pfn, refcount, mapcount, pincount, exclusive, zero=False, orphan=False):
-    """The compact two-line label of a folio card.
+    """The compact two-line label of a folio card, in the kit's notation
+    (:mod:`mmkit.notation`).
 
-    Line one names the page (``pfn 7``, ``zero page``, ``orphan 7``) and
-    carries ``AE`` when PageAnonExclusive is set; line two is ``r`` refcount,
-    ``m`` mapcount, ``p`` pincount.
+    Line one names the page (``pfn 7``, ``orphan 7``) and carries ``AE``
+    when PageAnonExclusive is set; line two is ``r`` refcount, ``m``
+    mapcount, ``p`` pins.  The zero page is not counted (its PTEs are
+    special): its card says ``zero page`` and nothing else.
 
     >>> print(folio_label(7, 1025, 1, 1, True))
     pfn 7 AE
     r1025 m1 p1
+    >>> folio_label(1, 1, 0, 0, False, zero=True)
+    'zero page'
     """
-    head = "zero page" if zero else f"orphan {pfn}" if orphan else f"pfn {pfn}"
-    return f"{head}{' AE' if exclusive else ''}\nr{refcount} m{mapcount} p{pincount}"
+    if zero:
+        return "zero page"
+    head = f"orphan {pfn}" if orphan else f"pfn {pfn}"
+    return f"{head}{' AE' if exclusive else ''}\n{counters(refcount, mapcount, pincount, False)}"
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -517,6 +524,8 @@ _WATCH = {
 def _changes(a, b):
     kind = b["kind"]
     out = []
+    if kind == "folio" and b["zero"]:
+        return out                      # not counted: nothing to report
     for attr, short in _WATCH.get(kind, ()):
         if a.get(attr) != b.get(attr):
             out.append(f"{short} {a.get(attr)}→{b.get(attr)}")

@@ -59,6 +59,9 @@ class Preset:
         Base line width in points.
     legend_h : float
         Height of the legend band in inches (0: no legend).
+    legend : float
+        Point size of the key's text (it only shrinks, to at most 3/4 of
+        this, when a frame needs more entries than the band holds).
     """
 
     name: str
@@ -72,6 +75,7 @@ class Preset:
     title: float
     lw: float
     legend_h: float
+    legend: float = 10.0
 
     def units(self, chars, font=None):
         """Width in layout units of a card holding ``chars`` characters."""
@@ -82,9 +86,9 @@ class Preset:
 
 PRESETS = {
     "lecture": Preset("lecture", width=40 / 3, height=7.5, dpi=96, unit_px=34, max_width=33,
-                      font=13, small=11, title=16, lw=1.8, legend_h=1.05),
+                      font=13, small=11, title=16, lw=1.8, legend_h=1.05, legend=12),
     "compact": Preset("compact", width=10, height=5.8, dpi=80, unit_px=28, max_width=25,
-                      font=9.5, small=8.5, title=11.5, lw=1.2, legend_h=0.95),
+                      font=9.5, small=8.5, title=11.5, lw=1.2, legend_h=0.95, legend=9.5),
 }
 
 

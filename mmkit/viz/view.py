@@ -41,7 +41,7 @@ from .graph import graph_diff, rmap_graph
 from .layout import ROWS, Layout
 from .style import EDGE_STYLES, HIGHLIGHT, PALETTE, card_props, card_variant, edge_style, preset as _preset
 
-__all__ = ["GraphView", "draw", "RMAP_AUTO"]
+__all__ = ["GraphView", "draw", "RMAP_AUTO", "LEGEND"]
 
 _ROW_NAMES = (("task", "processes"), ("vma", "VMAs"), ("pte", "page table"), ("folio", "folios"),
               ("holder", "pins · pipes"))
@@ -51,6 +51,39 @@ RMAP_AUTO = 10
 _RMAP_CAP = 0.6      # the bow of a long rmap edge, in layout units
 _SPRITES = {}
 _SPRITE_LIMIT = 3000
+_BG_CACHE = 12       # frame backgrounds kept (one per legend shown)
+_LEGEND_PLANS = {}
+
+#: Every symbol the key can explain: symbol -> (kind, card variant or edge
+#: style, sample text, caption).  A frame's key lists only the symbols the
+#: frame draws (:meth:`GraphView.symbols`), in this order.
+LEGEND = {
+    "pte_w": ("card", "pte_w", "W", "writable PTE"),
+    "pte_ro": ("card", "pte_ro", "RO", "read-only PTE"),
+    "pte_mig": ("card", "pte_mig", "mig", "migration entry"),
+    "folio_anon": ("card", "folio_anon", "pfn 7", "anon page"),
+    "folio_file": ("card", "folio_file", "pfn 7", "page-cache page"),
+    "folio_page": ("card", "folio_page", "pfn 7", "file page out of the cache"),
+    "folio_zero": ("card", "folio_zero", "zero page", "not counted"),
+    "folio_orphan": ("card", "folio_orphan", "orphan 7", "truncated, still held"),
+    "pinned": ("pinned", "folio_anon", "pfn 7", "pinned (FOLL_PIN)"),
+    "counters": ("text", None, "r m p", "= refcount, mapcount, pins"),
+    "AE": ("text", None, "AE", "= PageAnonExclusive"),
+    "LT": ("text", None, "LT", "= FOLL_LONGTERM"),
+    "line_pte_w": ("line", "pte_w", None, "mapped writable"),
+    "line_pte_ro": ("line", "pte_ro", None, "mapped read-only"),
+    "line_pte_mig": ("line", "pte_mig", None, "migration entry"),
+    "line_hold_pin": ("line", "hold_pin", None, "a pin holds it"),
+    "line_hold_ref": ("line", "hold_ref", None, "a GUP reference holds it"),
+    "line_hold_pipe": ("line", "hold_pipe", None, "a pipe holds it"),
+    "line_mapping": ("line", "mapping", None, "page → its anon_vma / file"),
+    "line_page_cache": ("line", "page_cache", None, "file → cached page"),
+    "line_avc": ("line", "avc", None, "anon_vma → VMA (AVC)"),
+    "line_parent": ("line", "parent", None, "anon_vma → parent"),
+    "line_i_mmap": ("line", "i_mmap", None, "file → VMA (i_mmap)"),
+    "changed": ("changed", "folio_anon", "new", "new or changed this step"),
+    "gone": ("gone", "folio_anon", "gone", "gone this step"),
+}
 
 
 def draw(state, preset="compact", prev=None, title="", caption="", **graph_options):
@@ -129,10 +162,10 @@ class GraphView:
         self.drawn = {}
         self.notes = {}
         self.paths = {}
+        self._edge_symbols = set()
         self._cards = {}
         self._note_pool = []
-        self._bg = None
-        self._bg_key = None
+        self._bgs = {}
         self._fitted = False
         self._dense = False
         self._centers = (0.0, 1.0)
@@ -207,6 +240,30 @@ class GraphView:
     def _repr_png_(self):
         return self.png()
 
+    def symbols(self, g, prev=None):
+        """The symbols of :data:`LEGEND` the last frame drew (of graph ``g``,
+        ``prev`` its previous graph), in the key's order."""
+        used = set()
+        for n, state in self.drawn.items():
+            a = g.nodes[n] if n in g else prev.nodes[n]
+            variant = card_variant(a)
+            if variant in LEGEND:
+                used.add(variant)
+            if a["kind"] == "folio":
+                used.add("counters" if not a["zero"] else "folio_zero")
+                if a["exclusive"]:
+                    used.add("AE")
+                if a["pincount"] > 0:
+                    used.add("pinned")
+            if a["kind"] == "holder" and a.get("longterm"):
+                used.add("LT")
+            if state in ("new", "changed"):
+                used.add("changed")
+            elif state == "gone":
+                used.add("gone")
+        used |= self._edge_symbols
+        return tuple(s for s in LEGEND if s in used)
+
     # -- figure construction ----------------------------------------------------------
     def _build(self):
         """(Re)create the axes and static artists for the current figure size."""
@@ -246,70 +303,109 @@ class GraphView:
         for t in (self.title, self.era_text, self.caption):
             fig.add_artist(t)
         ax.add_artist(self.empty)
+        self.kax = None
         if self.legend:
-            self._key(fig.add_axes([0.0, 0.0, 1.0, key_h]))
-        self._bg = None
+            self.kax = fig.add_axes([0.0, 0.0, 1.0, key_h])
+            self.kax.axis("off")
+        self.legend_entries = ()
+        self._legend_drawn = None
+        self._legend_artists = []
+        self._bgs = {}
 
-    def _key(self, kax):
-        """The legend band: sample cards and lines, each with a caption,
-        laid out with measured text widths (once per figure size)."""
-        p = self.preset
+    def _set_legend(self, entries):
+        """Show the key for ``entries`` (symbols of :data:`LEGEND`) in the
+        band under the graph: a sample and a caption each, flowed into rows
+        at the preset's legend font size (smaller only if they would not
+        fit).  Kept as real artists, so exported files stay vector."""
+        self.legend_entries = tuple(entries)
+        if not self.legend or self._legend_drawn == self.legend_entries:
+            return
+        self._legend_drawn = self.legend_entries
+        kax = self.kax
+        for a in self._legend_artists:
+            a.remove()
+        self._legend_artists = arts = []
         kax.set_xlim(0, 1)
         kax.set_ylim(0, 1)
-        kax.axis("off")
-        kax.axhline(0.985, color="#bbbbbb", lw=0.8)
-        r = self.canvas.get_renderer()
+        if not entries:
+            return
+        arts.append(kax.axhline(0.985, color="#bbbbbb", lw=0.8))
         W = self.figure.get_figwidth() * self.figure.dpi
-        rows = [
-            [("card", "pte_w", "W", "writable PTE"), ("card", "pte_ro", "RO", "write-protected PTE"),
-             ("card", "folio_anon", "pfn 7 AE\nr1 m1 p0", "anon folio · AE PageAnonExclusive\n"
-                                                          "r refcount · m mapcount · p pincount"),
-             ("card", "folio_file", "cache", "page cache"), ("card", "folio_zero", "zero", "zero page"),
-             ("card", "folio_orphan", "orphan", "truncated,\nstill held"),
-             ("pinned", "folio_anon", "pinned", "FOLL_PIN")],
-            [("line", "pte_w", None, "mapped writable"), ("line", "pte_ro", None, "mapped read-only"),
-             ("line", "hold_pin", None, "pin / pipe / ref holds it"),
-             ("line", "mapping", None, "page → anon_vma / file"), ("line", "avc", None, "AVC / i_mmap → VMA"),
-             ("changed", "folio_anon", "new", "changed this step"), ("gone", "folio_anon", "gone", "gone")],
-        ]
-        fs = p.small
-        for attempt in range(4):
-            placed = []
-            widest = 0.0
-            for ri, items in enumerate(rows):
-                y = 0.7 if ri == 0 else 0.24
-                x = fs * 0.8 * self.figure.dpi / 72
-                for kind, variant, text, cap in items:
-                    if kind == "line":
-                        sample = None
-                        sw = fs * 3.0 * self.figure.dpi / 72
-                    else:
-                        state = {"changed": "changed", "gone": "gone"}.get(kind, "same")
-                        props = card_props(variant, state, kind == "pinned", p, dense=True)
-                        props["fontsize"] = fs * (0.85 if variant.startswith("pte") else 0.9)
-                        sample = _Card(0, y, "", transform=kax.transData)
-                        sample.configure(text, ("key", variant, kind, fs, p.name), props)
-                        sample.figure = self.figure
-                        sw = sample.get_window_extent(r).width + 12
-                    t = Text(0, y, cap, ha="left", va="center", fontsize=fs, color="#222222", linespacing=1.05)
-                    t.figure = self.figure
-                    cw = t.get_window_extent(r).width
-                    placed.append((kind, variant, sample, t, x, sw, y))
-                    x += sw + 6 + cw + fs * 1.4
-                widest = max(widest, x)
-            if widest <= W:
-                break
-            fs *= W / widest * 0.98
-        for kind, variant, sample, t, x, sw, y in placed:
+        H = kax.get_position().height * self.figure.get_figheight() * self.figure.dpi
+        key = (self.legend_entries, round(W), self.preset.name)
+        plan = _LEGEND_PLANS.get(key)
+        if plan is None:
+            plan = _LEGEND_PLANS[key] = self._legend_plan(entries, W, H)
+        fs, items = plan
+        p = self.preset
+        for sym, x, sw, y in items:
+            kind, variant, sample, caption = LEGEND[sym]
             if kind == "line":
                 color, ls, wf, _ = EDGE_STYLES[variant]
-                kax.plot([x / W, (x + sw) / W], [y, y], color=color, linestyle=ls, lw=p.lw * wf * 1.3,
-                         solid_capstyle="butt")
-            else:
-                sample.set_position(((x + sw / 2) / W, y))
-                kax.add_artist(sample)
-            t.set_x((x + sw + 6) / W)
-            kax.add_artist(t)
+                arts += kax.plot([x / W, (x + sw) / W], [y, y], color=color, linestyle=ls, lw=p.lw * wf * 1.3,
+                                 solid_capstyle="butt")
+            elif kind != "text":
+                card = _Card((x + sw / 2) / W, y, "", transform=kax.transData)
+                card.configure(sample, ("key", variant, kind, fs, p.name), self._legend_props(kind, variant, fs))
+                arts.append(kax.add_artist(card))
+            t = Text((x + sw + (6 if kind != "text" else 0)) / W, y, caption, ha="left", va="center",
+                     fontsize=fs, color="#222222", linespacing=1.05)
+            if kind == "text":
+                t.set_text(f"{sample} {caption}")
+            arts.append(kax.add_artist(t))
+
+    def _legend_props(self, kind, variant, fs):
+        state = {"changed": "changed", "gone": "gone"}.get(kind, "same")
+        props = card_props(variant, state, kind == "pinned", self.preset, dense=True)
+        props["fontsize"] = fs * (0.9 if variant.startswith("pte") else 0.95)
+        return props
+
+    def _legend_plan(self, entries, W, H):
+        """(font size, [(symbol, x, sample width, y)]): the entries flowed
+        into as many rows as the band holds, at the largest font size
+        (the preset's legend size at most) that fits."""
+        p = self.preset
+        r = self.canvas.get_renderer()
+        fs = p.legend
+        while True:
+            row_h = fs * self.figure.dpi / 72 * 2.0
+            nrows = max(1, int((H - 4) // row_h))
+            measured = []
+            for sym in entries:
+                kind, variant, sample, caption = LEGEND[sym]
+                if kind == "line":
+                    sw = fs * 3.0 * self.figure.dpi / 72
+                elif kind == "text":
+                    sw = 0.0
+                    caption = f"{sample} {caption}"
+                else:
+                    card = _Card(0, 0, "")
+                    card.configure(sample, None, self._legend_props(kind, variant, fs))
+                    card.figure = self.figure
+                    sw = card.get_window_extent(r).width + 12
+                t = Text(0, 0, caption, fontsize=fs, linespacing=1.05)
+                t.figure = self.figure
+                cw = t.get_window_extent(r).width
+                measured.append((sym, sw, (6 if kind != "text" else 0) + cw))
+            rows, x, row = [], 0.0, []
+            gap, left = fs * 1.4 * self.figure.dpi / 72, fs * 0.8 * self.figure.dpi / 72
+            for sym, sw, cw in measured:
+                width = sw + cw
+                if row and left + x + width > W - left:
+                    rows.append(row)
+                    row, x = [], 0.0
+                row.append((sym, left + x, sw))
+                x += width + gap
+            rows.append(row)
+            if len(rows) <= nrows or fs <= p.legend * 0.75:
+                break
+            fs *= 0.92
+        n = len(rows)
+        items = []
+        for ri, row in enumerate(rows):
+            y = 1 - (ri + 0.5) / max(n, nrows) if n <= nrows else 1 - (ri + 0.5) / n
+            items += [(sym, x, sw, y) for sym, x, sw in row]
+        return fs, items
 
     # -- one frame --------------------------------------------------------------------------
     def _margins(self):
@@ -336,7 +432,7 @@ class GraphView:
         self._rmap_label.set_x((min(side) + max(side)) / 2 if side else lo)
         self._rmap_label.set_visible(bool(side))
         self._dense = bool(scale < p.unit_px * 0.8)
-        self._bg = None
+        self._bgs = {}
 
     def _frame(self, g, prev, diff, title, caption, era):
         p = self.preset
@@ -349,6 +445,7 @@ class GraphView:
         order += [(n, a, diff.state(n) if diff is not None else "same") for n, a in g.nodes(data=True)]
         used = set()
         visible = []
+        vis_nodes = self._visible_nodes = []
         for n, a, state in order:
             card = self._cards.get(n)
             if card is None:
@@ -362,6 +459,7 @@ class GraphView:
             card.set_visible(True)
             used.add(n)
             visible.append(card)
+            vis_nodes.append(n)
             drawn[n] = state
             if diff is not None and a["kind"] not in ("anon_vma", "file"):
                 folio = a["kind"] == "folio"
@@ -374,18 +472,22 @@ class GraphView:
         for n, card in self._cards.items():
             if n not in used and card.get_visible():
                 card.set_visible(False)
-        # change annotations, next to their node; one that would overlap an
-        # earlier one moves one line further out, or is left out (the thick
-        # outline and the highlighted edge still show the change)
-        placed = self._place_notes(notes)
+        self._edges(g, prev, diff)
+        # change annotations, next to their node, where they cover no card,
+        # no edge and no other annotation (measured in pixels on the images
+        # that will be pasted); one that finds no such place is left out (the
+        # thick outline and the highlighted edge still show the change)
         pool = self._note_pool
-        while len(pool) < len(placed):
+        while len(pool) < len(notes):
             t = _Card(0, 0, "")
             self.ax.add_artist(t)
             pool.append(t)
         note_props = dict(fontsize=p.small * 0.95, color=HIGHLIGHT, style="italic", fontweight="bold",
                           ha="center", va="center", zorder=4,
                           bbox=dict(boxstyle="round,pad=0.12", facecolor="white", edgecolor="none", alpha=0.9))
+        for t, (n, text) in zip(pool, notes.items()):
+            t.configure(text, ("note", p.name), note_props)
+        placed = self._place_notes(notes, visible, pool)
         for t, (n, text, xy) in zip(pool, placed):
             t.configure(text, ("note", p.name), note_props)
             t.set_position(xy)
@@ -393,7 +495,6 @@ class GraphView:
         for t in pool[len(placed):]:
             t.set_visible(False)
         notes = {n: text for n, text, _ in placed}
-        self._edges(g, prev, diff)
         self.title.configure(title, ("title", p.name))
         self.era_text.configure(f"era {era}" if era else "", ("era", p.name))
         width_chars = int(self.figure.get_figwidth() * 72 / (p.small * 0.52))
@@ -401,34 +502,50 @@ class GraphView:
         self.caption.configure(wrapped, ("caption", p.name))
         self.empty.configure("" if len(g) else "nothing mapped yet: step to start", ("empty", p.name))
         self.drawn, self.notes = drawn, notes
+        self._set_legend(self.symbols(g, prev))
         dynamic = [self.lines] + visible + pool[:len(placed)] + [self.title, self.era_text, self.caption, self.empty]
         self._render(dynamic)
 
-    def _place_notes(self, notes):
-        """[(node, text, (x, y))] for the notes that fit without overlapping."""
-        p = self.preset
+    def _place_notes(self, notes, cards, pool):
+        """[(node, text, (x, y))] for the notes that find a free place.
+
+        Tried in order: below the node's card (above it for a PTE, whose
+        edges leave downwards), then to its sides and further out; a place
+        is free when the note's box overlaps no card, no edge drawn this
+        frame and no note placed before, and stays inside the axes."""
+        if not notes:
+            return []
+        r = self.canvas.get_renderer()
+        to_px = self.ax.transData.transform
+        ab = self.ax.get_window_extent(r)
+        boxes = _extents(cards, r, to_px)
+        segs = [to_px(np.asarray(path, float)) for path in self.paths.values()]
+        seg = np.concatenate([np.hstack([s[:-1], s[1:]]) for s in segs]) if segs else np.zeros((0, 4))
         pos = self.layout.pos
-        x0, x1 = self.ax.get_xlim()
-        px_per_unit = self.ax.get_position().width * self.figure.get_figwidth() * p.dpi / (x1 - x0)
-        char = p.small * 0.95 * 0.68 * p.dpi / 72 / px_per_unit
-        taken = {}
+        card_of = dict(zip(self._visible_nodes, boxes))
         out = []
-        for n, text in sorted(notes.items(), key=lambda kv: (-pos[kv[0]][1], pos[kv[0]][0], repr(kv[0]))):
-            x, y = pos[n]
-            lines = text.count("\n") + 1
-            below = n[0] in ("folio", "folios", "holder")
-            step = -(0.36 + 0.11 * lines) if below else -(0.3 + 0.1 * lines)
-            if y == ROWS["task"]:
-                step = 0.42
-            half = max(map(len, text.split("\n"))) * char / 2 + 0.1
-            # second choice: above a PTE (below is the folio row), further out otherwise
-            second = -step if n[0] in ("pte", "ptes") else step + (0.24 * lines if step > 0 else -0.24 * lines)
-            for ny in (y + step, y + second):
-                band = taken.setdefault(round(ny, 2), [])
-                if all(x + half <= l or x - half >= r for l, r in band):
-                    band.append((x - half, x + half))
-                    out.append((n, text, (x, ny)))
-                    break
+        boxes = np.array(boxes, float).reshape(-1, 4)
+        order = sorted(notes.items(), key=lambda kv: (-pos[kv[0]][1], pos[kv[0]][0], repr(kv[0])))
+        for (n, text), note in zip(order, pool):
+            note.configure(text, note._skey)
+            note.set_position(pos[n])
+            x0, y0, x1, y1 = note.extent(r)
+            px, py = to_px(pos[n])
+            ax0, ay0 = x0 - round(px), y0 - round(py)     # the note's box around its anchor
+            w, h = x1 - x0, y1 - y0
+            c = card_of.get(n, (px - 1, py - 1, px + 1, py + 1))
+            spots = np.round(np.array(_note_spots(c, w, h, up=n[0] in ("pte", "ptes"))) - [w / 2, h / 2])
+            cand = np.hstack([spots, spots + [w, h]])                  # (S, 4) boxes
+            free = (cand[:, 0] >= ab.x0) & (cand[:, 2] <= ab.x1) & (cand[:, 1] >= ab.y0) & (cand[:, 3] <= ab.y1)
+            free &= ~_overlaps(cand, boxes).any(axis=1)
+            free &= ~_hits(cand, seg).any(axis=1)
+            if not free.any():
+                continue
+            box = cand[int(np.argmax(free))]
+            boxes = np.vstack([boxes, box[None]])
+            # the anchor that puts the note's box exactly there
+            xy = self.ax.transData.inverted().transform((box[0] - ax0, box[1] - ay0))
+            out.append((n, text, (float(xy[0]), float(xy[1]))))
         return out
 
     def _edges(self, g, prev, diff):
@@ -456,11 +573,17 @@ class GraphView:
             pairs.setdefault(frozenset((it[0], it[1])), []).append(it)
         segs, colors, widths, styles, ranks = [], [], [], [], []
         self.paths = {}
+        self._edge_symbols = set()
         for group in pairs.values():
             group.sort(key=lambda it: (repr(it[2]), it[4]))
             m = len(group)
             for i, (u, v, k, a, state) in enumerate(group):
                 style = edge_style(a)
+                self._edge_symbols.add("line_" + style)
+                if state == "gone":
+                    self._edge_symbols.add("gone")
+                elif state == "new" and a["kind"] in ("pte", "hold"):
+                    self._edge_symbols.add("changed")
                 color, ls, wf, rank = EDGE_STYLES[style]
                 rad = (i - (m - 1) / 2) * 0.35 if m > 1 else 0.0
                 (x0, y0), (x1, y1) = pos[u], pos[v]
@@ -488,18 +611,20 @@ class GraphView:
 
     def _render(self, dynamic):
         canvas = self.canvas
-        key = (canvas.get_width_height(physical=True), self.figure.dpi, self.ax.get_xlim())
-        if self._bg is None or self._bg_key != key:
+        key = (canvas.get_width_height(physical=True), self.figure.dpi, self.ax.get_xlim(), self.legend_entries)
+        bg = self._bgs.get(key)
+        if bg is None:
             shown = [a for a in dynamic if a.get_visible()]
             hidden = [c for c in list(self._cards.values()) + self._note_pool if c.get_visible()]
             for a in shown + hidden:
                 a.set_visible(False)
             canvas.draw()
-            self._bg = canvas.copy_from_bbox(self.figure.bbox)
-            self._bg_key = key
+            if len(self._bgs) >= _BG_CACHE:
+                self._bgs.pop(next(iter(self._bgs)))
+            bg = self._bgs[key] = canvas.copy_from_bbox(self.figure.bbox)
             for a in shown + hidden:
                 a.set_visible(True)
-        canvas.restore_region(self._bg)
+        canvas.restore_region(bg)
         r = canvas.get_renderer()
         for a in dynamic:
             if a.get_visible():
@@ -514,6 +639,67 @@ def _note(changes):
     if len(flags) > 10:
         flags = "\n".join(rest)
     return "\n".join(x for x in (" ".join(counters), flags) if x)
+
+
+def _note_spots(card, w, h, up=False):
+    """Centres (pixels) to try for a w x h note next to a card box, nearest
+    first: under it (over it when ``up``), the other side, its sides, then
+    further out and shifted sideways."""
+    x0, y0, x1, y1 = card
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    below, above = y0 - 1 - h / 2, y1 + 1 + h / 2
+    vert = (above, below) if up else (below, above)
+    out = [(mx, vert[0]), (mx, vert[1]), (x1 + 1 + w / 2, my), (x0 - 1 - w / 2, my)]
+    for k in range(1, 5):
+        for vy in vert:
+            dy = k * h * 0.6 * (1 if vy > my else -1)
+            for dx in (0, w * 0.35 * k, -w * 0.35 * k):
+                out.append((mx + dx, vy + dy))
+        for side in (1, -1):
+            out.append((mx + side * ((x1 - x0) / 2 + 1 + w / 2), my + k * h * 0.6 * (1 if up else -1)))
+            out.append((mx + side * ((x1 - x0) / 2 + 1 + w / 2), my - k * h * 0.6 * (1 if up else -1)))
+    return out
+
+
+def _extents(cards, renderer, to_px):
+    """Pixel boxes of the images ``cards`` (all in the same axes) paste."""
+    if not cards:
+        return []
+    xy = to_px(np.array([c.get_unitless_position() for c in cards], float))
+    out = []
+    for c, (x, y) in zip(cards, xy):
+        arr, dx, dy = c.sprite(renderer)
+        x0, y0 = int(round(x)) + dx, int(round(y)) + dy
+        out.append((x0, y0, x0 + arr.shape[1], y0 + arr.shape[0]))
+    return out
+
+
+def _overlaps(a, b):
+    """(len(a), len(b)) booleans: does pixel box a[i] overlap box b[j]?
+    (Boxes are rows of x0, y0, x1, y1.)"""
+    return ((a[:, None, 0] < b[None, :, 2]) & (b[None, :, 0] < a[:, None, 2]) &
+            (a[:, None, 1] < b[None, :, 3]) & (b[None, :, 1] < a[:, None, 3]))
+
+
+def _hits(boxes, seg):
+    """(len(boxes), len(seg)) booleans: does segment j (a row of x0, y0,
+    x1, y1, in pixels) enter box i?  (Liang-Barsky clipping.)"""
+    if not len(seg) or not len(boxes):
+        return np.zeros((len(boxes), len(seg)), bool)
+    bx0, by0, bx1, by1 = (boxes[:, k][:, None] for k in range(4))
+    sx, sy = seg[None, :, 0], seg[None, :, 1]
+    dx, dy = seg[None, :, 2] - sx, seg[None, :, 3] - sy
+    shape = (len(boxes), len(seg))
+    lo, hi = np.zeros(shape), np.ones(shape)
+    ok = np.ones(shape, bool)
+    for p, q in ((-dx, sx - bx0), (dx, bx1 - sx), (-dy, sy - by0), (dy, by1 - sy)):
+        p, q = np.broadcast_to(p, shape), np.broadcast_to(q, shape)
+        par = np.abs(p) < 1e-12
+        ok &= ~(par & (q < 0))
+        t = q / np.where(par, 1.0, p)
+        lo = np.where(~par & (p < 0), np.maximum(lo, t), lo)
+        hi = np.where(~par & (p > 0), np.minimum(hi, t), hi)
+    return ok & (lo <= hi)
 
 
 def _curve(a, b, rad, n=12):
@@ -560,13 +746,7 @@ class _Card(Text):
             return
         if self._skey is None or type(renderer) is not RendererAgg:
             return super().draw(renderer)
-        key = (self.get_text(), self._skey, renderer.dpi)
-        sprite = _SPRITES.get(key)
-        if sprite is None:
-            if len(_SPRITES) > _SPRITE_LIMIT:
-                _SPRITES.clear()
-            sprite = _SPRITES[key] = self._sprite(renderer)
-        arr, dx, dy = sprite
+        arr, dx, dy = self.sprite(renderer)
         x, y = self.get_transform().transform(self.get_unitless_position())
         if not (math.isfinite(x) and math.isfinite(y)):
             return
@@ -574,6 +754,25 @@ class _Card(Text):
         renderer.draw_image(gc, int(round(x)) + dx, int(round(y)) + dy, arr)
         gc.restore()
         self.stale = False
+
+    def sprite(self, renderer):
+        """(RGBA array, dx, dy): the cached image this card pastes and its
+        offset from the card's anchor, in pixels."""
+        key = (self.get_text(), self._skey, renderer.dpi)
+        sprite = _SPRITES.get(key)
+        if sprite is None:
+            if len(_SPRITES) > _SPRITE_LIMIT:
+                _SPRITES.clear()
+            sprite = _SPRITES[key] = self._sprite(renderer)
+        return sprite
+
+    def extent(self, renderer):
+        """The pixel box (x0, y0, x1, y1) of the image this card pastes
+        (text, box and a few pixels of margin), at its current position."""
+        arr, dx, dy = self.sprite(renderer)
+        x, y = self.get_transform().transform(self.get_unitless_position())
+        x0, y0 = int(round(x)) + dx, int(round(y)) + dy
+        return (x0, y0, x0 + arr.shape[1], y0 + arr.shape[0])
 
     def _sprite(self, renderer):
         ext = self.get_window_extent(renderer)
