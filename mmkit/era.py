@@ -250,6 +250,11 @@ KERNEL_NAMES = {
     # isolation by move_pages(): isolate_lru_page() (v5.10; a folio-compat
     # wrapper in v5.19 and v6.2), folio_isolate_lru() (called directly in v6.5)
     "folio_isolate_lru": (((6, 5), "folio_isolate_lru"), ((0, 0), "isolate_lru_page")),
+    # offlining's isolation: isolate_lru_page() (v5.10), folio_isolate_lru()
+    # from do_migrate_range() in the v6.5 and v6.8 builds, isolate_folio_to_list()
+    # in [LN] (first version not checked)
+    "isolate_folio_to_list": (((6, 9), "isolate_folio_to_list"), ((6, 5), "folio_isolate_lru"),
+                              ((0, 0), "isolate_lru_page")),
     # fork's per-PTE copy: copy_one_pte() until 79a1971c5f14 (v5.9),
     # copy_present_pte() (v5.9-v6.8), copy_present_ptes() after v6.8
     "copy_present_ptes": (((6, 9), "copy_present_ptes"), ((5, 9), "copy_present_pte"),

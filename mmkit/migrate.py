@@ -187,50 +187,57 @@ def isolate_for_migration(k, reason, mm, addr):
     if reason not in CALLERS:
         raise InvalidArgument(f"unknown migration caller {reason!r}; callers are {', '.join(CALLERS)}")
     e = mm.pte(addr)
+    if reason in ("move_pages", "move_pages_all"):
+        fn = kernel_name(k.era, "add_folio_for_migration")
+        if mm.find_vma(addr) is None:
+            k.trace.emit(fn, "-EFAULT", f"no VMA covers {addr:#x}")
+            return None, f"EFAULT: no VMA covers {addr:#x} ({fn}())"
+        if e is None or not e.present:
+            k.trace.emit(fn, "-ENOENT", f"no page mapped at {addr:#x}")
+            return None, f"ENOENT: the VMA has no page at {addr:#x} ({fn}())"
+    elif e is None or not e.present:
+        return None, f"skipped: no page mapped at {addr:#x}"
+    why = _caller_isolates(k, reason, e.folio)
+    return (None, why) if why else (e.folio, None)
+
+
+def _caller_isolates(k, reason, folio):
+    """The caller's own tests on ``folio`` before it isolates it: None when
+    it isolates (the isolation event is emitted), else why not."""
     era = k.era
     emit = k.trace.emit
     if reason in ("move_pages", "move_pages_all"):
         fn = kernel_name(era, "add_folio_for_migration")
-        if mm.find_vma(addr) is None:
-            emit(fn, "-EFAULT", f"no VMA covers {addr:#x}")
-            return None, f"EFAULT: no VMA covers {addr:#x} ({fn}())"
-        if e is None or not e.present:
-            emit(fn, "-ENOENT", f"no page mapped at {addr:#x}")
-            return None, f"ENOENT: the VMA has no page at {addr:#x} ({fn}())"
-        folio = e.folio
         if folio.zero:
             how = ("is_zero_folio() in __add_folio_for_migration()" if fn == "add_folio_for_migration" else
                    "follow_page(FOLL_GET | FOLL_DUMP) refuses special pages like the zero page")
             emit(fn, "-EFAULT", f"the shared zero page is never migrated: {how}", folio.pfn)
-            return None, f"EFAULT: the shared zero page ({how})"
+            return f"EFAULT: the shared zero page ({how})"
         if reason == "move_pages" and folio.mapcount > 1:
             emit(fn, "-EACCES", f"mapped by {folio.mapcount} PTEs and no MPOL_MF_MOVE_ALL", folio.pfn)
-            return None, (f"EACCES: mapped by more than one process (mapcount {folio.mapcount}); "
-                          "only MPOL_MF_MOVE_ALL moves it")
+            return (f"EACCES: mapped by more than one process (mapcount {folio.mapcount}); "
+                    "only MPOL_MF_MOVE_ALL moves it")
         emit(kernel_name(era, "folio_isolate_lru"), "isolated", f"refcount +1 -> {folio.refcount + 1}", folio.pfn)
-        return folio, None
-    if e is None or not e.present:
-        return None, f"skipped: no page mapped at {addr:#x}"
-    folio = e.folio
+        return None
     if reason == "compaction":
         if folio.zero:
             emit("isolate_migratepages_block", "skip", "not an LRU page: the shared zero page", folio.pfn)
-            return None, "skipped: the shared zero page is not on the LRU (isolate_migratepages_block())"
+            return "skipped: the shared zero page is not on the LRU (isolate_migratepages_block())"
         if folio.anon and folio.refcount > folio.mapcount:
             why = (f"anon page with refcount {folio.refcount} > mapcount {folio.mapcount}: "
                    "\"Migration will fail if an anonymous page is pinned in memory\"")
             emit("isolate_migratepages_block", "skip, not isolated", why, folio.pfn)
-            return None, (f"skipped: {why} (isolate_migratepages_block() does not isolate it; "
-                          "no migration attempt, no retry)")
+            return (f"skipped: {why} (isolate_migratepages_block() does not isolate it; "
+                    "no migration attempt, no retry)")
         emit("isolate_migratepages_block", "isolated", f"refcount +1 -> {folio.refcount + 1}", folio.pfn)
-        return folio, None
+        return None
     # offline
     if folio.zero:
         emit("offline_pages", "-EBUSY", "the zero page is PageReserved(): failure to isolate range", folio.pfn)
-        return None, ("EBUSY: the shared zero page is a reserved kernel page; offline_pages() cannot isolate "
-                      "its range (has_unmovable_pages())")
-    emit("isolate_folio_to_list", "isolated", f"refcount +1 -> {folio.refcount + 1}", folio.pfn)
-    return folio, None
+        return ("EBUSY: the shared zero page is a reserved kernel page; offline_pages() cannot isolate "
+                "its range (has_unmovable_pages())")
+    emit(kernel_name(era, "isolate_folio_to_list"), "isolated", f"refcount +1 -> {folio.refcount + 1}", folio.pfn)
+    return None
 
 
 def _retry_story(k, reason, at_unmap, was_mapped=True):
@@ -292,8 +299,10 @@ def _emit_retries(k, folio, reason, at_unmap, was_mapped):
 def migrate_pages(k, folios, reason="move_pages_all", isolated=False):
     """mm/migrate.c: migrate_pages() for a list of (addr, folio).
 
-    Per folio, in the kernel's order: isolate (+1 reference) unless the
-    caller already did (``isolated``); unmap only if folio_mapped() -- an
+    Per folio, in the kernel's order: isolate (+1 reference) after the
+    caller's own tests (compaction's pre-check, move_pages()'s zero page
+    and -EACCES, offlining's reserved zero page) unless the caller did that
+    already (``isolated``); unmap only if folio_mapped() -- an
     unmapped folio skips both rmap walks; then the refcount check
     (__migrate_folio(); folio_migrate_mapping() / migrate_page_move_mapping()
     in older kernels): refcount must equal folio_expected_ref_count() + 1,
@@ -310,14 +319,13 @@ def migrate_pages(k, folios, reason="move_pages_all", isolated=False):
     expected_fn = kernel_name(era, "folio_expected_ref_count")
     unmap_fn = kernel_name(era, "migrate_folio_unmap")
     for addr, folio in folios:
-        if folio.zero:
-            res.failed += 1
-            res.reasons[addr] = "EBUSY: the zero page is not on the LRU and cannot be isolated"
-            emit("migrate_pages", "skip", "zero page cannot be isolated", folio.pfn)
-            continue
-        folio.refcount += 1                      # isolation reference
         if not isolated:
-            emit(kernel_name(era, "folio_isolate_lru"), "isolated", f"refcount +1 -> {folio.refcount}", folio.pfn)
+            why = _caller_isolates(k, reason, folio)
+            if why:
+                res.failed += 1
+                res.reasons[addr] = why
+                continue
+        folio.refcount += 1                      # isolation reference
         was_mapped = folio.mapcount > 0
         vmas = rmap_vmas(folio)
         if was_mapped:

@@ -289,3 +289,15 @@ def test_read_fault_on_uncached_page_calls_fault_after_fault_around():
     funcs = _funcs(k)
     assert funcs.index("do_fault_around") < funcs.index("filemap_add_folio") < funcs.index("do_read_fault")
     assert k.page(p, m + PAGE).present and k.page(p, m).present
+
+
+def test_migrate_pages_applies_the_callers_checks_when_it_isolates():
+    """migrate_pages() called on folios directly runs the caller's own tests before isolating (compaction skips a pinned anon page)."""
+    from mmkit.migrate import migrate_pages
+    k, p, a, _ = _pinned_and_spliced()
+    folio = p.mm.pte(a).folio
+    before = k.dump()
+    r = migrate_pages(k, [(a, folio)], reason="compaction")
+    assert r.reasons[a].startswith("skipped") and k.dump() == before
+    with pytest.raises(InvalidArgument):
+        migrate_pages(k, [(a, folio)], reason="numa")
