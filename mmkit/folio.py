@@ -113,8 +113,9 @@ def folio_maybe_dma_pinned(folio):
 
 
 def folio_expected_ref_count(folio):
-    """include/linux/mm.h: folio_expected_ref_count() (v6.16; before it,
-    mm/migrate.c: folio_expected_refs()).
+    """include/linux/mm.h: folio_expected_ref_count() (86ebd50224c0, v6.16;
+    before it mm/migrate.c: folio_expected_refs(), v6.0-v6.15, 108ca8358139,
+    and expected_page_refs() up to v5.19).
 
     The references a folio has when nobody else uses it: one for the page
     cache (non-anon folio with a mapping) plus one per mapping.  No swap

@@ -261,7 +261,9 @@ def folio_try_dup_anon_rmap_pte(k, folio, src_vma, dst_vma):
 def folio_try_share_anon_rmap_pte(folio):
     """include/linux/rmap.h: __folio_try_share_anon_rmap(): clear
     PageAnonExclusive before the page may become shared (migration,
-    swap-out), unless it may be pinned (-EBUSY, returns False)."""
+    swap-out), unless it may be pinned (-EBUSY, returns False).  v5.19-v6.5
+    call it page_try_share_anon_rmap(); before v5.19 there is no such step
+    (no PageAnonExclusive)."""
     if folio_maybe_dma_pinned(folio):
         return False
     folio.anon_exclusive = False
