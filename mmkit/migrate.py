@@ -72,6 +72,16 @@ CALLERS = {
 }
 
 
+#: caller -> what happens to a folio that failed all its passes.
+GIVE_UP = {
+    "compaction": "putback_movable_pages(); compaction goes on with other pages",
+    "move_pages": "move_pages() returns the number of pages not migrated (> 0), status[] not written for them",
+    "move_pages_all": "move_pages() returns the number of pages not migrated (> 0), status[] not written for them",
+    "offline": ("do_migrate_range() puts it back and offline_pages() calls it again, until the holder lets go "
+                "or a signal arrives (-EINTR, \"signal backoff\")"),
+}
+
+
 @dataclass
 class MigrateResult:
     """What a migration request did.
@@ -339,7 +349,7 @@ def migrate_pages(k, folios, reason="move_pages_all", isolated=False):
                 res.failed += 1
                 res.passes[addr], res.unmap_cycles[addr] = passes, cycles
                 res.reasons[addr] = (f"EAGAIN: pinned (PageAnonExclusive page may be pinned, refcount "
-                                     f"{folio.refcount}); {story}")
+                                     f"{folio.refcount}); {story}; {GIVE_UP[reason]}")
                 folio_put(k, folio)                  # putback: drop the isolation reference
                 continue
         else:
@@ -356,7 +366,7 @@ def migrate_pages(k, folios, reason="move_pages_all", isolated=False):
             passes, cycles, story = _retry_story(k, reason, False, was_mapped)
             res.failed += 1
             res.passes[addr], res.unmap_cycles[addr] = passes, cycles
-            res.reasons[addr] = f"EAGAIN: {why}; {story}"
+            res.reasons[addr] = f"EAGAIN: {why}; {story}; {GIVE_UP[reason]}"
             continue
         new = k.alloc_folio(folio.data)
         new.anon, new.mapping, new.index, new.dirty = folio.anon, folio.mapping, folio.index, folio.dirty

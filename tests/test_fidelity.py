@@ -301,3 +301,10 @@ def test_migrate_pages_applies_the_callers_checks_when_it_isolates():
     assert r.reasons[a].startswith("skipped") and k.dump() == before
     with pytest.raises(InvalidArgument):
         migrate_pages(k, [(a, folio)], reason="numa")
+
+
+def test_each_caller_says_what_happens_after_the_last_pass():
+    """After the last -EAGAIN, move_pages() returns a count of pages not migrated, offlining tries again until a signal."""
+    k, p, a, _ = _pinned_and_spliced()
+    assert "number of pages not migrated" in k.migrate(p, a, 1, reason="move_pages").reasons[a]
+    assert "offline_pages() calls it again" in k.migrate(p, a, 1, reason="offline").reasons[a]
