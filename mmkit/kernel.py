@@ -96,8 +96,9 @@ class Kernel:
     ----------
     era : str or Era, optional
         A preset name (``"5.7"``, ``"5.8"``, ``"5.9"``, ``"5.19"``,
-        ``"6.2"``, ``"6.18"``) or an :class:`~mmkit.era.Era`; default
-        ``"6.18"``, the kernel this kit is checked against.
+        ``"6.2"``, ``"6.18"``; ``"6.0"`` too, outside the era tables) or an
+        :class:`~mmkit.era.Era`; default ``"6.18"``, the kernel this kit is
+        checked against.
     trace : {"events", "count", "off"}
         See :class:`~mmkit.trace.Trace`.
     check : bool
