@@ -2,9 +2,9 @@
 
 An era is a small frozen object.  The fault, fork, GUP and mprotect paths
 ask it questions instead of branching on version numbers, so each era's
-behaviour -- bugs included -- comes out of the same code.  The presets follow
-table 8.12 of the facts reference (``kernel-mm-facts.md``), small anonymous
-pages, no swap, no KSM.
+behaviour -- bugs included -- comes out of the same code.  Each rule below
+names the kernel source and commit it follows; small anonymous pages, no
+swap, no KSM.
 
 Names change too: :func:`kernel_name` gives the name a kernel function had
 in the era shown (``try_to_unmap_one()`` under 5.9, ``try_to_migrate_one()``
@@ -19,10 +19,11 @@ model):
   tells, per era, whether the folio stayed unmapped between them
   (``migrate_batch``), but no other process can run in that window.
 * ``move_pages(2)`` errnos are those of today's add_folio_for_migration()
-  (no VMA: -EFAULT, no page: -ENOENT, zero page: -EFAULT).  Up to v6.11
-  add_page_for_migration() used follow_page(FOLL_GET | FOLL_DUMP), whose
-  answer for a never-touched address depended on no_page_table(); the
-  model does not reproduce that.
+  (no VMA: -EFAULT, no page: -ENOENT, zero page: -EFAULT) in every era.
+  v5.10's add_page_for_migration() looked the page up with
+  follow_page(FOLL_GET | FOLL_DUMP), whose answer for a never-touched
+  address came from no_page_table(); the model does not reproduce such
+  older answers.
 * A v6.0 kernel (mprotect() upgrades dirty exclusive anon PTEs only) is
   available as ``era("6.0")`` but is not in :data:`ERAS`, the presets the
   era tables iterate over.
