@@ -256,7 +256,9 @@ KERNEL_NAMES = {
     # in [LN] (first version not checked)
     "isolate_folio_to_list": (((6, 9), "isolate_folio_to_list"), ((6, 5), "folio_isolate_lru"),
                               ((0, 0), "isolate_lru_page")),
-    # fork's per-PTE copy: copy_one_pte() until 79a1971c5f14 (v5.9),
+    # fork's per-PTE copy: copy_one_pte() until 79a1971c5f14 "mm: move the
+    # copy_one_pte() pte_present check into the caller" and df3a57d1f607 "mm:
+    # split out the non-present case from copy_one_pte()" (v5.9),
     # copy_present_pte() (v5.9-v6.8), copy_present_ptes() after v6.8
     "copy_present_ptes": (((6, 9), "copy_present_ptes"), ((5, 9), "copy_present_pte"),
                           ((0, 0), "copy_one_pte")),
