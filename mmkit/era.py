@@ -263,8 +263,11 @@ KERNEL_NAMES = {
     "copy_present_ptes": (((6, 9), "copy_present_ptes"), ((5, 9), "copy_present_pte"),
                           ((0, 0), "copy_one_pte")),
     # the refcount reuse test sat inline in do_wp_page() from 09854ba94c6a
-    # (v5.9) to at least v6.8 (no such symbol in the v6.8 build)
-    "wp_can_reuse_anon_folio": (((6, 9), "wp_can_reuse_anon_folio"), ((0, 0), "do_wp_page")),
+    # (v5.9) until "memory: move exclusivity detection in do_wp_page() into
+    # wp_can_reuse_anon_folio()" and "mm/rmap: convert page_move_anon_rmap()
+    # to folio_move_anon_rmap()" (Hildenbrand, Oct 2023, in the v6.7 mm pull)
+    "wp_can_reuse_anon_folio": (((6, 7), "wp_can_reuse_anon_folio"), ((0, 0), "do_wp_page")),
+    "folio_move_anon_rmap": (((6, 7), "folio_move_anon_rmap"), ((0, 0), "page_move_anon_rmap")),
     # the page cache insertion: filemap_add_folio() since v5.16
     "filemap_add_folio": (((5, 16), "filemap_add_folio"), ((0, 0), "add_to_page_cache_lru")),
     # shmem's lookup: shmem_getpage_gfp() up to v5.19, shmem_get_folio_gfp() in v6.2

@@ -277,9 +277,8 @@ def wp_can_reuse_anon_folio(k, folio, vma):
 
     On reuse the folio is moved to this VMA's anon_vma
     (folio_move_anon_rmap()), except in 5.9-5.18 (``era.reuse_moves_anon_rmap``).
-    (The function has this name in recent kernels; from v5.9 to at least
-    v6.8 the test sat inline in do_wp_page(), and the trace says so:
-    :func:`mmkit.era.kernel_name`.)
+    (The function has this name since v6.7; from v5.9 the test sat inline
+    in do_wp_page(), and the trace says so: :func:`mmkit.era.kernel_name`.)
     """
     if k.era.reuse_rule == "mapcount":
         if folio.mapcount == 1:

@@ -12,6 +12,7 @@ migration and truncation pay for every mapped page.
 """
 
 
+from .era import kernel_name
 from .folio import GUP_PIN_COUNTING_BIAS, folio_maybe_dma_pinned
 
 __all__ = ["AnonVma", "AnonVmaChain", "anon_vma_prepare", "anon_vma_fork",
@@ -226,10 +227,11 @@ def folio_remove_rmap_pte(k, folio, vma):
 
 
 def folio_move_anon_rmap(k, folio, vma):
-    """mm/rmap.c: folio_move_anon_rmap(): point a reused folio at this VMA's
-    own anon_vma, so later walks need not visit the other processes."""
+    """mm/rmap.c: folio_move_anon_rmap() (page_move_anon_rmap() before
+    v6.7): point a reused folio at this VMA's own anon_vma, so later walks
+    need not visit the other processes."""
     if folio.mapping is not vma.anon_vma:
-        k.trace.emit("folio_move_anon_rmap", f"anon_vma {vma.anon_vma.id}",
+        k.trace.emit(kernel_name(k.era, "folio_move_anon_rmap"), f"anon_vma {vma.anon_vma.id}",
                      "reused page now belongs to this VMA only", folio.pfn)
         folio.mapping = vma.anon_vma
 
