@@ -455,15 +455,64 @@ def lab_runs(tmp_path_factory):
 
 
 def _outputs(nb, kind="text/plain"):
-    return "\n".join(str(o.get("data", {}).get(kind, "")) for c in nb.cells if c.cell_type == "code"
-                     for o in c.outputs)
+    """Every output of ``kind``, printed text (stdout) included."""
+    return "\n".join(str(o.get("data", {}).get(kind, "")) + (o.get("text", "") if kind == "text/plain" else "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def _lab_cells(name):
+    import nbformat
+    return nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+
+
+def _first(cells, needle):
+    return next(i for i, c in enumerate(cells) if c.cell_type == "code" and needle in c.source)
+
+
+@pytest.mark.parametrize("name", LAB_NOTEBOOKS)
+def test_lab_opens_with_objectives_and_code_early(name):
+    """Each lab opens with objectives, prerequisites, time, core/optional sections and the glossary link,
+    has code within its first three cells, folds its long theory into <details> cells, and cites the
+    kernel instead of the facts file."""
+    import re
+    cells = _lab_cells(name)
+    head = cells[0].source
+    for word in ("You will", "Prerequisites", "Time", "Core", "Optional", "glossary.ipynb"):
+        assert word in head, (name, word)
+    assert any(c.cell_type == "code" for c in cells[1:3])
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "<details>" in text
+    assert not re.search(r"facts\s+\d", text)
+    # a bare "(x.y)" is only ever a kernel version
+    for m in re.findall(r"\((\d+\.\d+)[^)]*\)", text):
+        assert m in ("5.7", "5.8", "5.9", "5.18", "5.19", "6.0", "6.2", "6.15", "6.18"), (name, m)
+
+
+def test_history_lab_predictions_come_first():
+    """In 07 every prediction task is asked before the cell that shows its answer, and the own-attack
+    tasks come before the attack finder runs."""
+    cells = _lab_cells("07-history-lab.ipynb")
+    assert _first(cells, "t1.check(") < _first(cells, 'cow_table(eras=["6.18", flipped])')
+    finder = _first(cells, "attack.find_attack(")
+    for needle in ("sequence_task(", "length_task(", "t4.check(", "t5.check("):
+        assert _first(cells, needle) < finder, needle
+    assert _first(cells, "eras_task(") > finder      # phase 4 may use the finder's sequences as a fallback
+    assert "64fe24a3e05e" in "\n".join(c.source for c in cells)     # v6.0 already upgraded dirty AE PTEs
+
+
+def test_mapcount_lab_predictions_come_first():
+    """In 08 the winner prediction precedes the results table, and the defended design has a checked task."""
+    cells = _lab_cells("08-mapcount-lab.ipynb")
+    assert _first(cells, "t1.check(") < _first(cells, "mapcount.run_all()")
+    assert _first(cells, "defend_task(") < _first(cells, "mapcount.conclusions(")
 
 
 def test_history_lab_notebook_shows_the_history(lab_runs):
     """Notebook 07 runs and shows the vmsplice leak, the stale pin and nothing under 6.18."""
     nb, _ = lab_runs["07-history-lab.ipynb"]
     text = _outputs(nb)
-    assert "'vmsplice() + unmap in child'" in text
+    assert "vmsplice() + unmap in child" in text and "5.7: 7 case(s) fail" in text and "6.18: 0 case(s) fail" in text
+    assert "No answer yet" in _outputs(nb, "text/html")     # the task cells wait for the learner
     assert "the pin is stale" in text
     assert text.count("no counterexample within the budget") == 2
     assert "EFAULT" in text and "SIGSEGV" in text
