@@ -280,7 +280,6 @@ KERNEL_NAMES = {
 }
 
 
-@lru_cache(maxsize=None)
 def kernel_name(e, name):
     """The name function ``name`` (today's name) had in the kernel of era
     ``e``.  Eras whose name is not a version (custom ones) get today's.
@@ -290,7 +289,15 @@ def kernel_name(e, name):
     >>> kernel_name(era("6.18"), "try_to_migrate_one")
     'try_to_migrate_one'
     """
-    v = e.version
+    # keyed on the era's name (the version comes from it alone): hashing two
+    # strings is cheap, hashing the frozen Era is a Python-level call on the
+    # hot fault paths
+    return _kernel_name(e.name, name)
+
+
+@lru_cache(maxsize=None)
+def _kernel_name(era_name, name):
+    v = _version(era_name)
     table = KERNEL_NAMES.get(name)
     if v is None or table is None:
         return name

@@ -224,7 +224,6 @@ def do_wp_page(k, vma, addr, pte, flags):
     """
     folio = pte.folio
     unshare = flags & FAULT_FLAG_UNSHARE
-    kind = "unshare" if unshare else "write"
     emit = k.trace.emit
     if vma.shared:
         pte.write = True
@@ -233,11 +232,12 @@ def do_wp_page(k, vma, addr, pte, flags):
         emit("do_wp_page", "wp_page_shared", "shared mapping: no COW, make the PTE writable", folio.pfn)
         return
     if folio.zero:
-        emit("do_wp_page", "wp_page_copy", f"{kind} fault on the zero page", folio.pfn)
+        emit("do_wp_page", "wp_page_copy", f"{'unshare' if unshare else 'write'} fault on the zero page",
+             folio.pfn)
         return wp_page_copy(k, vma, addr, pte, unshare)
     if not folio.anon:
-        emit("do_wp_page", "wp_page_copy", f"{kind} fault on a page-cache page in a private mapping",
-             folio.pfn)
+        emit("do_wp_page", "wp_page_copy", f"{'unshare' if unshare else 'write'} fault on a page-cache page "
+             "in a private mapping", folio.pfn)
         return wp_page_copy(k, vma, addr, pte, unshare)
     era = k.era
     if era.anon_exclusive and folio.anon_exclusive:
@@ -280,22 +280,21 @@ def wp_can_reuse_anon_folio(k, folio, vma):
     (The function has this name since v6.7; from v5.9 the test sat inline
     in do_wp_page(), and the trace says so: :func:`mmkit.era.kernel_name`.)
     """
-    if k.era.reuse_rule == "mapcount":
+    era, emit = k.era, k.trace.emit
+    if era.reuse_rule == "mapcount":
         if folio.mapcount == 1:
-            k.trace.emit("reuse_swap_page", "reuse", "mapcount 1 (refcount {} not consulted)",
-                         folio.pfn, folio.refcount)
-            if k.era.reuse_moves_anon_rmap:
+            emit("reuse_swap_page", "reuse", "mapcount 1 (refcount {} not consulted)", folio.pfn, folio.refcount)
+            if era.reuse_moves_anon_rmap:
                 folio_move_anon_rmap(k, folio, vma)
             return True
-        k.trace.emit("reuse_swap_page", "no reuse", "mapcount {} > 1", folio.pfn, folio.mapcount)
+        emit("reuse_swap_page", "no reuse", "mapcount {} > 1", folio.pfn, folio.mapcount)
         return False
-    fn = kernel_name(k.era, "wp_can_reuse_anon_folio")
+    fn = kernel_name(era, "wp_can_reuse_anon_folio")
     if folio.refcount != 1:
-        k.trace.emit(fn, "no reuse", "refcount {} > 1 (mapcount {})",
-                     folio.pfn, folio.refcount, folio.mapcount)
+        emit(fn, "no reuse", "refcount {} > 1 (mapcount {})", folio.pfn, folio.refcount, folio.mapcount)
         return False
-    k.trace.emit(fn, "reuse", "refcount 1: our PTE is the only user", folio.pfn)
-    if k.era.reuse_moves_anon_rmap:
+    emit(fn, "reuse", "refcount 1: our PTE is the only user", folio.pfn)
+    if era.reuse_moves_anon_rmap:
         folio_move_anon_rmap(k, folio, vma)
     return True
 
