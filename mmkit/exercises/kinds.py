@@ -402,6 +402,7 @@ def _ask_holder_read(b):
     what = "the pipe read" if h == "pipe" else "the device read through " + h
     prim = _value(b, -1, "pipe" if h == "pipe" else "device", f"what does {what} on {{line}} return?",
                   reader="pipe" if h == "pipe" else "pin", key=("P", "a", 0))
+    prim.hint_from = b.n - 2          # hint 3: the state before the write, not after it
     return prim, [_fault(b, -2, w)], f"{w} writes, then a holder of the page reads it. What does it see?"
 
 
@@ -541,10 +542,12 @@ def _ask_truncate(b, pin_first=False):
         b.do("vmsplice", "P", "m", "pipe")
     newsize = rng.randrange(0, npages)
     b.do("truncate", "f", newsize)
+    ti = b.n - 1
     page = rng.randrange(0, npages)
     b.do("read", "P", "m", page)
     prim = _value(b, -1, "access", f"what does P's read of page {page} of the mapping on {{line}} return?",
                   reader="mapping", key=("P", "m", page))
+    prim.hint_from = ti               # hint 3: the state before the truncation
     if holder is not None:
         if rng.random() < 0.4:
             b.do("truncate", "f", npages)

@@ -111,6 +111,8 @@ class Part:
         self._form = form
         self.line = line
         self.always = always
+        #: the line whose "before" state hint 3 shows (default: ``line``)
+        self.hint_from = None
         self.name = name
         self.type = type
         self.fn = fn
@@ -512,14 +514,22 @@ class Question:
                     "entries, pins, references, pipe buffers, the page cache.")
         if key is None or len(self.source.ops) < 2:
             return "Work through the lines one at a time and write down who holds the page after each."
-        before = self.source.run(self.era, upto=len(self.source.ops) - 1)
+        # the state just before the first line a part asks about (the last line if none names one)
+        lines = [p.hint_from if p.hint_from is not None else p.line for p in self.parts
+                 if p.line is not None or p.hint_from is not None]
+        n = min(lines) if lines else len(self.source.ops) - 1
+        n = max(n, 1)
+        before = self.source.run(self.era, upto=n, trace="off")
         info = before.page(*key)
         who = f"{key[0]}'s page at {key[1]}"
+        where = f"line {line_no(n)} (`{self.source.ops[n].code()}`)"
         if not info.present:
-            return f"Before the last line, {who} is not mapped. What does the last line do to it?"
-        return (f"Before the last line, {who} has refcount {info.refcount}, mapcount {info.mapcount}, "
-                f"pincount {info.pincount}, exclusive {info.exclusive}, writable {info.writable}. "
-                f"What does the last line change?")
+            return f"Before {where}, {who} is not mapped. What does that line do?"
+        if info.zero_page:
+            return f"Before {where}, {who} is the shared zero page (not counted). What does that line do?"
+        from .. import notation
+        return (f"Before {where}, {who} is {notation.counters(info.refcount, info.mapcount, info.pincount, info.exclusive)}"
+                f", {notation.pte_bits(info.writable)} ({_KEY}). What does that line change?")
 
     def hint(self, level=None):
         """Display the next hint (or hint ``level``, 1 to 3).  After the
