@@ -41,6 +41,7 @@ import ipywidgets as W
 
 from .era import ERAS, era as _era
 from .errors import InvalidArgument
+from .viz.captions import step_text
 from .viz.export import frame_strip, save_gif, step_caption, step_title
 from .viz.graph import GROUP_THRESHOLD
 from .viz.layout import Layout
@@ -302,8 +303,9 @@ class Stepper(W.VBox):
         if r.outcome is not None:
             out = (f"<div style='margin-top:2px'>outcome: <code style='font-size:{fs}'>"
                    f"{html.escape(format_outcome(r.outcome))}</code></div>")
-        return (f"<div class='mm-explain' style='font-size:{fs}'><b>{r.index + 1}. "
-                f"{html.escape(r.step.name)}</b> — {html.escape(r.step.explain)}{out}</div>")
+        text, how = step_text(pb, long=True)
+        return (f"<div class='mm-explain' data-caption='{how}' style='font-size:{fs}'><b>{r.index + 1}. "
+                f"{html.escape(r.step.name)}</b> — {html.escape(text)}{out}</div>")
 
     def _update_expand(self, g):
         groups = sorted((n for n, a in g.nodes(data=True) if a.get("group") and a["kind"] == "folio"), key=repr)

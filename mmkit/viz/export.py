@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from ..errors import InvalidArgument
 from .view import LEGEND, GraphView
 from ..scenario import format_outcome
+from .captions import step_text
 from .playback import Playback
 
 __all__ = ["save", "save_gif", "frame_strip", "render_frames", "step_title", "step_caption", "displayable"]
@@ -73,11 +74,13 @@ def step_title(pb):
 
 
 def step_caption(pb):
-    """The explanation of the last step, and its outcome when it returned one."""
+    """The explanation of the last step, true for the era ``pb`` runs
+    (:func:`mmkit.viz.captions.step_text`), and its outcome when it
+    returned one."""
     if pb.index == 0:
         return ""
     r = pb.results[-1]
-    text = r.step.explain
+    text = step_text(pb, long=True)[0]
     if r.outcome is not None:
         text += f"  → {format_outcome(r.outcome)}"
     return text

@@ -88,7 +88,7 @@ PRESETS = {
     "lecture": Preset("lecture", width=40 / 3, height=7.5, dpi=96, unit_px=34, max_width=33,
                       font=13, small=11, title=16, lw=1.8, legend_h=1.05, legend=12),
     "compact": Preset("compact", width=10, height=5.8, dpi=80, unit_px=28, max_width=25,
-                      font=9.5, small=8.5, title=11.5, lw=1.2, legend_h=0.95, legend=9.5),
+                      font=9.5, small=8.5, title=11.5, lw=1.2, legend_h=1.15, legend=9.5),
 }
 
 

@@ -368,7 +368,7 @@ class GraphView:
         r = self.canvas.get_renderer()
         fs = p.legend
         while True:
-            row_h = fs * self.figure.dpi / 72 * 2.0
+            row_h = fs * self.figure.dpi / 72 * 1.8
             nrows = max(1, int((H - 4) // row_h))
             measured = []
             for sym in entries:
@@ -379,10 +379,10 @@ class GraphView:
                     sw = 0.0
                     caption = f"{sample} {caption}"
                 else:
-                    card = _Card(0, 0, "")
-                    card.configure(sample, None, self._legend_props(kind, variant, fs))
+                    card = _Card(0, 0, "", transform=IdentityTransform())
+                    card.configure(sample, ("key", variant, kind, fs, p.name), self._legend_props(kind, variant, fs))
                     card.figure = self.figure
-                    sw = card.get_window_extent(r).width + 12
+                    sw = card.sprite(r)[0].shape[1] + 2          # the box with its margin
                 t = Text(0, 0, caption, fontsize=fs, linespacing=1.05)
                 t.figure = self.figure
                 cw = t.get_window_extent(r).width
@@ -497,8 +497,11 @@ class GraphView:
         notes = {n: text for n, text, _ in placed}
         self.title.configure(title, ("title", p.name))
         self.era_text.configure(f"era {era}" if era else "", ("era", p.name))
-        width_chars = int(self.figure.get_figwidth() * 72 / (p.small * 0.52))
-        wrapped = "\n".join(textwrap.wrap(caption, width_chars)[:2]) if caption else ""
+        width_chars = int(self.figure.get_figwidth() * 72 / (p.small * 0.6))
+        lines = textwrap.wrap(caption, width_chars) if caption else []
+        if len(lines) > 2:                  # say that it goes on (the stepper's text has it all)
+            lines = lines[:1] + [textwrap.shorten(" ".join(lines[1:]), width_chars, placeholder=" …")]
+        wrapped = "\n".join(lines)
         self.caption.configure(wrapped, ("caption", p.name))
         self.empty.configure("" if len(g) else "nothing mapped yet: step to start", ("empty", p.name))
         self.drawn, self.notes = drawn, notes

@@ -1,0 +1,114 @@
+"""Step captions that are true for the era being drawn.
+
+A scenario's step texts are written for one kernel, :data:`REFERENCE_ERA`
+(6.18, the kernel the kit is checked against).  Under another era a step
+can take other decisions: under 5.7 the parent of ``vmsplice_child``
+*reuses* the page the pipe still holds, where 6.18 copies it.  So a
+caption is chosen per era:
+
+1. the step's own text when the step, run under the era drawn, decides
+   exactly what it decides under the reference era (same kernel decisions,
+   same outcome, same counters of the watched pages): the text is as true
+   as it is for 6.18;
+2. else a text written for that era, when :data:`VARIANTS` has one;
+3. else the era's own decisions, read from its trace ("in era 5.7:
+   reuse_swap_page: reuse · do_wp_page: reuse ..."), followed by the
+   reference text marked as such.
+
+Examples
+--------
+>>> from mmkit.viz import Playback
+>>> from mmkit.viz.captions import step_text
+>>> pb = Playback("vmsplice_child", era="5.7")
+>>> pb.goto(5)
+>>> text, how = step_text(pb)
+>>> how, "reuses" in text, "copies" in text
+('variant', True, False)
+>>> pb618 = Playback("vmsplice_child", era="6.18")
+>>> pb618.goto(5)
+>>> step_text(pb618)[1]
+'reference'
+"""
+
+from ..era import DEFAULT_ERA, era as _era
+
+__all__ = ["REFERENCE_ERA", "VARIANTS", "step_text", "signature"]
+
+#: The era the scenarios' own step texts describe.
+REFERENCE_ERA = DEFAULT_ERA
+
+#: (scenario name, step number from 1, step name) -> {era name: the step's
+#: text under that era}.  Used only when the step decides differently there
+#: than under :data:`REFERENCE_ERA` (a test checks each against the era's
+#: trace); the name guards against a step list that changed.
+VARIANTS = {
+    ("vmsplice_child", 5, "parent writes"): {
+        "5.7": "mapcount 1: 5.7's do_wp_page() asks reuse_swap_page(), which counts mappings only, and reuses "
+               "the page in place -- the page the pipe still holds (CVE-2020-29374).",
+        "5.8": "mapcount 1 and refcount 1: 5.8's vmsplice() had already broken COW in the child (GUP with "
+               "FOLL_WRITE), so the pipe holds the child's copy and the parent reuses its own page in place.",
+    },
+}
+
+
+def signature(result, events):
+    """What a step did, for comparing eras: its outcome, the decisions of
+    its trace in order, and the watched pages' present / writable / r / m /
+    p (PageAnonExclusive left out: eras before 5.19 have no such flag)."""
+    from ..scenario import format_outcome
+    pages = tuple(sorted((label, None if info is None or not info.present else
+                          (info.writable, info.zero_page, info.refcount, info.mapcount, info.pincount))
+                         for label, info in result.pages.items()))
+    return (format_outcome(result.outcome), tuple(e.decision for e in events if e.decision), pages)
+
+
+def _events(log):
+    return [e for _, evs in log for e in evs]
+
+
+def _reference(pb):
+    """The reference era's signature of every step of ``pb``'s scenario
+    (computed once per Playback, on a scratch run)."""
+    ref = getattr(pb, "_reference_sigs", None)
+    if ref is None:
+        from .playback import Playback
+        run = Playback(pb.scenario, REFERENCE_ERA, pb.graph_options)
+        ref = []
+        for _ in range(len(run)):
+            try:
+                run.step()
+            except Exception:          # a broken hand-written step: no reference beyond it
+                break
+            ref.append(signature(run.results[-1], _events(run.logs[-1])))
+        pb._reference_sigs = ref
+    return ref
+
+
+def step_text(pb, index=None, long=False):
+    """(text, how) for step ``index`` (default: the last one done) of
+    Playback ``pb``: how is ``"reference"`` (the step's own text holds for
+    this era), ``"variant"`` (a text written for this era) or ``"trace"``
+    (this era's decisions); ``long`` adds the reference text after a trace
+    caption."""
+    index = pb.index - 1 if index is None else index
+    r = pb.results[index]
+    own = r.step.explain
+    if _era(pb.era).name == _era(REFERENCE_ERA).name:
+        return own, "reference"
+    ref = _reference(pb)
+    events = _events(pb.logs[index])
+    if index < len(ref) and ref[index] == signature(r, events):
+        return own, "reference"
+    variant = VARIANTS.get((pb.scenario.name, index + 1, r.step.name), {}).get(pb.era.name)
+    if variant:
+        return variant, "variant"
+    decided = [e for e in events if e.decision]
+    if decided:
+        text = f"In era {pb.era.name}: " + " · ".join(f"{e.func}: {e.decision}" for e in decided[:4])
+        if len(decided) > 4:
+            text += f" · … ({len(decided) - 4} more)"
+    else:
+        text = f"In era {pb.era.name} this step takes no kernel decision."
+    if long:
+        text += f" ({REFERENCE_ERA}'s text, which this era's state may not match: {own})"
+    return text, "trace"
