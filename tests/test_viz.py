@@ -12,7 +12,10 @@ from mmkit import Kernel
 from mmkit.bench_viz import lecture_scenario
 from mmkit.errors import InvalidArgument
 from mmkit.kernel import ZERO_PFN
-from mmkit.scenarios import COW_CASES, TOPICS
+from matplotlib.transforms import Bbox
+
+from mmkit.era import ERAS as ERA_NAMES
+from mmkit.scenarios import COW_CASES, NON_ANON_CASES, TOPICS
 from mmkit.viz import (GraphView, Layout, Playback, draw, frame_strip, graph_diff, render_frames, rmap_graph,
                        save, save_gif)
 from mmkit.viz.graph import KINDS
@@ -384,3 +387,272 @@ def test_gif_and_frame_strip(tmp_path):
     with Image.open(out) as im:
         w, h = im.size
     assert w > frames[0].shape[1] * 2 - 10 and h > frames[0].shape[0] * 2 - 200
+
+
+# -- figures that never mislead (issue 10, section 4) ------------------------------------
+ALL_ERAS = tuple(ERA_NAMES)
+ALL_SCENARIOS = SCENARIOS + [(c.name, c) for c in NON_ANON_CASES]
+#: The only frames of the shipped scenarios whose mapping edges cross: after
+#: fork in "migration", pages a and b are each mapped by the parent and the
+#: child, in the order parent a, parent b, child a, child b, and no drawing
+#: with the PTEs in their row and the pages under them avoids one crossing
+#: (see layered_minimum()).
+UNAVOIDABLE = {("migration", i): 1 for i in range(2, 7)}
+
+
+def planned_frames(sc, era, preset="compact"):
+    """(view, [(graph, prev)]): every state of a run of ``sc`` with the
+    layout planned over the whole run, as the stepper plans it."""
+    pb = Playback(sc, era)
+    graphs = pb.all_graphs()
+    view = GraphView(preset)
+    view.layout.plan(graphs)
+    view.fit()
+    return view, [(g, graphs[i - 1] if i else None) for i, g in enumerate(graphs)]
+
+
+def drawn_segments(view, g, kinds=("pte", "hold")):
+    """[((u, v), [(p, q), ...])]: the drawn polylines of the edges of ``g``
+    of these kinds (layout units), as the view computed them."""
+    out = []
+    for (u, v, k), path in view.paths.items():
+        if g.has_edge(u, v, k) and g.edges[u, v, k]["kind"] in kinds:
+            pts = [tuple(map(float, p)) for p in path]
+            out.append(((u, v), list(zip(pts, pts[1:]))))
+    return out
+
+
+def _orient(a, b, c):
+    v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    return 0 if abs(v) < 1e-9 else (1 if v > 0 else -1)
+
+
+def _cross(s, t):
+    (p, q), (r, u) = s, t
+    return _orient(p, q, r) * _orient(p, q, u) < 0 and _orient(r, u, p) * _orient(r, u, q) < 0
+
+
+def crossings(view, g):
+    """Pairs of drawn PTE / holding edges (no end in common) that cross."""
+    segs = drawn_segments(view, g)
+    n = 0
+    for i, (e, ps) in enumerate(segs):
+        for f, qs in segs[i + 1:]:
+            if set(e) & set(f):
+                continue
+            n += any(_cross(s, t) for s in ps for t in qs)
+    return n
+
+
+def layered_minimum(view, g):
+    """The fewest PTE -> page crossings of any drawing with the PTEs where
+    they are and the pages on one line under them, in any order (brute
+    force over the orders of the pages)."""
+    from itertools import permutations
+    pos = view.layout.pos
+    edges = [(u, v) for u, v, a in g.edges(data=True) if a["kind"] == "pte"]
+    pages = sorted({v for _, v in edges}, key=repr)
+    if len(pages) > 8:
+        return None
+    best = None
+    for order in permutations(range(len(pages))):
+        at = dict(zip(pages, order))
+        n = sum(1 for i, (u, v) in enumerate(edges) for (u2, v2) in edges[i + 1:]
+                if v != v2 and (pos[u][0] - pos[u2][0]) * (at[v] - at[v2]) < 0)
+        best = n if best is None else min(best, n)
+        if best == 0:
+            break
+    return best or 0
+
+
+@pytest.mark.parametrize("preset", ["compact", "lecture"])
+def test_mapping_edges_cross_only_where_no_drawing_avoids_it(preset):
+    """In every frame of every shipped scenario under every era, PTE and holding edges cross only in the frames of UNAVOIDABLE, and there no more than any layered drawing must."""
+    seen = {}
+    for name, sc in ALL_SCENARIOS:
+        for era in ALL_ERAS:
+            view, frames = planned_frames(sc, era, preset)
+            for i, (g, prev) in enumerate(frames):
+                view._edges(g, prev, graph_diff(prev, g) if prev is not None else None)
+                n = crossings(view, g)
+                if n:
+                    seen[(name, i)] = n
+                    low = layered_minimum(view, g)
+                    assert low is not None and n <= low, (name, era, i, n, low)
+    assert seen == UNAVOIDABLE
+
+
+@pytest.mark.parametrize("preset", ["compact", "lecture"])
+def test_no_edge_runs_under_a_card_it_does_not_touch(preset):
+    """No PTE or holding edge passes under a page or holder card it does not connect, in any frame of any scenario and era."""
+    for name, sc in ALL_SCENARIOS:
+        for era in ALL_ERAS:
+            view, frames = planned_frames(sc, era, preset)
+            lay = view.layout
+            for i, (g, _) in enumerate(frames):
+                cards = [n for n, a in g.nodes(data=True) if a["kind"] in ("folio", "holder")]
+                for u, v, a in g.edges(data=True):
+                    if a["kind"] not in ("pte", "hold"):
+                        continue
+                    (x0, y0), (x1, y1) = lay.pos[u], lay.pos[v]
+                    for c in cards:
+                        xc, yc = lay.pos[c]
+                        if c in (u, v) or not min(y0, y1) < yc < max(y0, y1):
+                            continue
+                        x = x0 + (x1 - x0) * (y0 - yc) / (y0 - y1)
+                        assert abs(x - xc) >= lay.width[c] / 2, (name, era, i, (u, v), c)
+
+
+def _window_boxes(artist, r):
+    """Display-space boxes of a Text: its glyphs and, if any, its box patch."""
+    boxes = [artist.get_window_extent(r)]
+    patch = artist.get_bbox_patch()
+    if patch is not None:
+        artist.update_bbox_position_size(r)
+        boxes.append(patch.get_window_extent(r))
+    return Bbox.union(boxes)
+
+
+def _segment_hits_box(p, q, b):
+    """Does the segment p-q (display coordinates) enter box b?"""
+    (x0, y0), (x1, y1) = p, q
+    lo, hi = 0.0, 1.0
+    for d, s, lo_b, hi_b in ((x1 - x0, x0, b.x0, b.x1), (y1 - y0, y0, b.y0, b.y1)):
+        if abs(d) < 1e-12:
+            if not lo_b <= s <= hi_b:
+                return False
+            continue
+        t0, t1 = (lo_b - s) / d, (hi_b - s) / d
+        lo, hi = max(lo, min(t0, t1)), min(hi, max(t0, t1))
+    return lo <= hi
+
+
+def drawn_frames(cases, eras, preset):
+    """Yield (name, era, index, view, graph, prev) for every frame drawn as the stepper draws it."""
+    from mmkit.viz.export import _frames
+    for name, sc in cases:
+        for era in eras:
+            prev = None
+            for pb, view in _frames(sc, era, preset, {}):
+                g = pb.graph()
+                yield name, era, pb.index, view, g, prev
+                prev = g
+
+
+NOTE_CASES = [("compact", ALL_SCENARIOS, ("5.7", "6.18")), ("lecture", SCENARIOS[:len(TOPICS)], ("6.18",))]
+
+
+@pytest.mark.parametrize("preset,cases,eras", NOTE_CASES, ids=[c[0] for c in NOTE_CASES])
+def test_change_notes_overlap_no_edge_card_or_note(preset, cases, eras):
+    """Every change note ("RO→W →pfn 3") drawn overlaps no edge, no card and no other note, measured on matplotlib's text boxes in display coordinates."""
+    shown = 0
+    for name, era, i, view, g, prev in drawn_frames(cases, eras, preset):
+        r = view.canvas.get_renderer()
+        notes = [t for t in view._note_pool if t.get_visible() and t.get_text()]
+        assert len(notes) == len(view.notes)
+        cards = [c for c in view._cards.values() if c.get_visible() and c.get_text()]
+        card_boxes = [_window_boxes(c, r) for c in cards]
+        to_px = view.ax.transData.transform
+        segs = [[tuple(to_px(p)) for p in path] for path in view.paths.values()]
+        boxes = [_window_boxes(t, r) for t in notes]
+        for k, b in enumerate(boxes):
+            shown += 1
+            where = (name, era, i, notes[k].get_text())
+            assert not any(b.overlaps(c) for c in card_boxes), where
+            assert not any(b.overlaps(o) for o in boxes[:k]), where
+            assert not any(_segment_hits_box(p, q, b) for path in segs for p, q in zip(path, path[1:])), where
+    assert shown > 20
+
+
+def expected_symbols(view, g, prev):
+    """The key's symbols for a frame, derived from what the frame drew."""
+    from mmkit.viz.style import card_variant, edge_style
+    used = set()
+    for n, state in view.drawn.items():
+        a = g.nodes[n] if n in g else prev.nodes[n]
+        v = card_variant(a)
+        if a["kind"] in ("pte", "folio") and not (a["kind"] == "folio" and a["zero"]):
+            used.add(v)
+        if a["kind"] == "folio":
+            used.add("folio_zero" if a["zero"] else "counters")
+            used |= {"AE"} if a["exclusive"] else set()
+            used |= {"pinned"} if a["pincount"] else set()
+        if a["kind"] == "holder" and a["longterm"]:
+            used.add("LT")
+        used |= {"changed"} if state in ("new", "changed") else {"gone"} if state == "gone" else set()
+    for u, v, k in view.paths:
+        a = g.edges[u, v, k] if g.has_edge(u, v, k) else prev.edges[u, v, k]
+        if a["kind"] not in ("mm", "page_table"):      # grey structure lines: the row names explain them
+            used.add("line_" + edge_style(a))
+        if not g.has_edge(u, v, k):
+            used.add("gone")
+        elif prev is not None and len(prev) and a["kind"] in ("pte", "hold") and \
+                not prev.has_edge(u, v, k) and (u in prev or v in prev):
+            used.add("changed")
+    return used
+
+
+@pytest.mark.parametrize("preset", ["compact", "lecture"])
+def test_legend_shows_exactly_the_symbols_drawn_at_a_readable_size(preset):
+    """Each frame's key lists exactly the symbols the frame draws, one caption each, in text at least 10 px high (compact) or 14 px (lecture), inside the figure."""
+    from mmkit.viz.view import LEGEND, _Card
+    minimum = {"compact": 10, "lecture": 14}[preset]
+    for name, era, i, view, g, prev in drawn_frames(SCENARIOS[:len(TOPICS)], ("5.7", "6.18"), preset):
+        where = (name, era, i)
+        entries = set(view.legend_entries)
+        assert entries <= set(LEGEND), where
+        exp = expected_symbols(view, g, prev)
+        # a new PTE edge of a node first drawn this step shows as "changed" through its card
+        assert entries - {"changed"} == exp - {"changed"}, where
+        assert ("changed" in entries) == ("changed" in exp or any(s in ("new", "changed")
+                                                                 for s in view.drawn.values())), where
+        r = view.canvas.get_renderer()
+        texts = [t for t in view.kax.texts if t.get_text() and not isinstance(t, _Card)]     # captions, not samples
+        captions = [LEGEND[s][3] for s in view.legend_entries]
+        assert sorted(t.get_text() for t in texts) == sorted(
+            (f"{LEGEND[s][2]} {c}" if LEGEND[s][0] == "text" else c) for s, c in zip(view.legend_entries, captions))
+        W, H = view.canvas.get_width_height()
+        for t in texts:
+            assert t.get_fontsize() * view.figure.dpi / 72 >= minimum, (where, t.get_text())
+            b = t.get_window_extent(r)
+            assert 0 <= b.x0 and b.x1 <= W and 0 <= b.y0, (where, t.get_text())
+
+
+def test_step_captions_are_true_for_the_era_drawn():
+    """A step's caption is its own text only where the era decides as the reference era does; elsewhere it is the era's own text or the era's trace, and the CVE-2020-29374 step says reuse under 5.7 and 5.8, copy from 5.9."""
+    from mmkit.viz.captions import REFERENCE_ERA, VARIANTS, signature, step_text
+    from mmkit.viz.export import step_caption
+    ref = {}
+    for name, sc in ALL_SCENARIOS:
+        pb = Playback(sc, REFERENCE_ERA)
+        for i in range(len(pb)):
+            pb.step()
+            ref[name, i] = signature(pb.results[-1], [e for _, evs in pb.logs[-1] for e in evs])
+    used_variants = set()
+    for name, sc in ALL_SCENARIOS:
+        for era in ALL_ERAS:
+            pb = Playback(sc, era)
+            for i in range(len(pb)):
+                pb.step()
+                events = [e for _, evs in pb.logs[-1] for e in evs]
+                text, how = step_text(pb)
+                same = signature(pb.results[-1], events) == ref[name, i]
+                assert (how == "reference") == same, (name, era, i)
+                if how == "reference":
+                    assert text == sc.steps[i].explain
+                elif how == "variant":
+                    used_variants.add((name, i + 1, sc.steps[i].name, era))
+                    assert text == VARIANTS[name, i + 1, sc.steps[i].name][era]
+                else:
+                    assert text.startswith(f"In era {era}")
+                    for e in events[:4]:
+                        if e.decision:
+                            assert f"{e.func}: {e.decision}" in text
+                assert step_caption(pb).startswith(text[:40])
+                if name == "vmsplice_child" and i == 4:            # step 5: the parent writes
+                    decisions = [e.decision for e in events if e.func == "do_wp_page"]
+                    if era in ("5.7", "5.8"):
+                        assert "reuse" in decisions and "reuses" in text and "copies" not in text
+                    else:
+                        assert "wp_page_copy" in decisions and "copies" in text
+    assert used_variants == {(n, i, s, e) for (n, i, s), v in VARIANTS.items() for e in v}

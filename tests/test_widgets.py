@@ -95,11 +95,26 @@ def test_era_switch_reruns_to_the_same_step():
     w.set_era("5.7")
     assert w.index == 6 and w.era.name == "5.7" and w.era_select.value == "5.7"
     assert w.results[-1].outcome == b"NEW DATA"
-    assert "era 5.7" not in w.explain.value and w.status.value == "step 6/6 drawn"
+    # 5.7 decides otherwise than the 6.18 text says: the explanation is 5.7's own
+    assert "data-caption='trace'" in w.explain.value and "In era 5.7" in w.explain.value
+    assert w.status.value == "step 6/6 drawn"
     w.era_select.value = "5.9"
     assert w.era.name == "5.9" and w.results[-1].outcome == b"old data"
     w.back()
     assert w.kernel.era.name == "5.9" and w.index == 5
+
+
+def test_explanation_is_true_for_the_era_shown():
+    """Under 5.7 the CVE-2020-29374 step explains the reuse 5.7 does; under 6.18 the copy; Compare panels follow their era."""
+    old, new = Stepper("vmsplice_child", era="5.7"), Stepper("vmsplice_child", era="6.18")
+    old.goto(5)
+    new.goto(5)
+    assert "reuses" in old.explain.value and "copies" not in old.explain.value
+    assert "data-caption='variant'" in old.explain.value
+    assert "copies" in new.explain.value and "data-caption='reference'" in new.explain.value
+    c = Compare("vmsplice_child", eras=("5.7", "6.18"))
+    c.goto(5)
+    assert ["reuses" in s.explain.value for s in c.steppers] == [True, False]
 
 
 def test_status_is_set_after_the_image():
