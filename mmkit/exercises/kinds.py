@@ -359,15 +359,6 @@ def _ask_counters_field(field):
     return finish
 
 
-def _ask_other_counters(b):
-    xs = [x for x in ("C", "G") if b.maps(x) and not b.page(x).zero_page]
-    if not xs:
-        return None
-    X = b.rng.choice(xs)
-    parts = [_counter(X, "a", f) for f in ("mapcount", "refcount", "exclusive", "writable")]
-    return parts[0], parts[1:], f"After the last line, what does {X}'s page at a look like?"
-
-
 def _ask_write_fault(b):
     xs = b.mappers()
     if not xs:
