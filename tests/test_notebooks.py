@@ -340,7 +340,7 @@ def test_opens_with_objectives_and_code_early(name):
 @pytest.mark.parametrize("name", SERIES)
 def test_every_prediction_precedes_its_stepper(name):
     """A predict() question about a scenario comes before any stepper or comparison that plays it,
-    and every predict() gives its own hints."""
+    and every predict() gives its own hints, kept in a collapsed cell that no slide shows."""
     cells = _cells(name)
     code = [(i, c.source) for i, c in enumerate(cells) if c.cell_type == "code"]
     asked = [(i, m) for i, src in code for m in re.findall(r'predict\("([a-z_]+)"', src)]
@@ -349,8 +349,13 @@ def test_every_prediction_precedes_its_stepper(name):
         shown = [j for j, src in code if re.search(r'(Stepper|Compare|era_outcomes)\("%s"' % scenario, src)]
         assert all(j > i for j in shown), f"{name}: {scenario!r} is played at cells {shown} before it is asked at {i}"
     for i, src in code:
-        if "predict(" in src and "import" not in src.split("predict(")[0].splitlines()[-1]:
-            assert "hints=[" in src, f"{name}: the prediction at cell {i} has no hints of its own"
+        if re.search(r"\w+ = predict\(", src):
+            assert "hints=" in src, f"{name}: the prediction at cell {i} has no hints of its own"
+    # the hints themselves stay out of sight: in a collapsed cell that no slide shows
+    for c in cells:
+        if c.cell_type == "code" and re.search(r"^\w+_hints = \[", c.source, flags=re.M):
+            assert c.metadata.get("jupyter", {}).get("source_hidden") is True, c.source[:60]
+            assert c.metadata["slideshow"]["slide_type"] == "skip", c.source[:60]
 
 
 @pytest.mark.parametrize("name", SERIES)
