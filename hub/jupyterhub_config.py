@@ -1,0 +1,179 @@
+# mmkit's workshop hub: JupyterHub's own parts, configured for one machine and a class.
+#
+#   make hub                      # or: .venv/bin/python hub/workshop.py serve
+#
+# Everything is JupyterHub's: configurable-http-proxy in front, the hub on 127.0.0.1,
+# SharedPasswordAuthenticator (one class password), SimpleLocalProcessSpawner (no system
+# user per student) and jupyterhub-idle-culler as a hub service.  hub/workshop.py starts it
+# with the settings below taken from MMKIT_HUB_* variables; see hub/README.md.
+#
+# One thing is added to the spawner, and only when the hub runs as root: each student's
+# server runs under an unprivileged uid of its own (MMKIT_HUB_UID_BASE + the hub's user id,
+# no /etc/passwd entry needed), in a home only that uid can read.  SimpleLocalProcessSpawner
+# alone would run every student as root, able to read and kill each other's work (and the
+# machine's); LocalProcessSpawner would need a system account per student.
+
+import os
+import pathlib
+import shutil
+import stat
+import sys
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BIN = pathlib.Path(sys.executable).parent
+
+
+def _env(name, default=None):
+    value = os.environ.get(name, default)
+    if value is None:
+        raise SystemExit(f"hub/jupyterhub_config.py: {name} is not set (start the hub with hub/workshop.py)")
+    return value
+
+
+STATE = pathlib.Path(_env("MMKIT_HUB_STATE")).resolve()
+HOMES = STATE / "homes"
+PORT = int(_env("MMKIT_HUB_PORT", "8000"))
+HUB_PORT = int(_env("MMKIT_HUB_HUB_PORT", "8081"))
+PROXY_API_PORT = int(_env("MMKIT_HUB_PROXY_API_PORT", "8001"))
+PROXY_COMMAND = _env("MMKIT_HUB_PROXY_COMMAND").split("\x1f")   # node + the proxy's bin script
+CULL_TIMEOUT = int(_env("MMKIT_HUB_CULL_TIMEOUT", "3600"))
+RELEASE = _env("MMKIT_HUB_RELEASE", "1")
+UID_BASE = int(_env("MMKIT_HUB_UID_BASE", "2000000"))
+
+
+def closed_to_others():
+    """The first file the students' servers need that another uid cannot reach, or None.
+
+    The interpreter (and its standard library), the venv's scripts and packages and the
+    checkout's mmkit/ must be readable (and their folders searchable) by "others"."""
+    import sysconfig
+    need = [pathlib.Path(os.path.realpath(sys.executable)), BIN / "jupyterhub-singleuser",
+            pathlib.Path(sysconfig.get_paths()["stdlib"]) / "os.py",
+            pathlib.Path(sysconfig.get_paths()["purelib"]), ROOT / "mmkit" / "__init__.py",
+            ROOT / "jupyter-config"]
+    for path in need:
+        path = pathlib.Path(os.path.realpath(path))
+        for folder in [*reversed(path.parents)] + ([path] if path.is_dir() else []):
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                return folder
+        if not path.is_dir() and not path.stat().st_mode & stat.S_IROTH:
+            return path
+    return None
+
+
+# Students run as uids of their own when the hub is root, unless MMKIT_HUB_STUDENT_UIDS=0 or
+# the Python they need is closed to other uids (e.g. a pyenv under /root, mode 0700): then the
+# servers run as the hub's user, as plain SimpleLocalProcessSpawner does, and the log says why.
+CLOSED = closed_to_others() if os.geteuid() == 0 else None
+AS_ROOT = os.geteuid() == 0 and CLOSED is None and _env("MMKIT_HUB_STUDENT_UIDS", "1") != "0"
+if os.geteuid() == 0 and not AS_ROOT:
+    why = f"{CLOSED} is closed to other uids" if CLOSED else "MMKIT_HUB_STUDENT_UIDS=0"
+    print(f"mmkit hub: WARNING: students' servers run as root ({why})", file=sys.stderr, flush=True)
+(STATE / "students-run-as").write_text(
+    ("uid-per-student" if AS_ROOT else "root" if os.geteuid() == 0 else "hub-user") + "\n")
+
+
+class WorkshopSpawner(SimpleLocalProcessSpawner):
+    """SimpleLocalProcessSpawner whose students land in their own copy of the notebooks
+    and, when the hub is root, run under a uid of their own instead of root."""
+
+    @property
+    def student_uid(self):
+        return UID_BASE + self.user.id
+
+    def copy_notebooks(self):
+        """Give the student a copy of notebooks/ on first spawn; later spawns keep their work."""
+        home = pathlib.Path(self.home_dir)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mine = home / "notebooks"
+        if not mine.exists():
+            tmp = home / ".notebooks.copying"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(NOTEBOOKS, tmp, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            tmp.rename(mine)
+        if AS_ROOT:
+            uid = self.student_uid
+            for path in [home, *home.rglob("*")]:
+                os.lchown(path, uid, uid)
+        home.chmod(0o700)
+
+    def make_preexec_fn(self, name):
+        home = self.home_dir
+        uid = self.student_uid if AS_ROOT else None
+
+        def preexec():
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            os.chdir(home)
+
+        return preexec
+
+    def user_env(self, env):
+        env = super().user_env(env)
+        env["MMKIT_RELEASE"] = RELEASE                      # student release: answers hidden
+        env["JUPYTER_CONFIG_PATH"] = str(ROOT / "jupyter-config")
+        env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+        return env
+
+    def get_args(self):
+        args = super().get_args()
+        if os.geteuid() == 0 and not AS_ROOT:
+            args.append("--allow-root")
+        return args
+
+
+def pre_spawn_hook(spawner):
+    spawner.copy_notebooks()
+
+
+# -- the hub and its proxy, loopback only --------------------------------------------------
+c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
+
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = PORT
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = HUB_PORT
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
+c.ConfigurableHTTPProxy.command = PROXY_COMMAND
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+c.JupyterHub.cleanup_servers = True          # stopping the hub stops every student's server
+c.JupyterHub.cleanup_proxy = True
+c.JupyterHub.concurrent_spawn_limit = 50      # a whole class may press "start" at once
+
+# -- who may log in: one class password ----------------------------------------------------
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = _env("MMKIT_HUB_PASSWORD")
+c.Authenticator.allow_all = True              # any name with the class password (a workshop)
+if os.environ.get("MMKIT_HUB_ADMIN_PASSWORD"):
+    c.SharedPasswordAuthenticator.admin_password = os.environ["MMKIT_HUB_ADMIN_PASSWORD"]
+    c.Authenticator.admin_users = {"lecturer"}
+
+# -- the students' servers -----------------------------------------------------------------
+c.JupyterHub.spawner_class = WorkshopSpawner
+c.WorkshopSpawner.home_dir_template = str(HOMES / "{username}")
+c.Spawner.pre_spawn_hook = pre_spawn_hook
+c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
+c.Spawner.notebook_dir = str(HOMES / "{username}" / "notebooks")
+c.Spawner.default_url = "/lab/tree/00-orientation.ipynb"
+c.Spawner.start_timeout = 180                 # 30 servers starting at once on 2 cores
+c.Spawner.http_timeout = 180
+
+# -- the idle culler: stop servers nobody used for CULL_TIMEOUT seconds ----------------------
+c.JupyterHub.services = [{
+    "name": "idle-culler",
+    "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={CULL_TIMEOUT}",
+                f"--cull-every={max(30, CULL_TIMEOUT // 6)}"],
+}]
+c.JupyterHub.load_roles = [{
+    "name": "idle-culler",
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    "services": ["idle-culler"],
+}]
