@@ -299,7 +299,10 @@ class Kernel:
         MigrateResult
             ``migrated`` / ``failed`` counts, ``reasons`` per address
             (``"EAGAIN: pinned ..."``, ``"skipped: ..."``, ``"EFAULT: ..."``),
-            ``passes``, ``unmap_cycles``, ``rmap_steps``.
+            ``passes``, ``unmap_cycles``, ``rmap_steps``.  A run of
+            addresses with no page (or no VMA) is reported once, at its first
+            address, with its length: the cost follows what is mapped, not
+            ``npages``.
 
         Raises
         ------
@@ -313,16 +316,38 @@ class Kernel:
             raise InvalidArgument(f"reason must be one of {', '.join(CALLERS)}, not {reason!r}")
         mm = task.mm
         self.trace.begin(f"migrate({task.name}, {addr:#x}, {npages}, {reason})")
-        todo, refused = [], {}
-        for i in range(npages):
-            a = addr + i * PAGE_SIZE
+        todo, refused, nrefused = [], {}, 0
+
+        def visit(a, n=1):
+            # a run of n pages without a present PTE is asked about once, at
+            # its first address, so the cost follows what is mapped
+            nonlocal nrefused
             folio, why = isolate_for_migration(self, reason, mm, a)
             if folio is None:
-                refused[a] = why
+                refused[a] = why if n == 1 else f"{why} (and the {n - 1} pages after it)"
+                nrefused += n
             else:
                 todo.append((a, folio))
+
+        end = addr + npages * PAGE_SIZE
+        pos = addr
+        for vma in mm.vmas_in(addr, end):
+            lo, hi = max(vma.start, addr), min(vma.end, end)
+            if pos < lo:
+                visit(pos, (lo - pos) // PAGE_SIZE)                 # no VMA here
+            pos = lo
+            for a, e in mm.ptes(lo, hi):
+                if pos < a:
+                    visit(pos, (a - pos) // PAGE_SIZE)             # a VMA without pages
+                visit(a)
+                pos = a + PAGE_SIZE
+            if pos < hi:
+                visit(pos, (hi - pos) // PAGE_SIZE)
+            pos = hi
+        if pos < end:
+            visit(pos, (end - pos) // PAGE_SIZE)
         res = migrate_pages(self, todo, reason=reason, isolated=True)
-        res.failed += len(refused)
+        res.failed += nrefused
         res.reasons.update(refused)
         self.trace.emit("migrate_pages", f"{res.migrated} migrated, {res.failed} not migrated",
                         f"{CALLERS[reason][2]}; {res.rmap_steps} rmap step(s)")
