@@ -1,0 +1,93 @@
+"""Recorded live runs: the package ships every conformance scenario's live
+side recorded on a real kernel, and the notebooks' live cells show it,
+marked "recorded on Linux ...", wherever the live backend cannot run.
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MARK = re.compile(r"recorded on Linux \d+\.\d+(\.\d+)? \([\w-]+, \d{4}-\d\d-\d\d\)")
+NOBODY = 65534
+
+
+def test_recording_is_shipped_as_package_data():
+    """A linux-*.json recording sits in mmkit/live/recorded and pyproject ships it as package data."""
+    from mmkit.live.recorded import recordings
+    files = recordings()
+    assert files and all(f.parent == ROOT / "mmkit" / "live" / "recorded" for f in files)
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'"mmkit\.live"\s*=\s*\[[^\]]*"recorded/\*\.json"', text), "package-data lacks recorded/*.json"
+
+
+def test_recording_covers_every_scenario_and_agrees_with_the_model():
+    """The newest recording has kernel version, architecture and date, every
+    conformance scenario, and its live side agrees with the model as it is
+    now (else: re-record with `python -m mmkit.live record`, or fix the model)."""
+    from mmkit.conformance import default_scenarios
+    from mmkit.live.recorded import recording
+    rec = recording()
+    assert MARK.fullmatch(rec.mark), rec.mark
+    assert rec.data["kernel"] and rec.data["machine"] and rec.data["date"]
+    names = [sc.name for sc in default_scenarios()]
+    missing = [n for n in names if n not in rec.scenarios]
+    assert not missing, f"not recorded: {missing}; run `python -m mmkit.live record` as root"
+    bad = {n: rec.comparison(n).failures for n in names if not rec.comparison(n).ok}
+    assert not bad, bad
+
+
+def test_recording_holds_no_physical_addresses():
+    """PFNs are stored as 1, 2... per run side, so the file tells no physical address of the recording machine."""
+    from mmkit.live.recorded import recording
+    rec = recording()
+    for s in rec.scenarios.values():
+        for side in ("model", "live"):
+            pfns = {c["pfn"] for r in s[side] for c in r["cells"].values() if c["pfn"] is not None}
+            assert pfns <= set(range(1, len(pfns) + 1)), (s["name"], side, pfns)
+
+
+def test_recorded_result_reads_like_a_live_result():
+    """recorded_result() gives the side-by-side table, the reason nothing ran here and the "recorded on" mark."""
+    from mmkit.live.recorded import recorded_result
+    r = recorded_result("vmsplice_child", "not root")
+    assert r.ran is False and r.ok is True and r.reason == "not root"
+    html = r._repr_html_()
+    assert MARK.search(html) and 'data-recorded="true"' in html and "child reads the pipe" in html
+    assert MARK.search(str(r)) and "b'old data'" in str(r)
+    assert recorded_result("no such scenario", "not root") is None
+
+
+def test_recorded_result_falls_back_when_the_file_is_damaged(tmp_path, monkeypatch):
+    """A damaged recording gives None (the cell then says "skipped"), never an exception."""
+    from mmkit.live.recorded import recorded_result
+    bad = tmp_path / "linux-9.9.json"
+    bad.write_text("{not json")
+    monkeypatch.setenv("MMKIT_RECORDED", str(bad))
+    assert recorded_result("fork", "not root") is None
+
+
+@pytest.mark.live
+def test_record_command_writes_a_recording(tmp_path):
+    """`python -m mmkit.live record -s fork -o FILE` (root, Linux) records that
+    scenario with kernel release, architecture and date; elsewhere it refuses
+    with the reason."""
+    from mmkit.live import available
+    ok, why = available()
+    if not ok:
+        pytest.skip(f"live kernel unavailable: {why}")
+    out = tmp_path / "linux-test.json"
+    p = subprocess.run([sys.executable, "-m", "mmkit.live", "record", "-s", "fork", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    data = json.loads(out.read_text())
+    import platform
+    assert data["kernel"] == platform.release() and data["machine"] == platform.machine()
+    assert [s["name"] for s in data["scenarios"]] == ["fork"] and data["scenarios"][0]["ok"]
