@@ -42,7 +42,8 @@ __all__ = ["Kernel", "Task", "Holder", "Snapshot", "ZERO_PFN"]
 #: The model's pfn for the shared zero page (a constant, as on a real machine).
 ZERO_PFN = 1
 _MMAP_BASE = 0x7f0000000000
-_STATE = ("tasks", "files", "holders", "zero_page", "nr_folios", "walk_steps", "_next_pfn", "_next_id")
+_STATE = ("tasks", "files", "holders", "zero_page", "nr_folios", "walk_steps", "_next_pfn", "_next_id",
+          "_next_pid", "_next_holder")
 
 
 class Task:
@@ -130,6 +131,8 @@ class Kernel:
         self.walk_steps = 0
         self._next_pfn = ZERO_PFN + 1
         self._next_id = 1
+        self._next_pid = 1
+        self._next_holder = 1
 
     def __repr__(self):
         alive = sum(t.alive for t in self.tasks.values())
@@ -149,9 +152,30 @@ class Kernel:
         self.trace.emit("free_folio", "page freed", "last reference dropped", folio.pfn)
 
     def next_id(self):
+        """The next id of a VMA, anon_vma or file (one counter for those)."""
         i = self._next_id
         self._next_id = i + 1
         return i
+
+    def next_pid(self):
+        """The next process id: processes count 1, 2, 3... on their own,
+        so the parent is pid 1 and its first child pid 2."""
+        i = self._next_pid
+        self._next_pid = i + 1
+        return i
+
+    def next_holder_id(self):
+        """The next key of :attr:`holders` (pins, GUP references and pipes
+        count on their own counter; :meth:`holder_number` numbers each kind
+        from 1)."""
+        i = self._next_holder
+        self._next_holder = i + 1
+        return i
+
+    def holder_number(self, holder):
+        """``holder``'s number among the holders of its kind, from 1: the
+        first pin is ``pin 1``, the first pipe ``pipe 1``."""
+        return sum(1 for h in self.holders.values() if h.kind == holder.kind and h.id <= holder.id)
 
     def new_anon_vma(self, parent):
         return AnonVma(self.next_id(), parent)
@@ -175,7 +199,7 @@ class Kernel:
         if name is not None and not isinstance(name, str):
             raise InvalidArgument(f"name must be a str, not {type(name).__name__}")
         self.trace.begin(f"spawn({name!r})")
-        pid = self.next_id()
+        pid = self.next_pid()
         task = Task(pid, name or f"P{pid}", None)
         task.mm = Mm(task, _MMAP_BASE)
         self.tasks[pid] = task
@@ -231,18 +255,33 @@ class Kernel:
 
     def dump(self):
         """The whole state as a compact text table, one line per PTE, pin,
-        pipe and cached page -- to read, print, or compare two states.
+        pipe and cached page -- to read, print, or compare two states -- in
+        the kit's notation (:mod:`mmkit.notation`), with its key last.
+
+        A PTE line reads ``process[pid] address prot flags what: pfn N
+        W|RO [D] | rN mN pN [AE] kind data=...``; the zero page is not
+        counted, so its PTEs show ``zero page`` and no counters.
 
         Examples
         --------
         >>> k = Kernel(); p = k.spawn("P"); a = p.mmap(1); p.write(a, b"x")
         >>> print(k.dump())
-        P[1] 0x7f0000000000 rw private anon: pfn 2 W D | ref 1 map 1 pin 0 AE anon data=b'x'
+        P[1] 0x7f0000000000 rw private anon: pfn 2 W D | r1 m1 p0 AE anon data=b'x'
+        key: r = refcount (folio_ref_count); m = mapcount (folio_mapcount; /proc/kpagecount); p = pins (FOLL_PIN; +1024 each on the refcount); AE = PageAnonExclusive set; W = PTE writable; D = PTE dirty
         """
+        from .notation import counters, key_for, pte_bits
+        used = set()
+
         def page(f):
-            kind = "zero" if f.zero else "anon" if f.anon else "cache" if f.mapping is not None else "orphan"
-            return (f"pfn {f.pfn} | ref {f.refcount} map {f.mapcount} pin {f.pincount}"
-                    f"{' AE' if f.anon_exclusive else ''} {kind} data={bytes(f.data[:16])!r}")
+            if f.zero:
+                used.add("zero page")
+                return f"zero page | not counted data={bytes(f.data[:16])!r}"
+            kind = "anon" if f.anon else "cache" if f.mapping is not None else "orphan"
+            used.update(("r", "m", "p"))
+            if f.anon_exclusive:
+                used.add("AE")
+            return (f"pfn {f.pfn} | {counters(f.refcount, f.mapcount, f.pincount, f.anon_exclusive)}"
+                    f" {kind} data={bytes(f.data[:16])!r}")
         lines = []
         for t in self.tasks.values():
             if not t.alive:
@@ -256,17 +295,23 @@ class Kernel:
                 if not ptes:
                     lines.append(f"{t.name}[{t.pid}] {vma.start:#x}-{vma.end:#x} {vma.prot} {flags} {what}: empty")
                 for addr, e in ptes:
-                    state = ("W" if e.write else "R/O") + (" D" if e.dirty else "") if e.present else \
-                        f"migration {e.kind}"
+                    if e.present:
+                        state = pte_bits(e.write, e.dirty)
+                        used.update(state.split())
+                    else:
+                        state = f"migration {e.kind}"
                     f = e.folio
-                    lines.append(f"{t.name}[{t.pid}] {addr:#x} {vma.prot} {flags} {what}: "
-                                 f"pfn {f.pfn} {state} | " + page(f).split(" | ", 1)[1])
+                    head, rest = page(f).split(" | ", 1)
+                    where = "zero page" if f.zero else f"pfn {f.pfn}"
+                    lines.append(f"{t.name}[{t.pid}] {addr:#x} {vma.prot} {flags} {what}: {where} {state} | {rest}")
         for f in self.files.values():
             for index, folio in sorted(f.pages.items()):
                 lines.append(f"file {f.name} page {index}: {page(folio)}")
         for h in self.holders.values():
             if not h.released:
-                lines.append(f"{h.kind} {h.id}: " + ", ".join(page(b[0]) for b in h.buffers))
+                lines.append(f"{h.kind} {self.holder_number(h)}: " + ", ".join(page(b[0]) for b in h.buffers))
+        if used:
+            lines.append(key_for(used))
         return "\n".join(lines)
 
     def check_invariants(self):

@@ -272,7 +272,7 @@ class Process:
         if name is not None and not isinstance(name, str):
             raise InvalidArgument(f"name must be a str, not {type(name).__name__}")
         k.trace.begin(f"{task.name}.fork({name!r})")
-        pid = k.next_id()
+        pid = k.next_pid()
         child = Task(pid, name or f"{task.name}-child{pid}", None)
         child.mm = dup_mmap(k, task.mm, child)     # checks each page it shares or copies
         k.tasks[pid] = child
@@ -347,7 +347,7 @@ class Process:
 
 def Holder_(k, kind, flags, bufs, owner, addr):
     from .kernel import Holder
-    h = Holder(k.next_id(), kind, flags, bufs, owner, addr)
+    h = Holder(k.next_holder_id(), kind, flags, bufs, owner, addr)
     k.holders[h.id] = h
     return h
 
