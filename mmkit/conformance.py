@@ -53,6 +53,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .errors import KernelError, Signal
+from .notation import key_for
 from .scenario import format_outcome
 
 __all__ = ["RACY", "Cell", "Row", "Comparison", "Report", "run_scenario", "compare", "run_conformance",
@@ -65,6 +66,11 @@ RACY = {
 }
 
 _FIELDS = ("present", "anon", "zero_page", "in_page_cache", "mapcount", "exclusive", "writable")
+
+#: The key printed under every comparison table.
+KEY = (key_for(["m", "AE", "W", "RO", "r", "zero page"]) + "; A, B...: which page (Z: the zero page); "
+       "*: writable inferred from a later store of this run, +: from a replay; ?: unknown; "
+       "r: model only (user space cannot read it)")
 
 
 @dataclass
@@ -85,12 +91,17 @@ class Cell:
     label: str = "-"
 
     def text(self, model=False):
-        """Compact form: ``A m2 x W`` (identity, mapcount, exclusive, writable)."""
+        """Compact form in the kit's notation (:mod:`mmkit.notation`):
+        ``A m2 AE W`` (identity, mapcount, PageAnonExclusive when set,
+        writable or ``RO``), ``+ r2`` on the model side; the zero page is
+        not counted: ``Z zero page RO``."""
         if not self.present:
             return "-"
-        w = "?" if self.writable is None else ("W" if self.writable else "R")
+        w = "?" if self.writable is None else ("W" if self.writable else "RO")
         w += self.inferred
-        s = f"{self.label} m{self.mapcount} {'x' if self.exclusive else '.'} {w}"
+        if self.zero_page:
+            return f"{self.label} zero page {w}"
+        s = f"{self.label} m{self.mapcount}{' AE' if self.exclusive else ''} {w}"
         if model and self.refcount is not None:
             s += f" r{self.refcount}"
         return s
@@ -168,6 +179,7 @@ class Comparison:
         if self.attempts > 1:
             out.append(f"  (live run repeated: {self.attempts} attempts)")
         out.append("  " + ("OK" if self.ok else f"FAILED: {len(self.failures)} disagreement(s)"))
+        out.append("  " + KEY)
         return "\n".join(out)
 
 

@@ -21,6 +21,7 @@ and as text elsewhere, so a cell shows it by naming it last.
 import html
 
 from .rmap import rmap_vmas
+from .notation import counters, key_for
 from .scenario import format_outcome
 from .table import Table
 
@@ -29,30 +30,58 @@ __all__ = ["pages", "trace", "era_outcomes", "live_compare", "migrate_cached_pag
 
 _FIELDS = ("pfn", "present", "writable", "refcount", "mapcount", "pincount", "exclusive", "zero_page",
            "in_page_cache")
-_SHORT = {"present": "present", "writable": "W", "refcount": "refcount", "mapcount": "mapcount",
-          "pincount": "pincount", "exclusive": "AnonExclusive", "zero_page": "zero page",
-          "in_page_cache": "page cache", "pfn": "pfn"}
+#: field -> column header, in the kit's notation (mmkit.notation)
+_SHORT = {"present": "present", "writable": "W/RO", "refcount": "r", "mapcount": "m", "pincount": "p",
+          "exclusive": "AE", "zero_page": "zero page", "in_page_cache": "page cache", "pfn": "pfn"}
+#: notation symbols each field's column uses (for the key under the table)
+_SYMBOLS = {"writable": ("W", "RO"), "refcount": ("r",), "mapcount": ("m",), "pincount": ("p",),
+            "exclusive": ("AE",)}
+_COUNTED = ("refcount", "mapcount", "pincount", "exclusive")
 
 
 def pages(k, fields=("pfn", "writable", "refcount", "mapcount", "pincount", "exclusive"), **where):
-    """A table of ``k.page(proc, addr)`` for each ``label=(proc, addr)``.
+    """A table of ``k.page(proc, addr)`` for each ``label=(proc, addr)``,
+    headed in the kit's notation (``r``, ``m``, ``p``, ``AE``, ``W/RO``)
+    with the key under it.  The zero page is not counted: its row says
+    ``zero page`` and shows no counters.  ``t.column()`` takes the field
+    name or the header.
 
     Examples
     --------
     >>> from mmkit import Kernel
     >>> k = Kernel(); p = k.spawn("parent"); a = p.mmap(1); p.write(a, b"x"); c = p.fork("child")
     >>> t = pages(k, parent=(p, a), child=(c, a))
-    >>> t.column("mapcount")
-    [2, 2]
+    >>> t.column("mapcount"), t.column("m")
+    ([2, 2], [2, 2])
+    >>> print(t)
+    page    pfn  W/RO  r  m  p  AE
+    parent    2  RO    2  2  0  no
+    child     2  RO    2  2  0  no
+    key: r = refcount (folio_ref_count); m = mapcount (folio_mapcount; /proc/kpagecount); p = pins (FOLL_PIN; +1024 each on the refcount); AE = PageAnonExclusive set; W = PTE writable; RO = PTE read-only
     """
     rows = []
+    zero = False
     for label, (proc, addr) in where.items():
         info = k.page(proc, addr) if proc.alive else None
         if info is None or not info.present:
             rows.append([label] + ["-"] * len(fields))
-        else:
-            rows.append([label] + [getattr(info, f) for f in fields])
-    return Table(["page"] + [_SHORT.get(f, f) for f in fields], rows)
+            continue
+        row = [label]
+        for f in fields:
+            v = getattr(info, f)
+            if info.zero_page and f in _COUNTED:
+                v = "—"                     # not counted
+            elif info.zero_page and f == "pfn":
+                v = "zero page"
+            elif f == "writable":
+                v = "W" if v else "RO"
+            row.append(v)
+        zero |= info.zero_page
+        rows.append(row)
+    symbols = [s for f in fields for s in _SYMBOLS.get(f, ())] + (["zero page"] if zero else [])
+    t = Table(["page"] + [_SHORT.get(f, f) for f in fields], rows, footer=key_for(symbols) if symbols else "")
+    t.aliases = {f: _SHORT.get(f, f) for f in fields}
+    return t
 
 
 class _Lines(list):
@@ -106,10 +135,11 @@ def era_outcomes(scenario, eras=("5.7", "5.8", "5.9", "5.19", "6.18"), watch=Non
         row = [e, format_outcome(last.outcome)]
         for lb in labels:
             info = last.pages.get(lb)
-            row.append("-" if info is None or not info.present else
-                       f"pfn {info.pfn} r{info.refcount} m{info.mapcount}{' AE' if info.exclusive else ''}")
+            row.append("-" if info is None or not info.present else "zero page" if info.zero_page else
+                       f"pfn {info.pfn} " + counters(info.refcount, info.mapcount, info.pincount, info.exclusive))
         rows.append(row)
-    return Table(["era", f"step {n}: {sc.steps[n - 1].name}"] + labels, rows, caption=sc.title)
+    return Table(["era", f"step {n}: {sc.steps[n - 1].name}"] + labels, rows, caption=sc.title,
+                 footer=key_for(["r", "m", "p", "AE", "zero page"]))
 
 
 class LiveResult:
@@ -142,9 +172,8 @@ class LiveResult:
             return (f'<div class="mm-live" data-ran="false" style="color:#666">Live kernel skipped: '
                     f"{html.escape(self.reason)}</div>")
         verdict = "model and live kernel agree" if self.ok else "model and live kernel DISAGREE"
-        legend = ("Each cell: page identity letter (A, B...; Z = zero page), m = mapcount, x = PageAnonExclusive, "
-                  "W/R = writable or read-only (+ / * = inferred by a later store), r = refcount (model only: user "
-                  "space cannot read it).")
+        from .conformance import KEY
+        legend = "Each cell: " + KEY + "."
         return (f'<div class="mm-live" data-ran="true" data-ok="{str(self.ok).lower()}"><b>{html.escape(verdict)}'
                 f"</b><pre>{html.escape(self.comparison.table())}</pre><small>{html.escape(legend)}</small></div>")
 

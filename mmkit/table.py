@@ -42,22 +42,26 @@ class Table(list):
     """Rows (lists of cells) under a header, with an optional caption.
 
     The first column is left-aligned, numeric columns right-aligned.
-    ``t.rows`` is the table itself (a list of rows).
+    ``t.rows`` is the table itself (a list of rows); ``footer`` is a line
+    under it (the notation key of the symbols it uses); ``aliases`` maps
+    other names of columns (API field names) to their headers.
     """
 
-    def __init__(self, header, rows, caption="", css_class="mm-table"):
+    def __init__(self, header, rows, caption="", css_class="mm-table", footer=""):
         super().__init__([list(r) for r in rows])
         self.header = list(header)
         self.caption = caption
         self.css_class = css_class
+        self.footer = footer
+        self.aliases = {}
 
     @property
     def rows(self):
         return self
 
     def column(self, name):
-        """The cells of column ``name``."""
-        j = self.header.index(name)
+        """The cells of column ``name`` (a header, or a name in :attr:`aliases`)."""
+        j = self.header.index(self.aliases.get(name, name))
         return [r[j] for r in self]
 
     def _num(self):
@@ -70,6 +74,8 @@ class Table(list):
         lines = [self.caption] if self.caption else []
         lines += ["  ".join(str(c).rjust(x) if num[j] else str(c).ljust(x) for j, (c, x) in enumerate(zip(r, w)))
                   .rstrip() for r in cells]
+        if self.footer:
+            lines.append(self.footer)
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -83,8 +89,10 @@ class Table(list):
         body = "".join("<tr>" + "".join(td(j, c) for j, c in enumerate(r)) + "</tr>" for r in self)
         cap = (f"<caption style='caption-side:top;text-align:left'><b>{escape(self.caption)}</b></caption>"
                if self.caption else "")
+        foot = (f"<div class='mm-key' style='font-size:85%;color:#444'>{escape(self.footer)}</div>"
+                if self.footer else "")
         return (f'<table class="{self.css_class}" style="border-collapse:collapse;font-size:95%">{cap}'
-                f"<tr>{head}</tr>{body}</table>"
+                f"<tr>{head}</tr>{body}</table>{foot}"
                 f"<style>.{self.css_class} td,.{self.css_class} th{{border:1px solid #ccd;padding:2px 8px}}</style>")
 
 

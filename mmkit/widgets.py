@@ -40,6 +40,7 @@ import os
 import ipywidgets as W
 
 from .era import ERAS, era as _era
+from .notation import key_for
 from .errors import InvalidArgument
 from .viz.captions import step_text
 from .viz.export import frame_strip, save_gif, step_caption, step_title
@@ -58,9 +59,12 @@ from .viz.view import GraphView
 
 __all__ = ["Stepper", "Compare", "trace_html", "pages_table"]
 
-_COLUMNS = (("pfn", "pfn"), ("present", "present"), ("writable", "W"), ("anon", "anon"),
-            ("exclusive", "AE"), ("refcount", "ref"), ("mapcount", "map"), ("pincount", "pin"),
-            ("maybe_pinned", "≥1024"), ("in_page_cache", "cache"))
+#: (PageInfo field, header in the kit's notation, notation symbols it uses)
+_COLUMNS = (("pfn", "pfn", ()), ("present", "present", ()), ("writable", "W/RO", ("W", "RO")),
+            ("anon", "anon", ()), ("exclusive", "AE", ("AE",)), ("refcount", "r", ("r",)),
+            ("mapcount", "m", ("m",)), ("pincount", "p", ("p",)), ("maybe_pinned", "r ≥ 1024", ()),
+            ("in_page_cache", "cache", ()))
+_NOT_COUNTED = ("exclusive", "refcount", "mapcount", "pincount", "maybe_pinned")
 _SPEEDS = (("slow", 2400), ("normal", 1400), ("fast", 600))
 
 
@@ -504,26 +508,44 @@ def trace_html(log, font_size="13px"):
 
 
 def pages_table(pages, prev=None, font_size="13px"):
-    """HTML table of the watched pages' counters (PageInfo per label); cells
-    that changed since ``prev`` (the previous step's pages) are bold on an
-    orange background."""
+    """HTML table of the watched pages' counters (PageInfo per label), headed
+    in the kit's notation with its key underneath; cells that changed since
+    ``prev`` (the previous step's pages) are bold on an orange background.
+    The zero page is not counted: its row says "zero page" and shows no
+    counters."""
     if not pages:
         return ""
-    head = "".join(f"<th style='padding:2px 6px'>{h}</th>" for _, h in _COLUMNS)
+    head = "".join(f"<th style='padding:2px 6px'>{h}</th>" for _, h, _ in _COLUMNS)
     rows = []
+    zero = False
     for label, info in pages.items():
         old = (prev or {}).get(label)
         cells = []
-        for attr, _ in _COLUMNS:
-            v = getattr(info, attr) if info is not None else None
-            o = getattr(old, attr) if old is not None else None
-            text = "—" if info is None or (v is None) else ("✔" if v is True else "·" if v is False else str(v))
+        for attr, _, _ in _COLUMNS:
+            text, o_text = _cell(info, attr), _cell(old, attr)
             changed = prev is not None and (info is None) != (old is None) or (
-                prev is not None and info is not None and old is not None and v != o)
+                prev is not None and info is not None and old is not None and text != o_text)
             style = "padding:2px 6px;text-align:center"
             if changed:
                 style += ";background:#fbd9bf;font-weight:bold"
-            cells.append(f"<td style='{style}'>{text}</td>")
+            cells.append(f"<td style='{style}'>{html.escape(text)}</td>")
+        zero |= bool(info is not None and info.present and info.zero_page)
         rows.append(f"<tr><th style='text-align:left;padding:2px 6px'>{html.escape(label)}</th>{''.join(cells)}</tr>")
+    key = key_for([s for _, _, syms in _COLUMNS for s in syms] + (["zero page"] if zero else []))
     return (f"<table class='mm-pages' style='border-collapse:collapse;font-size:{font_size}'>"
-            f"<tr><th></th>{head}</tr>{''.join(rows)}</table>")
+            f"<tr><th></th>{head}</tr>{''.join(rows)}</table>"
+            f"<div class='mm-key' style='font-size:85%;color:#444'>{html.escape(key)}</div>")
+
+
+def _cell(info, attr):
+    """One cell of pages_table: ``W``/``RO``, ✔/·, a number, ``zero page``, or — (nothing there or not counted)."""
+    if info is None or not info.present and attr != "present":
+        return "—"
+    v = getattr(info, attr)
+    if info.zero_page and attr in _NOT_COUNTED:
+        return "—"
+    if info.zero_page and attr == "pfn":
+        return "zero page"
+    if attr == "writable":
+        return "W" if v else "RO"
+    return "—" if v is None else "✔" if v is True else "·" if v is False else str(v)
