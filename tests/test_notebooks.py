@@ -208,7 +208,8 @@ def test_series_leaves_repo_untouched(executed):
 
 
 def test_every_notebook_is_executed_by_a_test():
-    """No notebook escapes a test: 00-06 run here, the two labs in tests/test_labs.py, and the glossary (markdown only) is checked below."""
+    """No notebook escapes a test: 00-06 run here, the two labs in tests/test_labs.py, and the
+    glossary (markdown only) is checked below."""
     from test_labs import LAB_NOTEBOOKS
     assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted([f"{n}.ipynb" for n in SERIES] + LAB_NOTEBOOKS
                                                                     + [GLOSSARY])
