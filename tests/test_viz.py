@@ -484,13 +484,16 @@ def test_mapping_edges_cross_only_where_no_drawing_avoids_it(preset):
 
 @pytest.mark.parametrize("preset", ["compact", "lecture"])
 def test_no_edge_runs_under_a_card_it_does_not_touch(preset):
-    """No PTE or holding edge passes under a page or holder card it does not connect, in any frame of any scenario and era."""
+    """No PTE or holding edge passes under a page or holder card it does not connect (faded cards of pages gone this step included), in any frame of any scenario and era."""
     for name, sc in ALL_SCENARIOS:
         for era in ALL_ERAS:
             view, frames = planned_frames(sc, era, preset)
             lay = view.layout
-            for i, (g, _) in enumerate(frames):
+            for i, (g, prev) in enumerate(frames):
+                # the cards drawn: this state's, and those gone this step (drawn faded)
                 cards = [n for n, a in g.nodes(data=True) if a["kind"] in ("folio", "holder")]
+                cards += [n for n, a in (prev.nodes(data=True) if prev is not None else ())
+                          if a["kind"] in ("folio", "holder") and n not in g]
                 for u, v, a in g.edges(data=True):
                     if a["kind"] not in ("pte", "hold"):
                         continue

@@ -271,6 +271,12 @@ class Layout:
                 if a["kind"] in rows_of and n in self.pos:
                     cards[n] = cards.get(n, 0) | bit
                     kind[n] = a["kind"]
+            if i:
+                # a card gone this step is still drawn, faded, in this frame
+                for n, a in graphs[i - 1].nodes(data=True):
+                    if a["kind"] in rows_of and n in self.pos and n not in g:
+                        cards[n] = cards.get(n, 0) | bit
+                        kind[n] = a["kind"]
         movable = sorted({n for n in movable if n in kind}, key=_key)
         if not movable or not edges or len(movable) > _UNTANGLE_MAX:
             return
