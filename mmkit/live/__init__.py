@@ -20,17 +20,21 @@ for how each kind of pin is realised.
 
 Needs Linux >= 5.19, root and gcc; :func:`available` says what is missing,
 and ``LiveKernel()`` raises :class:`LiveUnavailable` with the same reason.
-Long-term writable pins also need io_uring (``available("io_uring")``);
+Large folios: ``LiveKernel(thp={"64kB": "always"})`` / ``k.thp`` set the
+THP policy in sysfs for the kernel's lifetime and always restore it;
+``k.page()`` reports each page's folio order, head and PMD mapping (see
+:mod:`mmkit.live.thp`).  Long-term writable pins also need io_uring (``available("io_uring")``);
 without it they raise :class:`LiveUnsupported` and everything else runs.
 """
 
 from ._chan import LiveWorkerError
 from .availability import LiveUnavailable, available
 from .holders import LivePin, LivePipe, LiveRef, LiveUnsupported
-from .kernel import LiveKernel, LiveMigrateResult
+from .kernel import LiveKernel, LiveMigrateResult, LivePageInfo
 from .process import LiveFile, LiveProcess
 from .observe import RawPage
+from .thp import ThpControl
 
 __all__ = ["LiveKernel", "LiveProcess", "LiveFile", "LivePin", "LiveRef", "LivePipe",
-           "LiveMigrateResult", "RawPage", "LiveUnavailable", "LiveUnsupported", "LiveWorkerError",
+           "LiveMigrateResult", "LivePageInfo", "RawPage", "ThpControl", "LiveUnavailable", "LiveUnsupported", "LiveWorkerError",
            "available"]

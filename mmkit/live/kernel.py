@@ -32,10 +32,34 @@ Known differences from the model
 * A store that faults part-way (SIGSEGV/SIGBUS on a later page) has
   already written the earlier pages; the model checks every page first.
 * ext4 caches files in large folios; kpagecount is still per page.
+* Anonymous private mappings of 2 MiB or more are placed on a 2 MiB
+  boundary by :meth:`LiveProcess.mmap` itself when the kernel did not
+  (6.7+ aligns only lengths that are a multiple of 2 MiB since v6.13's
+  d4148aeab412 "mm, mmap: limit THP alignment of anonymous mappings to
+  PMD-aligned sizes"), as the model aligns every such mapping.
+
+Large folios (see :mod:`mmkit.live.thp`)
+------------------------------------------
+``k.page()`` reports ``order``, ``nr_pages`` and ``head`` from kpageflags
+(COMPOUND_HEAD/TAIL, walking to the head), ``pmd_mapped`` from the
+PAGEMAP_SCAN ioctl (PAGE_IS_HUGE).  ``exclusive`` of a large folio is
+kpageflags bit 34, which stable_page_flags() reads from the *folio's*
+(head page's) flags: exact for the head page, and for every page of a
+PMD-mapped folio (a PMD mapping keeps PageAnonExclusive on the head only,
+mm/rmap.c: __folio_add_anon_rmap()); for a tail page of a PTE-mapped large
+folio it is ``None``, and :meth:`LiveKernel.probe_exclusive` measures it by
+a store after an mprotect R/O -> R/W round trip (which changes state, so it
+is the last step of a scenario).  Not exported at all, so always ``None``:
+``large_mapcount``, ``entire_mapcount``, ``nr_pages_mapped``,
+``folio_pincount``, ``maybe_mapped_shared`` and ``mm_ids`` (fields of
+struct folio that no /proc or sysfs file shows; kpagecount per page is
+the page's _mapcount + 1 plus the folio's entire mapcount, which does not
+separate the two).
 """
 
 import collections
 import contextlib
+import dataclasses
 import os
 import platform
 import shutil
@@ -51,10 +75,54 @@ from ..pageinfo import PAGE_SIZE, PageInfo
 from ._build import worker_binary
 from ._chan import Channel, LiveWorkerError
 from .availability import LiveUnavailable, require
+from .holders import LiveUnsupported
 from .observe import read_raw, vma_at
 from .process import LiveFile, LiveProcess, errname
+from .thp import ThpControl, folio_geometry, khugepaged_collapsed, pmd_mapped, thp_available
 
-__all__ = ["LiveKernel", "LiveMigrateResult"]
+__all__ = ["LiveKernel", "LiveMigrateResult", "LivePageInfo", "MIGRATE_REASONS"]
+
+#: The large-folio fields of k.page() and their value where the page is not
+#: present.  Where the model's PageInfo lacks one (the model side of large
+#: folios may land later), LivePageInfo adds it.
+_LARGE_FIELDS = dict(order=None, nr_pages=None, head=None, pmd_mapped=None, large_mapcount=None,
+                     entire_mapcount=None, nr_pages_mapped=None, folio_pincount=None,
+                     maybe_mapped_shared=None, mm_ids=None)
+_have = {f.name for f in dataclasses.fields(PageInfo)}
+if all(n in _have for n in _LARGE_FIELDS):
+    LivePageInfo = PageInfo
+else:
+    LivePageInfo = dataclasses.make_dataclass(
+        "LivePageInfo", [(n, object, dataclasses.field(default=v)) for n, v in _LARGE_FIELDS.items()
+                         if n not in _have],
+        bases=(PageInfo,), frozen=True, namespace={"__doc__": PageInfo.__doc__, "__module__": __name__})
+
+#: Kernel.migrate()'s callers the live kernel refuses, and why (None: performed).
+MIGRATE_REASONS = {
+    "compaction": None,
+    "move_pages_all": "move_pages",
+    "move_pages": "move_pages",
+    "offline": ("memory offlining is global (a whole memory block, echo offline > "
+                "/sys/devices/system/memory/memoryN/state), takes every page of that block and fails "
+                "with EBUSY on most blocks; the live backend does not offline memory"),
+}
+
+
+def _numa_nodes():
+    try:
+        return sum(1 for d in os.listdir("/sys/devices/system/node") if d.startswith("node") and d[4:].isdigit())
+    except OSError:
+        return 1
+
+
+def _move_pages_refusal():
+    n = _numa_nodes()
+    if n <= 1:
+        return ("move_pages(2) can only target the node a page is already on here (one NUMA node), and "
+                "add_folio_for_migration() leaves a page that is on the target node alone, so nothing "
+                "would migrate; use reason='compaction'")
+    return (f"the live backend does not implement move_pages(2) between this machine's {n} NUMA nodes; "
+            "use reason='compaction'")
 
 
 @dataclass
@@ -91,14 +159,19 @@ class _State:
         self.workers = {}           # pid -> Channel
         self.fds = set()            # files and pipe ends we hold
         self.tmpdir = None
+        self.thp = None             # ThpControl: restored first
         self.closed = False
 
     def shutdown(self):
-        """Kill every worker, stop the fork server, close every fd, remove
-        the temp dir.  Idempotent; never raises."""
+        """Restore every THP sysfs value changed, kill every worker, stop
+        the fork server, close every fd, remove the temp dir.  Idempotent;
+        never raises."""
         if self.closed:
             return
         self.closed = True
+        if self.thp is not None:
+            with contextlib.suppress(Exception):
+                self.thp.restore()
         for ch in list(self.workers.values()):
             with contextlib.suppress(Exception):
                 ch.kill()
@@ -154,6 +227,10 @@ class LiveKernel:
     tmpdir : str, optional
         Where the temp dir for files and the O_DIRECT target go; must be on
         a disk file system (ext4...) for O_DIRECT pins.  Default ``/tmp``.
+    thp : dict, optional
+        THP policy applied at start, e.g. ``{"64kB": "always"}`` or
+        ``{"enabled": "madvise", "2048kB": "inherit"}`` (see :attr:`thp`);
+        every value changed is restored when this kernel closes.
 
     Raises
     ------
@@ -179,7 +256,7 @@ class LiveKernel:
 
     PAGE_SIZE = PAGE_SIZE
 
-    def __init__(self, era=None, cpu=None, timeout=10.0, tmpdir=None):
+    def __init__(self, era=None, cpu=None, timeout=10.0, tmpdir=None, thp=None):
         require()
         self.requested_era = era
         self.era = platform.release()
@@ -214,9 +291,38 @@ class LiveKernel:
             st.server = Channel(ours, st.popen.pid, self.timeout)
             if st.server.call("PING").r[0] != st.popen.pid:
                 raise LiveUnavailable("the fork server answered with the wrong pid")
+            if thp is not None:
+                self.thp.apply(thp)
         except BaseException:
             self.close()
             raise
+
+    # -- THP policy ----------------------------------------------------------------
+    @property
+    def thp(self):
+        """The THP policy (:class:`~mmkit.live.thp.ThpControl`): ``enabled``,
+        ``sizes``, ``get(size)``, ``set(size, value)``; every change is
+        restored on :meth:`close`, at interpreter exit, on SIGTERM and, if
+        Python is killed outright, by the fork server.
+
+        Raises
+        ------
+        LiveUnsupported
+            The kernel has no THP sysfs (no CONFIG_TRANSPARENT_HUGEPAGE).
+        """
+        st = self._state
+        if st.thp is None:
+            ok, why = thp_available()
+            if not ok:
+                raise LiveUnsupported(why)
+            self._live()
+            st.thp = ThpControl(restore_file=os.path.join(st.tmpdir, "thp-restore"))
+        return st.thp
+
+    def khugepaged_collapsed(self):
+        """khugepaged's global pages_collapsed counter (None without THP):
+        read it before and after a step to detect a background collapse."""
+        return khugepaged_collapsed()
 
     # -- life -------------------------------------------------------------------
     def close(self):
@@ -375,13 +481,54 @@ class LiveKernel:
         base = addr & ~(PAGE_SIZE - 1)
         raw = read_raw(proc.pid, base)
         if not raw.present:
-            return PageInfo(present=False, writable=False, refcount=None, pincount=None, maybe_pinned=None)
+            return LivePageInfo(present=False, writable=False, refcount=None, pincount=None, maybe_pinned=None)
         anon = raw.has("ANON")
         zero = raw.has("ZERO_PAGE")
-        return PageInfo(pfn=raw.pfn, present=True, writable=self._writable(proc, base, raw, anon, zero),
-                        anon=anon, zero_page=zero, exclusive=anon and raw.has("ANON_EXCLUSIVE"),
-                        mapcount=raw.mapcount, refcount=None, pincount=None, maybe_pinned=None,
-                        in_page_cache=not anon and not zero)
+        head_pfn, nr = folio_geometry(raw.pfn, raw.flags)
+        large = nr is not None and nr > 1
+        pmd = pmd_mapped(proc.pid, base) if large else False
+        is_head = head_pfn == raw.pfn if head_pfn is not None else None
+        ae = anon and raw.has("ANON_EXCLUSIVE")
+        if anon and large and not pmd and not is_head:
+            ae = None               # bit 34 of a tail reads the head's flags (see the module docstring)
+        return LivePageInfo(pfn=raw.pfn, present=True, writable=self._writable(proc, base, raw, anon, zero),
+                            anon=anon, zero_page=zero, exclusive=ae,
+                            mapcount=raw.mapcount, refcount=None, pincount=None, maybe_pinned=None,
+                            in_page_cache=not anon and not zero,
+                            order=(nr.bit_length() - 1) if nr else None, nr_pages=nr, head=is_head,
+                            pmd_mapped=pmd)
+
+    def probe_exclusive(self, proc, addr, npages=1):
+        """PageAnonExclusive of each page, measured the one way user space
+        can for a subpage of a PTE-mapped large folio: mprotect(PROT_READ)
+        then mprotect(PROT_READ|PROT_WRITE) of the range, then one store per
+        page.  mprotect() makes a private anon PTE writable again only for
+        a PageAnonExclusive page (mm/mprotect.c: change_pte_range() ->
+        can_change_pte_writable(); change_huge_pmd() for a PMD), so the
+        store takes 0 faults on an exclusive page and 1 on a shared one.
+
+        This CHANGES STATE: the mprotect() of part of a PMD-mapped THP
+        splits the PMD, and the store on a non-exclusive page runs the
+        write fault (COW or reuse).  Use it as a scenario's last step.
+
+        Returns
+        -------
+        list of bool or None
+            One per page; None where no anon page was mapped.
+        """
+        self._proc(proc)
+        check_range(addr, npages)
+        pages = [addr + i * PAGE_SIZE for i in range(npages)]
+        present = [read_raw(proc.pid, a) for a in pages]
+        proc.mprotect(addr, npages, "r")
+        proc.mprotect(addr, npages, "rw")
+        out = []
+        for a, raw in zip(pages, present):
+            if not raw.present or not raw.has("ANON"):
+                out.append(None)
+                continue
+            out.append(proc.store_faults(a) == 0)
+        return out
 
     def _writable(self, proc, base, raw, anon, zero):
         if zero or raw.has("KSM"):
@@ -396,8 +543,15 @@ class LiveKernel:
         return None
 
     # -- migration -------------------------------------------------------------------
-    def migrate(self, proc, addr, npages=1, attempts=1):
+    def migrate(self, proc, addr, npages=1, reason="compaction", attempts=1):
         """Ask the kernel to migrate pages: trigger compaction and report what moved.
+
+        ``reason`` is the caller of :meth:`mmkit.Kernel.migrate`; the live
+        kernel performs only ``"compaction"`` (its default, unlike the
+        model's ``"move_pages_all"``): ``"move_pages"`` and
+        ``"move_pages_all"`` raise :class:`LiveUnsupported` (on a one-node
+        machine move_pages() cannot move a page; between nodes it is not
+        implemented), ``"offline"`` always does (see :data:`MIGRATE_REASONS`).
 
         Linux offers no deterministic way to migrate one chosen page from
         user space on a one-node machine (move_pages() to the same node is a
@@ -415,6 +569,12 @@ class LiveKernel:
         """
         self._proc(proc)
         check_range(addr, npages)
+        if not isinstance(reason, str) or reason not in MIGRATE_REASONS:
+            raise InvalidArgument(f"reason must be one of {', '.join(MIGRATE_REASONS)}, not {reason!r}")
+        why = MIGRATE_REASONS[reason]
+        if why is not None:
+            raise LiveUnsupported(f"migrate(reason={reason!r}): "
+                                  f"{_move_pages_refusal() if why == 'move_pages' else why}")
         self._bump()
         addrs = [addr + i * PAGE_SIZE for i in range(npages)]
         before = {a: read_raw(proc.pid, a) for a in addrs}

@@ -22,7 +22,9 @@ __all__ = ["LiveProcess", "LiveFile", "PROT", "MADV"]
 
 PROT = {"none": 0, "r": 1, "rw": 3}
 MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS = 0x01, 0x02, 0x20
-MADV = {"dontneed": 4, "dontfork": 10, "dofork": 11, "wipeonfork": 18, "keeponfork": 19}
+MADV = {"dontneed": 4, "dontfork": 10, "dofork": 11, "hugepage": 14, "nohugepage": 15, "wipeonfork": 18,
+        "keeponfork": 19, "collapse": 25}
+PMD_SIZE = 2 << 20
 _SIGNALS = {7: SIGBUS, 11: SIGSEGV}
 _DISK_FS = ("ext4", "ext3", "ext2", "xfs", "btrfs", "f2fs")
 
@@ -159,9 +161,29 @@ class LiveProcess:
             raise InvalidArgument(f"offset must be a non-negative number of pages, not {offset!r}")
         flags = (MAP_SHARED if shared else MAP_PRIVATE) | (0 if file else MAP_ANONYMOUS)
         fds = [file._fdck()] if file else []
-        rep = self._call("MMAP", (npages * PAGE_SIZE, PROT[prot], flags, offset * PAGE_SIZE if file else 0),
+        length = npages * PAGE_SIZE
+        rep = self._call("MMAP", (length, PROT[prot], flags, offset * PAGE_SIZE if file else 0),
                          fds=fds, what="mmap")
-        return rep.r[0]
+        addr = rep.r[0]
+        if file is None and not shared and length >= PMD_SIZE and addr % PMD_SIZE:
+            addr = self._pmd_align(addr, length, PROT[prot], flags)
+        return addr
+
+    def _pmd_align(self, addr, length, prot, flags):
+        """Re-place an anonymous private mapping of >= 2 MiB on a 2 MiB
+        boundary, as the model does (the kernel aligns only lengths that are
+        a multiple of 2 MiB since v6.13, d4148aeab412): map 2 MiB more,
+        trim both ends.  Nothing was touched yet, so nothing is lost."""
+        self._call("MUNMAP", (addr, length), what="munmap")
+        rep = self._call("MMAP", (length + PMD_SIZE, prot, flags, 0), what="mmap")
+        big = rep.r[0]
+        start = -(-big // PMD_SIZE) * PMD_SIZE
+        if start > big:
+            self._call("MUNMAP", (big, start - big), what="munmap")
+        tail = big + length + PMD_SIZE - (start + length)
+        if tail:
+            self._call("MUNMAP", (start + length, tail), what="munmap")
+        return start
 
     def munmap(self, addr, npages):
         """munmap(2) ``[addr, addr+npages)``."""
@@ -179,7 +201,10 @@ class LiveProcess:
 
     def madvise(self, addr, npages, advice):
         """madvise(2): ``"dontneed"``, ``"dontfork"``, ``"dofork"``,
-        ``"wipeonfork"``, ``"keeponfork"``."""
+        ``"wipeonfork"``, ``"keeponfork"``, ``"hugepage"``, ``"nohugepage"``
+        (MADV_HUGEPAGE / MADV_NOHUGEPAGE: VM_HUGEPAGE / VM_NOHUGEPAGE on the
+        VMA, which policy ``madvise`` and khugepaged obey) and ``"collapse"``
+        (MADV_COLLAPSE, v6.1+: collapse now, synchronously)."""
         check_range(addr, npages)
         if advice not in MADV:
             raise InvalidArgument(f"unknown advice {advice!r}; expected one of {', '.join(MADV)}")

@@ -9,6 +9,8 @@
  *   worker bench NPAGES REPS CPU print ns/page for first touch, fork, COW
  *                                fault and reuse fault, one "name value" line
  *                                each (medians of REPS)
+ *   worker bench-thp NPAGES REPS CPU  the same for fork + COW of every 4 KiB
+ *                                subpage of a region of 2 MiB THPs
  *
  * Protocol (SOCK_STREAM, strictly request/response, little endian):
  *   request  struct req  + len payload bytes; file descriptors ride on the
@@ -72,6 +74,7 @@ struct rsp {
 	uint64_t r[4];
 };
 
+static void thp_restore(void);
 static int chan = -1;		/* our socket to Python */
 static const char *tmpdir = "/tmp";
 static int dio_fd = -1;		/* O_TMPFILE|O_DIRECT file on TMPDIR (ext4) */
@@ -819,8 +822,10 @@ static void serve(void)
 			/* Python closed the socket (or died): go away; the fork
 			 * server also removes the (empty) temp dir, in case
 			 * Python could not */
-			if (is_server)
+			if (is_server) {
+				thp_restore();
 				rmdir(tmpdir);
+			}
 			_exit(0);
 		}
 		memset(&s, 0, sizeof(s));
@@ -913,9 +918,56 @@ static void serve(void)
 	}
 }
 
+/*
+ * Write back the THP sysfs values Python listed in TMPDIR/thp-restore, one
+ * "PATH\tVALUE\n" per line (mmkit/live/thp.py).  Python restores them
+ * itself and removes the file; this covers a Python killed outright (we get
+ * SIGTERM through PR_SET_PDEATHSIG).  Async-signal-safe calls only.
+ */
+static void thp_restore(void)
+{
+	static char path[4096], data[16384];
+	size_t tl = strlen(tmpdir);
+	const char *name = "/thp-restore";
+	ssize_t n;
+	int fd;
+	char *p, *end;
+
+	if (tl + strlen(name) + 1 > sizeof(path))
+		return;
+	memcpy(path, tmpdir, tl);
+	memcpy(path + tl, name, strlen(name) + 1);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, data, sizeof(data) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	data[n] = 0;
+	for (p = data; p < data + n; p = end + 1) {
+		char *tab = strchr(p, '\t');
+		int sfd;
+
+		end = strchr(p, '\n');
+		if (!end || !tab || tab > end)
+			break;
+		*tab = 0;
+		sfd = open(p, O_WRONLY | O_CLOEXEC);
+		if (sfd >= 0) {
+			if (write(sfd, tab + 1, end - tab - 1) < 0) {
+				/* nothing more can be done from here */
+			}
+			close(sfd);
+		}
+	}
+	unlink(path);
+}
+
 static void on_parent_death(int sig)
 {
 	(void)sig;
+	thp_restore();
 	rmdir(tmpdir);
 	_exit(0);
 }
@@ -1008,6 +1060,90 @@ static int bench(long npages, int reps)
 	return 0;
 }
 
+/* AnonHugePages of this process, in kB (smaps_rollup), or -1. */
+static long anon_huge_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * fork + COW of every 4 KiB subpage of a region backed by 2 MiB THPs
+ * (MADV_HUGEPAGE, 2 MiB aligned): the parent populates the region (one
+ * huge page fault per 2 MiB), forks (copy_huge_pmd(): one PMD per 2 MiB),
+ * and the child writes one byte of every 4 KiB page while the parent still
+ * maps it: the first write to each THP splits the child's PMD
+ * (do_huge_pmd_wp_page() -> __split_huge_pmd()) and copies 4 KiB, every
+ * further subpage is a PTE-level COW of a shared large folio.
+ * Prints thp_fork, thp_cow_fault and thp_fork_cow (ns per 4 KiB page,
+ * medians), and thp_coverage: the share of the region that was PMD-mapped
+ * before fork (1.0 when every 2 MiB got a THP).
+ */
+static int bench_thp(long npages, int reps)
+{
+	double frk[64], cow[64], both[64], cover = 0;
+	size_t len = npages * PAGE, pmd = 2UL << 20;
+
+	if (reps > 64)
+		reps = 64;
+	signal(SIGCHLD, SIG_DFL);
+	for (int r = 0; r < reps; r++) {
+		int p[2];
+		double t0, t1, child_ns = -1;
+		pid_t pid;
+		long base_kb = anon_huge_kb(), kb;
+		char *raw = mmap(NULL, len + pmd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		volatile char *m;
+
+		if (raw == MAP_FAILED || pipe(p) < 0)
+			return 1;
+		m = (volatile char *)(((uintptr_t)raw + pmd - 1) & ~(pmd - 1));
+		if (madvise((void *)m, len, MADV_HUGEPAGE) < 0)
+			return 1;
+		for (long i = 0; i < npages; i++)
+			m[i * PAGE] = 1;
+		kb = anon_huge_kb();
+		if (kb >= 0 && base_kb >= 0)
+			cover = (double)(kb - base_kb) * 1024 / len;
+		t0 = now_ns();
+		pid = fork();
+		if (pid == 0) {
+			double c0 = now_ns(), c;
+
+			for (long i = 0; i < npages; i++)
+				m[i * PAGE] = 2;	/* the parent still maps: copy */
+			c = now_ns() - c0;
+			if (write(p[1], &c, sizeof(c)) != sizeof(c))
+				_exit(1);
+			_exit(0);
+		}
+		t1 = now_ns();
+		if (pid < 0)
+			return 1;
+		frk[r] = (t1 - t0) / npages;
+		if (read(p[0], &child_ns, sizeof(child_ns)) != sizeof(child_ns))
+			return 1;
+		waitpid(pid, NULL, 0);
+		cow[r] = child_ns / npages;
+		both[r] = frk[r] + cow[r];
+		close(p[0]);
+		close(p[1]);
+		munmap(raw, len + pmd);
+	}
+	printf("thp_fork %.3f\nthp_cow_fault %.3f\nthp_fork_cow %.3f\nthp_coverage %.4f\n",
+	       median(frk, reps), median(cow, reps), median(both, reps), cover);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { 0 };
@@ -1016,8 +1152,13 @@ int main(int argc, char **argv)
 		pin_cpu(atoi(argv[4]));
 		return bench(atol(argv[2]), atoi(argv[3]));
 	}
+	if (argc == 5 && !strcmp(argv[1], "bench-thp")) {
+		pin_cpu(atoi(argv[4]));
+		return bench_thp(atol(argv[2]), atoi(argv[3]));
+	}
 	if (argc != 5 || strcmp(argv[1], "serve")) {
-		fprintf(stderr, "usage: %s serve FD TMPDIR CPU | bench NPAGES REPS CPU\n", argv[0]);
+		fprintf(stderr, "usage: %s serve FD TMPDIR CPU | bench NPAGES REPS CPU | bench-thp NPAGES REPS CPU\n",
+			argv[0]);
 		return 2;
 	}
 	chan = atoi(argv[2]);
