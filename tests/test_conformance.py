@@ -89,3 +89,64 @@ def test_cli_prints_tables_and_summary(capsys):
     assert main(["-s", "fork", "-s", "cow_after_exit"]) == 0
     out = capsys.readouterr().out
     assert "fork -- " in out and "cow_after_exit -- " in out and "0 disagree" in out
+
+
+# -- large folios (mmkit.scenarios.cow_large) -----------------------------------------------
+from mmkit.live.thp import thp_available  # noqa: E402
+from mmkit.scenarios.cow_large import (COMPARED, LRow, compare_large, get_large, large_scenarios,  # noqa: E402
+                                       model_supports_large, run_large, run_large_conformance)
+
+LARGE_OK, LARGE_WHY = model_supports_large()
+large_model = pytest.mark.skipif(not LARGE_OK, reason=LARGE_WHY)
+THP_OK, THP_WHY = thp_available() if OK else (False, WHY)
+thp = pytest.mark.skipif(not THP_OK, reason=THP_WHY)
+
+
+@large_model
+def test_large_model_agrees_with_itself():
+    """Every large-folio scenario compared model against model finds nothing, and compares every field."""
+    rep = run_large_conformance(large_scenarios(), model=model, live=model, retries=0, replay=False)
+    assert rep.ok, rep.failures
+    assert all(rep.counts()[f][0] > 0 for f in COMPARED + ("identity",))
+
+
+@large_model
+def test_large_disagreement_names_step_page_and_field():
+    """A live run whose page was copied instead of reused, or has another order, fails naming step, page and field."""
+    sc = get_large("large_thp_cow")
+    names = [w[0] for w in sc.watch]
+    a, _ = run_large(sc, model())
+    b, _ = run_large(sc, model())
+    assert compare_large(a, b, names) == []
+    b[5].cells["parent1"]["pfn"] += 100000
+    b[1].cells["child0"]["order"] = 4
+    b[2].cells["parent1"]["pmd_mapped"] = False
+    fails = compare_large(a, b, names)
+    assert "step 6 'parent writes page 1' parent1.same_page_as_before: model True, live False" in fails
+    assert "step 2 'fork' child0.order: model 9, live 4" in fails
+    assert "step 3 'child writes page 1' parent1.pmd_mapped: model True, live False" in fails
+
+
+def test_large_unobservable_fields_are_counted_not_compared():
+    """A field the live kernel reports as None is counted as not observable; a khugepaged step is named."""
+    cell = dict(present=True, pfn=7, anon=True, zero_page=False, mapcount=1, exclusive=False, order=9, head=False,
+                pmd_mapped=True)
+    live_cell = dict(cell, exclusive=None)
+    counts = {}
+    assert compare_large([LRow("s", None, {"p": cell})], [LRow("s", None, {"p": live_cell})], ["p"], counts) == []
+    assert counts["exclusive"] == [0, 1] and counts["order"] == [1, 0]
+    fails = compare_large([LRow("s", None, {"p": cell})], [LRow("s", None, {"p": dict(cell, mapcount=2)}, 512)],
+                          ["p"])
+    assert fails == ["step 1 's' p.mapcount: model 1, live 2 (khugepaged collapsed 512 page(s) during this step)"]
+
+
+@live
+@uring
+@thp
+@large_model
+@pytest.mark.parametrize("sc", large_scenarios(), ids=lambda sc: sc.name)
+def test_large_live_kernel_agrees_with_model(sc):
+    """Each large-folio scenario agrees step by step on the model (6.18) and live: identity, order, head,
+    mapping level, per-page mapcount and AE wherever the live kernel can observe it."""
+    rep = run_large_conformance([sc])
+    assert rep.ok, "\n".join(rep.failures) + "\n" + rep.format()

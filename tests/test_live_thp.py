@@ -239,7 +239,7 @@ def test_pmd_thp_first_touch(k):
     p, a = _pmd_thp(k)
     h, t = k.page(p, a), k.page(p, a + 511 * PAGE)
     assert (h.order, h.nr_pages, h.head, h.pmd_mapped, h.mapcount, h.exclusive) == (9, 512, True, True, 1, True)
-    assert (t.order, t.head, t.pmd_mapped, t.mapcount, t.exclusive) == (9, False, True, 1, True)
+    assert (t.order, t.head, t.pmd_mapped, t.mapcount, t.exclusive) == (9, False, True, 1, None)
     assert t.pfn == h.pfn + 511 and h.pfn % 512 == 0
     for f in ("large_mapcount", "entire_mapcount", "nr_pages_mapped", "folio_pincount", "maybe_mapped_shared",
               "mm_ids", "refcount", "pincount"):
@@ -255,7 +255,7 @@ def test_nohugepage_gives_small_pages(k):
     p.madvise(a, 512, "nohugepage")
     p.write(a, b"x")
     i = k.page(p, a)
-    assert (i.order, i.nr_pages, i.head, i.pmd_mapped) == (0, 1, True, False)
+    assert (i.order, i.nr_pages, i.head, i.pmd_mapped) == (0, 1, False, False)
 
 
 @live
@@ -282,7 +282,7 @@ def test_fork_and_child_cow_of_pmd_thp(k):
     for proc in (p, c):
         for i in (0, 1, 300):
             info = k.page(proc, a + i * PAGE)
-            assert (info.order, info.pmd_mapped, info.mapcount, info.exclusive) == (9, True, 2, False)
+            assert (info.order, info.pmd_mapped, info.mapcount, info.exclusive) == (9, True, 2, None if i else False)
     c.write(a + PAGE, b"new")
     pc, cc, c0 = k.page(p, a + PAGE), k.page(c, a + PAGE), k.page(c, a)
     assert (cc.order, cc.exclusive, cc.mapcount) == (0, True, 1)
@@ -305,6 +305,8 @@ def test_tail_ae_is_unknown_until_probed(k):
     c.write(a + 3 * PAGE, b"child")
     assert k.probe_exclusive(p, a + 2 * PAGE, 1) == [False]
     assert k.probe_exclusive(c, a + 3 * PAGE, 1) == [True]
+    q, b = _pmd_thp(k, "Q")
+    assert k.probe_exclusive(q, b + PAGE, 1) == [None] and k.page(q, b).pmd_mapped   # PMD tails: untouched
 
 
 @live

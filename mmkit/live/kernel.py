@@ -42,14 +42,18 @@ Large folios (see :mod:`mmkit.live.thp`)
 ------------------------------------------
 ``k.page()`` reports ``order``, ``nr_pages`` and ``head`` from kpageflags
 (COMPOUND_HEAD/TAIL, walking to the head), ``pmd_mapped`` from the
-PAGEMAP_SCAN ioctl (PAGE_IS_HUGE).  ``exclusive`` of a large folio is
-kpageflags bit 34, which stable_page_flags() reads from the *folio's*
-(head page's) flags: exact for the head page, and for every page of a
-PMD-mapped folio (a PMD mapping keeps PageAnonExclusive on the head only,
-mm/rmap.c: __folio_add_anon_rmap()); for a tail page of a PTE-mapped large
-folio it is ``None``, and :meth:`LiveKernel.probe_exclusive` measures it by
-a store after an mprotect R/O -> R/W round trip (which changes state, so it
-is the last step of a scenario).  Not exported at all, so always ``None``:
+PAGEMAP_SCAN ioctl (PAGE_IS_HUGE); ``head`` is False for a small folio
+(not compound), as PageHead().  ``exclusive`` is kpageflags bit 34, which
+stable_page_flags() reads from the *folio's* (head page's) flags: exact for
+a small folio and for the head page of a large one.  For a tail page it is
+``None``: the tail's own PG_anon_exclusive cannot be read.  For a tail of
+a PTE-mapped folio :meth:`LiveKernel.probe_exclusive` measures it by a
+store after an mprotect R/O -> R/W round trip (which changes state, so it
+is the last step of a scenario).  A PMD mapping keeps PageAnonExclusive on
+the head page only (mm/rmap.c: __folio_add_anon_rmap(), RMAP_LEVEL_PMD),
+so the tails' bits are not consulted while PMD-mapped and no store can
+tell them (the probe would split the PMD and copy the head's bit into
+every PTE, __split_huge_pmd_locked()): they stay ``None``.  Not exported at all, so always ``None``:
 ``large_mapcount``, ``entire_mapcount``, ``nr_pages_mapped``,
 ``folio_pincount``, ``maybe_mapped_shared`` and ``mm_ids`` (fields of
 struct folio that no /proc or sysfs file shows; kpagecount per page is
@@ -481,22 +485,23 @@ class LiveKernel:
         base = addr & ~(PAGE_SIZE - 1)
         raw = read_raw(proc.pid, base)
         if not raw.present:
-            return LivePageInfo(present=False, writable=False, refcount=None, pincount=None, maybe_pinned=None)
+            return LivePageInfo(present=False, writable=False, refcount=None, pincount=None, maybe_pinned=None,
+                                **_LARGE_FIELDS)
         anon = raw.has("ANON")
         zero = raw.has("ZERO_PAGE")
         head_pfn, nr = folio_geometry(raw.pfn, raw.flags)
         large = nr is not None and nr > 1
         pmd = pmd_mapped(proc.pid, base) if large else False
-        is_head = head_pfn == raw.pfn if head_pfn is not None else None
+        is_head = (large and head_pfn == raw.pfn) if head_pfn is not None else None
         ae = anon and raw.has("ANON_EXCLUSIVE")
-        if anon and large and not pmd and not is_head:
+        if anon and large and not is_head:
             ae = None               # bit 34 of a tail reads the head's flags (see the module docstring)
         return LivePageInfo(pfn=raw.pfn, present=True, writable=self._writable(proc, base, raw, anon, zero),
                             anon=anon, zero_page=zero, exclusive=ae,
                             mapcount=raw.mapcount, refcount=None, pincount=None, maybe_pinned=None,
                             in_page_cache=not anon and not zero,
-                            order=(nr.bit_length() - 1) if nr else None, nr_pages=nr, head=is_head,
-                            pmd_mapped=pmd)
+                            **dict(_LARGE_FIELDS, order=(nr.bit_length() - 1) if nr else None, nr_pages=nr,
+                                   head=is_head, pmd_mapped=pmd))
 
     def probe_exclusive(self, proc, addr, npages=1):
         """PageAnonExclusive of each page, measured the one way user space
@@ -514,21 +519,27 @@ class LiveKernel:
         Returns
         -------
         list of bool or None
-            One per page; None where no anon page was mapped.
+            One per page; None where no anon page was mapped, and for a
+            tail page of a PMD-mapped THP (whose own bit the kernel does not
+            consult; the mprotect would split the PMD and copy the head's
+            bit into every PTE).  The whole range is left untouched when
+            every page is such a page.
         """
         self._proc(proc)
         check_range(addr, npages)
         pages = [addr + i * PAGE_SIZE for i in range(npages)]
         present = [read_raw(proc.pid, a) for a in pages]
+        probe = []
+        for a, raw in zip(pages, present):
+            ok = raw.present and raw.has("ANON")
+            if ok and raw.has("COMPOUND_TAIL") and pmd_mapped(proc.pid, a):
+                ok = False
+            probe.append(ok)
+        if not any(probe):
+            return [None] * npages
         proc.mprotect(addr, npages, "r")
         proc.mprotect(addr, npages, "rw")
-        out = []
-        for a, raw in zip(pages, present):
-            if not raw.present or not raw.has("ANON"):
-                out.append(None)
-                continue
-            out.append(proc.store_faults(a) == 0)
-        return out
+        return [proc.store_faults(a) == 0 if ok else None for a, ok in zip(pages, probe)]
 
     def _writable(self, proc, base, raw, anon, zero):
         if zero or raw.has("KSM"):

@@ -484,7 +484,7 @@ def _text(c, model):
     ae = c.get("exclusive")
     ae = "AE?" if ae is None else ("AE" if ae else "--") + ("p" if c.get("probed") else "")
     head = {True: "H", False: "T", None: "?"}[c.get("head")]
-    s = f"o{order if order is not None else '?'}{head} {level} m{c.get('mapcount')} {ae}"
+    s = f"o{order if order is not None else '?'}{head if order else ''} {level} m{c.get('mapcount')} {ae}"
     if model:
         extra = [f"{k}={c[k]}" for k in ("large_mapcount", "entire_mapcount") if c.get(k) is not None]
         s += (" " + " ".join(extra)) if extra else ""
