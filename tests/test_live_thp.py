@@ -396,3 +396,57 @@ def test_thp_bench_reports_fork_and_cow_per_page(thp_untouched):
     assert 0 < r["thp_coverage"] <= 1.0
     with pytest.raises(ValueError):
         live_thp_timings(npages=100)
+
+
+# -- khugepaged --------------------------------------------------------------------------------
+def _pte_mapped_thp(k, name="P"):
+    p, a = _pmd_thp(k, name)
+    p.mprotect(a + PAGE, 1, "r")
+    p.mprotect(a + PAGE, 1, "rw")
+    return p, a
+
+
+def _wait(cond, secs):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+@live
+@thp
+def test_khugepaged_collapse_is_detected_by_the_runner(thp_untouched):
+    """A step during which khugepaged collapses a PTE-mapped THP is flagged with the pages it collapsed."""
+    from mmkit.scenario import Scenario
+    from mmkit.scenarios.cow_large import run_large
+
+    def wake_khugepaged(k, s):
+        k.thp.write("khugepaged/scan_sleep_millisecs", "10")
+        assert _wait(lambda: k.page(s.p, s.a).pmd_mapped, 15), "khugepaged did not collapse within 15 s"
+
+    sc = Scenario("khugepaged", watch=[("p", "p", "a")])
+    sc.add("PTE-map a THP", "", lambda k, s: setattr(s, "pa", _pte_mapped_thp(k)) or
+           (setattr(s, "p", s.pa[0]), setattr(s, "a", s.pa[1])))
+    sc.add("khugepaged", "", wake_khugepaged)
+    with LiveKernel() as k:
+        rows, _ = run_large(sc, k)
+    assert not rows[0].cells["p"]["pmd_mapped"] and rows[1].cells["p"]["pmd_mapped"]
+    assert rows[1].collapsed >= 1 and rows[1].cells["p"]["pfn"] != rows[0].cells["p"]["pfn"]
+
+
+@live
+@thp
+def test_nohugepage_keeps_khugepaged_off_a_pte_mapped_thp(k):
+    """MADV_NOHUGEPAGE after the split (the 'pte' preparation) keeps khugepaged from collapsing the region."""
+    p, a = _pte_mapped_thp(k)
+    p.madvise(a, 512, "nohugepage")
+    q, b = _pte_mapped_thp(k, "Q")                  # the control: still VM_HUGEPAGE
+    before = k.page(p, a).pfn
+    k.thp.write("khugepaged/scan_sleep_millisecs", "10")
+    assert _wait(lambda: k.page(q, b).pmd_mapped, 15), "khugepaged did not collapse the control within 15 s"
+    scans = int(k.thp.read("khugepaged/full_scans"))
+    assert _wait(lambda: int(k.thp.read("khugepaged/full_scans")) >= scans + 2, 15), "khugepaged stopped scanning"
+    info = k.page(p, a)
+    assert info.pfn == before and not info.pmd_mapped and info.order == 9

@@ -29,17 +29,23 @@ preparations of the memory (cow.c: ``enum thp_run``):
 The cases write and watch the first two subpages (cow.c writes the whole
 range; the other pages go the same way and are not watched).  cow.c's
 long-term R/O pin cases are left out: no user-space interface takes a
-long-term R/O pin on this kernel (see :mod:`mmkit.live.holders`).
+long-term R/O pin on this kernel (see :mod:`mmkit.live.holders`), and
+so is ``THP_RUN_PARTIAL_MREMAP``: neither the model nor the live backend
+has mremap().
 
 What is compared (:func:`compare_large`), per watched page and step
 --------------------------------------------------------------------
 outcome, present, anon, zero_page, per-page ``mapcount`` (kpagecount),
-``order``, ``head``, ``pmd_mapped`` and ``exclusive`` (PageAnonExclusive),
+``order``, ``head``, ``pmd_mapped``, ``exclusive`` (PageAnonExclusive) and
+``writable`` (live: known only where this process stored to the page since
+the last operation that can write-protect it, see :mod:`mmkit.live.kernel`),
 plus page identity by relation (the same physical page as at the previous
 step / as another watched page).  A field the live kernel reports as
 ``None`` is *not observable* there and counted as such, never compared:
-``exclusive`` of a tail page of a PTE-mapped large folio (kpageflags bit
-34 reads the head page's flags) unless the AE probe measured it;
+``exclusive`` of a tail page (kpageflags bit 34 reads the head page's
+flags) unless the AE probe measured it -- it cannot for a tail of a
+PMD-mapped THP, whose own bit the kernel keeps clear and never consults
+(mm/rmap.c: __folio_add_anon_rmap() sets it on the head only);
 ``large_mapcount``, ``entire_mapcount``, ``nr_pages_mapped``,
 ``folio_pincount``, ``maybe_mapped_shared``, ``mm_ids`` and ``refcount``
 (not exported; model only).
@@ -71,7 +77,7 @@ OLD, NEW = b"\x00old", b"\xffnew"
 PAGE = 4096
 
 #: fields compared where the live kernel can observe them
-COMPARED = ("present", "anon", "zero_page", "mapcount", "exclusive", "order", "head", "pmd_mapped")
+COMPARED = ("present", "anon", "zero_page", "mapcount", "exclusive", "writable", "order", "head", "pmd_mapped")
 #: fields the live kernel cannot observe, with why (shown for the model only)
 NOT_OBSERVABLE = {
     "refcount": "not exported to user space",
@@ -484,7 +490,8 @@ def _text(c, model):
     ae = c.get("exclusive")
     ae = "AE?" if ae is None else ("AE" if ae else "--") + ("p" if c.get("probed") else "")
     head = {True: "H", False: "T", None: "?"}[c.get("head")]
-    s = f"o{order if order is not None else '?'}{head if order else ''} {level} m{c.get('mapcount')} {ae}"
+    w = {True: "W", False: "RO", None: "?"}[c.get("writable")]
+    s = f"o{order if order is not None else '?'}{head if order else ''} {level} m{c.get('mapcount')} {ae} {w}"
     if model:
         extra = [f"{k}={c[k]}" for k in ("large_mapcount", "entire_mapcount") if c.get(k) is not None]
         s += (" " + " ".join(extra)) if extra else ""
