@@ -15,6 +15,13 @@ from mmkit.exercises.question import Part, Question
 ALL_KINDS = list(KINDS)
 
 
+@pytest.fixture(autouse=True)
+def _lecturer_view(monkeypatch, tmp_path):
+    """These tests read answer keys: run them outside a student release even on a hub (MMKIT_RELEASE=1)."""
+    monkeypatch.delenv("MMKIT_RELEASE", raising=False)
+    monkeypatch.setenv("MMKIT_RELEASE_CONFIG", str(tmp_path / "no-release.toml"))
+
+
 def _q(ops, parts, era="6.18"):
     """A question on an explicit program (parts built from a Builder that ran it)."""
     return Question(Program(ops), parts, {"kind": "test", "seed": 0, "era": era}, "test")
@@ -549,6 +556,26 @@ def test_attempts_export_json_and_csv(tmp_path, capsys):
     assert rows[0]["kind"] == "cow" and rows[0]["ok"] == "True"
     assert {"time", "kind", "seed", "form", "era", "answers", "verdicts", "hints_used"} <= set(rows[0])
     assert wrong                    # (the wrong value is only used when the key is a fault)
+
+
+def test_attempts_name_the_student(monkeypatch):
+    """An attempt records the student ($MMKIT_STUDENT, else the hub's $JUPYTERHUB_USER) for a gradebook;
+    export_attempts(student=...) fills in attempts recorded without one."""
+    import json
+    from mmkit.exercises import export_attempts
+    monkeypatch.delenv("MMKIT_STUDENT", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_USER", "student07")
+    q = generate("fork", 4)
+    q.check(q.answer_key())
+    monkeypatch.setenv("MMKIT_STUDENT", "s1234567")
+    q.check(q.answer_key())
+    monkeypatch.delenv("MMKIT_STUDENT")
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    q.check(q.answer_key())
+    assert [a["student"] for a in q.attempts] == ["student07", "s1234567", None]
+    rows = json.loads(export_attempts(q, format="json", student="alice"))
+    assert [r["student"] for r in rows] == ["student07", "s1234567", "alice"]
+    assert export_attempts(q).splitlines()[0].startswith("time,student,kind,seed")
 
 
 def test_fourth_hint_says_there_are_no_more(capsys):

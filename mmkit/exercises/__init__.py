@@ -20,7 +20,15 @@ no more); ``q.solution()`` shows the answer and the state after every
 line, folded; ``q.attempts.to_csv()`` / ``.to_json()`` (or
 ``export_attempts(q1, q2, ..., path="record.csv")``) keep a record of
 every checked answer: kind, seed, form, era, answers, verdicts, hints
-used and time.
+used and time, and the student (``MMKIT_STUDENT`` or the hub's
+``JUPYTERHUB_USER``).
+
+In a class's student release (``MMKIT_RELEASE=1`` or an
+``mmkit-release.toml``, see :mod:`mmkit.release`) ``answer_key()``,
+``solution()``, the hint tiers the lecturer turned off and ``-c`` below
+raise :class:`~mmkit.release.ReleaseModeError`; ``check()`` still judges.
+:mod:`mmkit.grading` exports a set of seeded exercises as an nbgrader
+assignment with one seed per student.
 
 Kinds (one per notebook): see :data:`KINDS`.  Forms: ``"predict"`` (predict
 values), ``"inverse"`` (pick the program that produced a state),

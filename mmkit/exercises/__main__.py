@@ -51,6 +51,9 @@ def main(argv=None):
         for k in KINDS.values():
             print(f"{k.name:9} notebooks/{k.notebook}.ipynb  {k.title}  (forms: {', '.join(k.forms)})")
         return 0
+    if args.compute:
+        from ..release import guard
+        guard("python -m mmkit.exercises -c (it prints the answers)")
     if args.form not in KINDS[args.kind].forms:
         ap.error(f"kind {args.kind!r} offers the forms {', '.join(KINDS[args.kind].forms)}")
     for seed in range(args.seed, args.seed + args.count):
@@ -58,10 +61,15 @@ def main(argv=None):
         print(str(q))
         if args.compute:
             print()
-            print(q._checker.solution_text(q) if q._checker is not None else q.explanation())
+            print(q.explanation())
         print("\n" + "-" * 72 + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..release import ReleaseModeError
+    try:
+        sys.exit(main())
+    except ReleaseModeError as e:
+        print(f"python -m mmkit.exercises: {e}", file=sys.stderr)
+        sys.exit(3)

@@ -35,6 +35,7 @@ a state).
 
 import random
 
+from .. import release
 from ..errors import MMError
 from ..kernel import Kernel
 from .program import Op, Program, show_value
@@ -777,7 +778,7 @@ def _candidates(b, prim, others, params, era):
     """(part, truth) for every secondary part that is informative here."""
     prog = b.program()
     q = Question(prog, [prim] + others, params, "")
-    run = q.run
+    run = q._model_run()
     out, seen = [], {prim.name}
     for p in others:
         if p.name in seen:
@@ -884,8 +885,23 @@ class InverseChecker:
 
     def __init__(self, target, letter, states):
         self.target = target
-        self.letter = letter
-        self.states = states          # letter -> state tuple
+        self._letter = letter
+        self._states = states          # letter -> state tuple
+
+    @property
+    def letter(self):
+        """The right letter (hidden in release mode)."""
+        release.guard("The answer of a multiple-choice question")
+        return self._letter
+
+    @property
+    def states(self):
+        """letter -> the state that program ends in (hidden in release mode: it gives the letter away)."""
+        release.guard("The end states of the choices")
+        return self._states
+
+    def key(self):
+        return self._letter
 
     def evaluate(self, q, answer):
         if answer is ...:
@@ -894,9 +910,9 @@ class InverseChecker:
             return None, [f"Could not read the answer {answer!r}: answer with one of "
                           f"{', '.join(repr(x) for x in q.choices)}."]
         a = answer.strip().upper()
-        if a == self.letter:
+        if a == self._letter:
             return True, ["Correct."]
-        st = self.states[a]
+        st = self._states[a]
         msgs = [f"Not ({a})."]
         if st is None:
             msgs.append(f"Program ({a}) leaves no page mapped in P at a.")
@@ -911,7 +927,7 @@ class InverseChecker:
         seen = set()
         for f in diffs:
             part = next(p for p in sub.parts if p.name == f)
-            m = diagnose(part, self.target[FIELDS.index(f)], st[FIELDS.index(f)], _Context(sub, part, sub.run))
+            m = diagnose(part, self.target[FIELDS.index(f)], st[FIELDS.index(f)], _Context(sub, part, sub._model_run()))
             if m is not None and m.key not in seen:
                 seen.add(m.key)
                 msgs.append(f"{m.title}: {m.explain}")
@@ -919,16 +935,16 @@ class InverseChecker:
         return False, msgs
 
     def hint3(self, q):
-        wrong = [x for x in q.choices if x != self.letter and self.states[x] is not None]
+        wrong = [x for x in q.choices if x != self._letter and self._states[x] is not None]
         x = wrong[q.params.get("seed", 0) % len(wrong)] if wrong else None
         if x is None:
             return "Eliminate the programs that leave no page mapped."
-        f = next(f for f, a, b in zip(FIELDS, self.states[x], self.target) if a != b)
+        f = next(f for f, a, b in zip(FIELDS, self._states[x], self.target) if a != b)
         return f"Eliminate ({x}): it ends with a different {f} than the state shown."
 
     def solution_text(self, q):
-        sub = _full(q.choices[self.letter], q.params)
-        return f"Answer: {self.letter}\n" + "\n".join(sub._walkthrough_text())
+        sub = _full(q.choices[self._letter], q.params)
+        return f"Answer: {self._letter}\n" + "\n".join(sub._walkthrough_text())
 
 
 class BuildChecker:
@@ -938,7 +954,16 @@ class BuildChecker:
 
     def __init__(self, target, program):
         self.target = target
-        self.program = program
+        self._program = program
+
+    @property
+    def program(self):
+        """A program that reaches the target (hidden in release mode)."""
+        release.guard("The model solution of a build question")
+        return self._program
+
+    def key(self):
+        return self._program
 
     def evaluate(self, q, fn):
         if fn is ...:
@@ -986,12 +1011,12 @@ class BuildChecker:
         return False, msgs
 
     def hint3(self, q):
-        code = self.program.code().splitlines()
+        code = self._program.code().splitlines()
         return "One program that works starts like this:\n" + "\n".join(code[:max(3, len(code) // 2)])
 
     def solution_text(self, q):
-        return ("One solution:\n\ndef build(k):\n" + "\n".join("    " + ln for ln in self.program.code().splitlines())
-                + '\n    return P, a\n\n' + "\n".join(_full(self.program, q.params)._walkthrough_text()))
+        return ("One solution:\n\ndef build(k):\n" + "\n".join("    " + ln for ln in self._program.code().splitlines())
+                + '\n    return P, a\n\n' + "\n".join(_full(self._program, q.params)._walkthrough_text()))
 
 
 def _mutants(prog, setup=3):

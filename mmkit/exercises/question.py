@@ -19,11 +19,12 @@ import html
 import io
 import json
 
+from .. import release
 from ..era import era as _era
 from .misconceptions import ALTERNATIVES, diagnose
 from .program import show_value
 
-__all__ = ["Part", "Question", "Attempts", "display_html", "line_no", "export_attempts"]
+__all__ = ["Part", "Question", "Attempts", "display_html", "line_no", "export_attempts", "student_id"]
 
 
 def line_no(i):
@@ -272,7 +273,7 @@ class Question:
     """
 
     def __init__(self, source, parts, params, text, hints=(), choices=None, intro="", checker=None):
-        self.source = source
+        self._source = source
         self.parts = list(parts)
         self.params = dict(params)
         self.era = _era(self.params.get("era"))
@@ -289,15 +290,37 @@ class Question:
 
     # -- the answer key --------------------------------------------------------
     @property
+    def source(self):
+        """The question's program (or scenario).  For a multiple-choice or
+        build question it is the answer, so release mode hides it there."""
+        if self._checker is not None:
+            release.guard("q.source of a multiple-choice or build question (it is the answer)")
+        return self._source
+
+    @property
     def run(self):
+        """The question's program run on the model (the state the answer is
+        read from); hidden in release mode."""
+        release.guard("q.run (the model run the answer is read from)")
+        return self._model_run()
+
+    def _model_run(self):
         if self._run is None:
-            self._run = self.source.run(self.era)
+            self._run = self._source.run(self.era)
         return self._run
 
     def answer_key(self):
-        """The right answer (a tuple in part order, or a single value).
-        For lecturers and tests; learners use :meth:`solution`."""
-        vals = tuple(p.fn(self.run) for p in self.parts)
+        """The right answer (a tuple in part order, or a single value; the
+        letter of a multiple-choice question; the program of a build
+        question).  For lecturers and tests; learners use :meth:`solution`.
+        Not available in release mode (:mod:`mmkit.release`)."""
+        release.guard("answer_key()")
+        return self._answer_key()
+
+    def _answer_key(self):
+        if self._checker is not None:
+            return self._checker.key()
+        vals = tuple(p.fn(self._model_run()) for p in self.parts)
         return vals[0] if len(vals) == 1 else vals
 
     def _alt_value(self, key, part):
@@ -306,7 +329,7 @@ class Question:
             run = None
             if alt_era is not None:
                 try:
-                    run = self.source.run(alt_era, check=False)
+                    run = self._source.run(alt_era, check=False)
                     if getattr(run, "error", None) is not None:
                         run = None
                 except Exception:
@@ -322,11 +345,11 @@ class Question:
 
     @property
     def verbs(self):
-        return [op.verb for op in getattr(self.source, "ops", ())]
+        return [op.verb for op in getattr(self._source, "ops", ())]
 
     @property
     def gup_ops(self):
-        return [(op.verb, op.a4 if op.verb == "pin" else False) for op in getattr(self.source, "ops", ())
+        return [(op.verb, op.a4 if op.verb == "pin" else False) for op in getattr(self._source, "ops", ())
                 if op.verb in ("pin", "gup", "vmsplice")]
 
     # -- text ----------------------------------------------------------------------
@@ -344,11 +367,11 @@ class Question:
     def code_lines(self):
         """The code shown with the question, one string per line (line 1 is
         the first); the "line N" of every prompt counts these lines."""
-        return self.source.code(self.params.get("era")).splitlines()
+        return self._source.code(self.params.get("era")).splitlines()
 
     def numbered_code(self):
         ls = self.code_lines()
-        if not getattr(self.source, "ops", None):
+        if not getattr(self._source, "ops", None):
             return "\n".join(ls)
         w = len(str(len(ls)))
         return "\n".join(f"{i:>{w}}  {ln}" for i, ln in enumerate(ls, 1))
@@ -433,7 +456,7 @@ class Question:
             vals = [p.normalize(v) for p, v in zip(self.parts, raw)]
         except ValueError as err:
             return None, [f"Could not read the answer: {err}.  Answer with {self.answer_form()}."]
-        truth = [p.fn(self.run) for p in self.parts]
+        truth = [p.fn(self._model_run()) for p in self.parts]
         wrong = [(p, v, t) for p, v, t in zip(self.parts, vals, truth) if not _same(p, v, t)]
         if not wrong:
             return True, ["Correct." + (f" ({len(self.parts)} of {len(self.parts)} parts)" if len(self.parts) > 1 else "")]
@@ -447,7 +470,7 @@ class Question:
             msgs.append("Not yet.")
         seen = set()
         for p, v, t in wrong:
-            m = diagnose(p, v, t, _Context(self, p, self.run))
+            m = diagnose(p, v, t, _Context(self, p, self._model_run()))
             if m is None:
                 msgs.append(f"{p.name}: {GENERIC.get(p.type, 'Check this part again.')}")
             elif m.key not in seen:
@@ -482,7 +505,7 @@ class Question:
         if self._checker is None:
             try:
                 raw = self._collect(answer, kw)
-                truth = [p.fn(self.run) for p in self.parts]
+                truth = [p.fn(self._model_run()) for p in self.parts]
                 for p, v, t in zip(self.parts, raw, truth):
                     verdicts[p.name] = _same(p, p.normalize(v), t)
             except ValueError:
@@ -491,6 +514,7 @@ class Question:
         if callable(given):
             given = getattr(given, "__name__", "build")
         self.attempts.append(dict(
+            student=student_id(),
             kind=self.params.get("kind", self.params.get("scenario")), seed=self.params.get("seed"),
             form=self.params.get("form", "predict"), era=str(self.params.get("era")),
             difficulty=self.params.get("difficulty"), answers=_jsonable(given), ok=ok, verdicts=verdicts,
@@ -500,7 +524,15 @@ class Question:
     # -- hints and solution ----------------------------------------------------------
     def hints(self):
         """All three hints as strings (hint 3 is computed from the model,
-        unless the question was given its own three)."""
+        unless the question was given its own three).  In release mode, only
+        the tiers the lecturer allows (a disabled tier is left out)."""
+        hs = self._all_hints()
+        st = release.status()
+        if st.enabled:
+            return [h for i, h in enumerate(hs, 1) if i in st.hints]
+        return hs
+
+    def _all_hints(self):
         if len(self._hints) >= 3:
             return list(self._hints[:3])
         return self._hints[:2] + [self._state_hint()]
@@ -509,20 +541,20 @@ class Question:
         if self._checker is not None:
             return self._checker.hint3(self)
         key = next((p.key for p in self.parts if p.key is not None), None)
-        if not getattr(self.source, "ops", None):
+        if not getattr(self._source, "ops", None):
             return ("Take the steps one at a time and write down, after each, who holds the page: page-table "
                     "entries, pins, references, pipe buffers, the page cache.")
-        if key is None or len(self.source.ops) < 2:
+        if key is None or len(self._source.ops) < 2:
             return "Work through the lines one at a time and write down who holds the page after each."
         # the state just before the first line a part asks about (the last line if none names one)
         lines = [p.hint_from if p.hint_from is not None else p.line for p in self.parts
                  if p.line is not None or p.hint_from is not None]
-        n = min(lines) if lines else len(self.source.ops) - 1
+        n = min(lines) if lines else len(self._source.ops) - 1
         n = max(n, 1)
-        before = self.source.run(self.era, upto=n, trace="off")
+        before = self._source.run(self.era, upto=n, trace="off")
         info = before.page(*key)
         who = f"{key[0]}'s page at {key[1]}"
-        where = f"line {line_no(n)} (`{self.source.ops[n].code()}`)"
+        where = f"line {line_no(n)} (`{self._source.ops[n].code()}`)"
         if not info.present:
             return f"Before {where}, {who} is not mapped. What does that line do?"
         if info.zero_page:
@@ -534,35 +566,52 @@ class Question:
     def hint(self, level=None):
         """Display the next hint (or hint ``level``, 1 to 3).  After the
         third, says there are no more."""
-        hs = self.hints()
+        hs = self._all_hints()
+        st = release.status()
+        allowed = [i for i in range(1, len(hs) + 1) if i in st.hints]
         if level is None:
-            if self._hint_level >= len(hs):
-                msg = (f"There are no more hints: that was hint {len(hs)} of {len(hs)}. q.hint(1) shows hint 1 "
-                       "again; q.solution() shows the answer, folded.")
+            nxt = [i for i in allowed if i > self._hint_level]
+            if not allowed:
+                release.guard("Every hint")
+            if not nxt:
+                if st.enabled:
+                    off = [str(i) for i in range(1, len(hs) + 1) if i not in allowed]
+                    msg = (f"There are no more hints: that was the last hint this release allows"
+                           + (f" (hint {', '.join(off)} is turned off by {st.contact})" if off else "")
+                           + f". q.hint({allowed[0]}) shows hint {allowed[0]} again.")
+                else:
+                    msg = (f"There are no more hints: that was hint {len(hs)} of {len(hs)}. q.hint(1) shows hint 1 "
+                           "again; q.solution() shows the answer, folded.")
                 display_html(f'<div class="mm-hint">{html.escape(msg)}</div>', msg)
                 return
-            self._hint_level += 1
+            self._hint_level = nxt[0]
             level = self._hint_level
         level = max(1, min(int(level), len(hs)))
+        if level not in allowed:
+            release.guard(f"Hint {level}")
         self._hints_used = max(self._hints_used, level)
         h = hs[level - 1]
         display_html(f'<div class="mm-hint"><b>Hint {level}/{len(hs)}:</b> {html.escape(h)}</div>',
                      f"Hint {level}/{len(hs)}: {h}")
 
     def explanation(self):
-        """The worked solution as text: the answer and the state after each line."""
-        key = self.answer_key()
+        """The worked solution as text: the answer and the state after each line
+        (not in release mode)."""
+        release.guard("explanation()")
+        if self._checker is not None:
+            return self._checker.solution_text(self)
+        key = self._answer_key()
         lines = [f"Answer: {key!r}"]
         lines += self._walkthrough_text()
         return "\n".join(lines)
 
     def _walkthrough_rows(self):
         pkey = next((p.key for p in self.parts if p.key is not None), None)
-        if pkey is None or not hasattr(self.source, "ops"):
+        if pkey is None or not hasattr(self._source, "ops"):
             return pkey, []
         rows = []
-        for i in range(1, len(self.source.ops) + 1):
-            r = self.source.run(self.era, upto=i)
+        for i in range(1, len(self._source.ops) + 1):
+            r = self._source.run(self.era, upto=i)
             info = r.page(*pkey)
             line = r.lines[-1]
             val = show_value(line.value) if line.value is not None else ""
@@ -583,7 +632,7 @@ class Question:
         return out
 
     def _last_trace(self):
-        run = self.run
+        run = self._model_run()
         k = getattr(run, "kernel", None)
         if k is None:
             return []
@@ -591,9 +640,10 @@ class Question:
 
     def solution(self):
         """Display the answer with a step-by-step explanation, folded:
-        open it only after you have tried."""
+        open it only after you have tried.  Not available in release mode."""
+        release.guard("solution()")
         e = html.escape
-        key = self.answer_key()
+        key = self._answer_key()
         if self._checker is not None:
             body = e(self._checker.solution_text(self))
             display_html(f'<details class="mm-solution"><summary>Solution ({e(self.params_line())}): '
@@ -659,12 +709,12 @@ def _jsonable(v):
 
 class Attempts(list):
     """The checked attempts of a question, oldest first: one dict each with
-    ``kind``, ``seed``, ``form``, ``era``, ``difficulty``, ``answers``,
+    ``student`` (see :func:`student_id`; None when unknown), ``kind``, ``seed``, ``form``, ``era``, ``difficulty``, ``answers``,
     ``ok``, ``verdicts`` (part name -> right?), ``hints_used`` and ``time``
     (UTC).  Export with :meth:`to_json` / :meth:`to_csv`, or several
     questions' at once with :func:`export_attempts`."""
 
-    FIELDS = ("time", "kind", "seed", "form", "era", "difficulty", "answers", "ok", "verdicts", "hints_used")
+    FIELDS = ("time", "student", "kind", "seed", "form", "era", "difficulty", "answers", "ok", "verdicts", "hints_used")
 
     def to_json(self, path=None):
         text = json.dumps(list(self), indent=1)
@@ -687,12 +737,20 @@ class Attempts(list):
         return text
 
 
-def export_attempts(*questions, path=None, format="csv"):
+def student_id():
+    """Who is answering: ``$MMKIT_STUDENT``, else the hub's
+    ``$JUPYTERHUB_USER``, else None."""
+    import os
+    return os.environ.get("MMKIT_STUDENT") or os.environ.get("JUPYTERHUB_USER") or None
+
+
+def export_attempts(*questions, path=None, format="csv", student=None):
     """All attempts of ``questions`` (a record for a self-learner or a
-    lecturer), as CSV or JSON text; written to ``path`` when given."""
+    lecturer), as CSV or JSON text; written to ``path`` when given.
+    ``student`` fills in the student of attempts recorded without one."""
     if format not in ("csv", "json"):
         raise ValueError(f"format must be 'csv' or 'json', not {format!r}")
-    allq = Attempts(a for q in questions for a in q.attempts)
+    allq = Attempts(dict(a, student=a.get("student") or student) for q in questions for a in q.attempts)
     return allq.to_csv(path) if format == "csv" else allq.to_json(path)
 
 

@@ -39,6 +39,7 @@ False
 import html
 from functools import lru_cache
 
+from .. import release
 from ..era import ERAS, era as _era
 from ..errors import InvalidArgument
 from ..exercises.question import display_html
@@ -101,16 +102,28 @@ class Task:
         return ok
 
     def hint(self):
-        """The next of three hints; a fourth call says there are no more."""
-        if self._hint_level >= len(self._hints):
-            msg = f"There are no more hints: that was hint {len(self._hints)} of {len(self._hints)}."
+        """The next of three hints; a fourth call says there are no more.
+        In release mode (:mod:`mmkit.release`) only the hint tiers the
+        lecturer allows are shown; with none allowed it raises
+        :class:`~mmkit.release.ReleaseModeError`."""
+        st = release.status()
+        allowed = [i for i in range(1, len(self._hints) + 1) if i in st.hints]
+        if not allowed:
+            release.guard("Every hint")
+        nxt = [i for i in allowed if i > self._hint_level]
+        if not nxt:
+            off = [str(i) for i in range(1, len(self._hints) + 1) if i not in allowed]
+            msg = (f"There are no more hints: that was hint {self._hint_level} of {len(self._hints)}"
+                   + (f" (hint {', '.join(off)} is turned off by {st.contact})" if off else "") + ".")
         else:
-            self._hint_level += 1
+            self._hint_level = nxt[0]
             msg = f"Hint {self._hint_level}/{len(self._hints)}: {self._hints[self._hint_level - 1]}"
         display_html(f'<div class="mm-hint">{html.escape(msg)}</div>', msg)
 
     def hints(self):
-        return list(self._hints)
+        """The hints as strings (in release mode, only the tiers the lecturer allows)."""
+        st = release.status()
+        return [h for i, h in enumerate(self._hints, 1) if i in st.hints]
 
     def __str__(self):
         return f"{self.title}\n{self.text}\nAnswer with {self.answer_form}"
