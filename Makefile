@@ -34,6 +34,19 @@ bench: $(STAMP)
 slides: $(STAMP)
 	$(VPY) slides/build.py --out site/slides
 
+## make book: the notebooks executed into a static book in site/book that reads offline, without a
+## kernel (open site/book/index.html): steppers and era comparisons as frame sequences to step through,
+## the glossary and docs/*.md; the student edition, without solutions.  make book-instructor (or
+## make book AUDIENCE=instructor): site/book-instructor, each exercise followed by its folded
+## solution, plus the instructor guide
+.PHONY: book book-instructor
+AUDIENCE ?= student
+book: $(STAMP)
+	$(VPY) book/build.py --audience $(AUDIENCE)
+
+book-instructor: $(STAMP)
+	$(VPY) book/build.py --audience instructor
+
 ## make present NB=notebooks/02-cow.ipynb: one notebook as a clean Voilà app with live
 ## widgets in the lecture preset (large fonts), for lecturing (127.0.0.1 only; open the URL it prints)
 present: $(STAMP)
