@@ -310,6 +310,7 @@ class GraphView:
         self.legend_entries = ()
         self._legend_drawn = None
         self._legend_artists = []
+        self._legend_sets = {}
         self._bgs = {}
 
     def _set_legend(self, entries):
@@ -323,8 +324,15 @@ class GraphView:
         self._legend_drawn = self.legend_entries
         kax = self.kax
         for a in self._legend_artists:
-            a.remove()
-        self._legend_artists = arts = []
+            a.set_visible(False)
+        # each set of entries keeps its artists (hidden while another shows)
+        arts = self._legend_sets.get(self.legend_entries)
+        if arts is not None:
+            for a in arts:
+                a.set_visible(True)
+            self._legend_artists = arts
+            return
+        self._legend_artists = self._legend_sets[self.legend_entries] = arts = []
         kax.set_xlim(0, 1)
         kax.set_ylim(0, 1)
         if not entries:
@@ -529,25 +537,33 @@ class GraphView:
         out = []
         boxes = np.array(boxes, float).reshape(-1, 4)
         order = sorted(notes.items(), key=lambda kv: (-pos[kv[0]][1], pos[kv[0]][0], repr(kv[0])))
+        inv = self.ax.transData.inverted()
+        seg_lo, seg_hi = np.minimum(seg[:, :2], seg[:, 2:]), np.maximum(seg[:, :2], seg[:, 2:])
         for (n, text), note in zip(order, pool):
             note.configure(text, note._skey)
-            note.set_position(pos[n])
-            x0, y0, x1, y1 = note.extent(r)
+            arr, ax0, ay0 = note.sprite(r)          # the note's box around its anchor
+            h, w = arr.shape[:2]
             px, py = to_px(pos[n])
-            ax0, ay0 = x0 - round(px), y0 - round(py)     # the note's box around its anchor
-            w, h = x1 - x0, y1 - y0
             c = card_of.get(n, (px - 1, py - 1, px + 1, py + 1))
             spots = np.round(np.array(_note_spots(c, w, h, up=n[0] in ("pte", "ptes"))) - [w / 2, h / 2])
-            cand = np.hstack([spots, spots + [w, h]])                  # (S, 4) boxes
-            free = (cand[:, 0] >= ab.x0) & (cand[:, 2] <= ab.x1) & (cand[:, 1] >= ab.y0) & (cand[:, 3] <= ab.y1)
-            free &= ~_overlaps(cand, boxes).any(axis=1)
-            free &= ~_hits(cand, seg).any(axis=1)
-            if not free.any():
+            box = None
+            for part in (spots[:4], spots[4:]):     # the four next to the card first
+                cand = np.hstack([part, part + [w, h]])                # (S, 4) boxes
+                free = (cand[:, 0] >= ab.x0) & (cand[:, 2] <= ab.x1) & (cand[:, 1] >= ab.y0) & \
+                    (cand[:, 3] <= ab.y1)
+                free &= ~_overlaps(cand, boxes).any(axis=1)
+                # only the segments near the spots can hit one
+                near = ((seg_hi[:, 0] >= cand[:, 0].min()) & (seg_lo[:, 0] <= cand[:, 2].max()) &
+                        (seg_hi[:, 1] >= cand[:, 1].min()) & (seg_lo[:, 1] <= cand[:, 3].max()))
+                free &= ~_hits(cand, seg[near]).any(axis=1)
+                if free.any():
+                    box = cand[int(np.argmax(free))]
+                    break
+            if box is None:
                 continue
-            box = cand[int(np.argmax(free))]
             boxes = np.vstack([boxes, box[None]])
             # the anchor that puts the note's box exactly there
-            xy = self.ax.transData.inverted().transform((box[0] - ax0, box[1] - ay0))
+            xy = inv.transform((box[0] - ax0, box[1] - ay0))
             out.append((n, text, (float(xy[0]), float(xy[1]))))
         return out
 
