@@ -49,6 +49,8 @@ DEFAULT_ERA = "6.18"
 
 _REUSE_RULES = ("mapcount", "refcount")
 _MPROTECT_RULES = ("none", "dirty", "exclusive")
+_THP_COW_RULES = ("copy_huge", "split_mapcount", "split_exclusive")
+_LARGE_REUSE_RULES = ("mapcount", "refcount", "never", "mm_id")
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,53 @@ class Era:
         Whether mprotect() adding write makes a private anon PTE writable
         without a fault (mm/mprotect.c: can_change_pte_writable()):
         ``"none"`` before v6.0; ``"dirty"``: AE and dirty (64fe24a3e05e, v6.0);
-        ``"exclusive"``: any AE page (v6.2).
+        ``"exclusive"``: any AE page (v6.2).  A PMD is upgraded only under
+        ``"exclusive"`` (mm/huge_memory.c: can_change_pmd_writable(), v6.2).
+    thp_cow : {"copy_huge", "split_mapcount", "split_exclusive"}
+        A write fault on a read-only PMD-mapped THP (mm/huge_memory.c:
+        do_huge_pmd_wp_page()).  All reuse the whole PMD when the folio is
+        the faulting process's alone; they differ in the test and in what
+        happens otherwise.  ``"copy_huge"`` (up to v5.7): reuse iff
+        reuse_swap_page() (the highest per-page mapcount, PMD mappings
+        included, is 1), else allocate a new THP and copy all 512 pages.
+        ``"split_mapcount"`` (3917c80280c9 "thp: change CoW semantics for
+        anon-THP", v5.8, to v5.17): reuse by reuse_swap_page(), else
+        __split_huge_pmd() and VM_FAULT_FALLBACK: the fault is redone on the
+        4 KiB PTE.  ``"split_exclusive"`` ("mm/huge_memory: streamline COW
+        logic in do_huge_pmd_wp_page()", v5.18; PageAnonExclusive from
+        v5.19): reuse if the head page is AE or the refcount is 1, else
+        split and fall back.
+    large_reuse : {"mapcount", "refcount", "never", "mm_id"}
+        A write fault on a read-only PTE mapping a page of a large anon folio
+        (mm/memory.c: do_wp_page()).  ``"mapcount"`` (up to v5.8):
+        reuse_swap_page() -> page_trans_huge_map_swapcount(): reuse iff no
+        page of the folio is mapped more than once.  ``"refcount"``
+        (09854ba94c6a, v5.9, to v6.6): reuse iff the folio's refcount is 1
+        (page_count() of a tail page is the folio's), i.e. only when this PTE
+        is the folio's last mapping.  ``"never"`` (v6.7 to v6.14,
+        wp_can_reuse_anon_folio(): "let's just consistently not reuse
+        subpages"): always copy.  ``"mm_id"`` (v6.15, "mm: Copy-on-Write
+        (COW) reuse support for PTE-mapped THP",
+        __wp_can_reuse_large_anon_folio()): reuse iff the folio is not
+        "maybe mapped shared" (MM-ID slots) and every reference is a mapping
+        (large mapcount == refcount > 1).
+    mthp : bool
+        Anonymous multi-size THP: orders 2..8 and the per-size sysfs
+        ``hugepages-<size>kB/enabled`` (19eaf44954df "mm: thp: support
+        allocation of anonymous multi-size THP", v6.8).  Before, only the
+        PMD size exists and follows the top-level ``enabled``.
+    mm_id : bool
+        CONFIG_MM_ID (v6.15, "mm: MM owner tracking for large folios
+        (!hugetlb) + CONFIG_NO_PAGE_MAPCOUNT" series): the two MM slots,
+        FOLIO_MM_IDS_SHARED_BIT and folio_maybe_mapped_shared(); the same
+        series adds CONFIG_NO_PAGE_MAPCOUNT (``Kernel(page_mapcount=False)``).
+    thp_align_anon : bool
+        An anonymous mmap() whose length is a multiple of PMD_SIZE gets a
+        PMD-aligned address (mm/mmap.c: __get_unmapped_area() ->
+        thp_get_unmapped_area_vmflags(): efa7df3e3bb5 "mm: align larger
+        anonymous mappings on THP boundaries", v6.7, limited to lengths
+        that are multiples of PMD_SIZE by d4148aeab412, v6.12; the model
+        applies the v6.12 rule).
     """
 
     name: str
@@ -146,12 +194,23 @@ class Era:
     mprotect_upgrade: str = "exclusive"
     fork_copies_pinned_cache: bool = False
     migrate_batch: bool = True
+    thp_cow: str = "split_exclusive"
+    large_reuse: str = "mm_id"
+    mthp: bool = True
+    mm_id: bool = True
+    thp_align_anon: bool = True
 
     def __post_init__(self):
         if self.reuse_rule not in _REUSE_RULES:
             raise InvalidArgument(f"reuse_rule must be one of {_REUSE_RULES}, not {self.reuse_rule!r}")
         if self.mprotect_upgrade not in _MPROTECT_RULES:
             raise InvalidArgument(f"mprotect_upgrade must be one of {_MPROTECT_RULES}, not {self.mprotect_upgrade!r}")
+        if self.thp_cow not in _THP_COW_RULES:
+            raise InvalidArgument(f"thp_cow must be one of {_THP_COW_RULES}, not {self.thp_cow!r}")
+        if self.large_reuse not in _LARGE_REUSE_RULES:
+            raise InvalidArgument(f"large_reuse must be one of {_LARGE_REUSE_RULES}, not {self.large_reuse!r}")
+        if self.large_reuse == "mm_id" and not self.mm_id:
+            raise InvalidArgument("large_reuse 'mm_id' needs mm_id: it reads the MM-ID slots")
         if self.gup_unshares_anon and not self.anon_exclusive:
             raise InvalidArgument("gup_unshares_anon needs anon_exclusive: unsharing is decided on PageAnonExclusive")
         if self.fork_copies_pinned_cache and not self.fork_copies_maybe_pinned:
@@ -180,22 +239,23 @@ class Era:
         return f"Era {self.name}\n{rows}"
 
 
-_BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False, migrate_batch=False)
+_BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False, migrate_batch=False,
+                   mthp=False, mm_id=False, thp_align_anon=False)
 
 ERAS = {
     "5.7": Era("5.7", reuse_rule="mapcount", gup_breaks_cow=False, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               mprotect_upgrade="none", **_BEFORE_6_5),
+               mprotect_upgrade="none", thp_cow="copy_huge", large_reuse="mapcount", **_BEFORE_6_5),
     "5.8": Era("5.8", reuse_rule="mapcount", gup_breaks_cow=True, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               mprotect_upgrade="none", **_BEFORE_6_5),
+               mprotect_upgrade="none", thp_cow="split_mapcount", large_reuse="mapcount", **_BEFORE_6_5),
     "5.9": Era("5.9", reuse_rule="refcount", gup_breaks_cow=False, fork_copies_maybe_pinned=True,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
                reuse_moves_anon_rmap=False, mprotect_upgrade="none", fork_copies_pinned_cache=True,
-               **_BEFORE_6_5),
+               thp_cow="split_mapcount", large_reuse="refcount", **_BEFORE_6_5),
     "5.19": Era("5.19", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
-                mprotect_upgrade="none", **_BEFORE_6_5),
-    "6.2": Era("6.2", **_BEFORE_6_5),
+                mprotect_upgrade="none", large_reuse="refcount", **_BEFORE_6_5),
+    "6.2": Era("6.2", large_reuse="refcount", **_BEFORE_6_5),
     "6.18": Era("6.18"),
 }
 
@@ -204,7 +264,7 @@ ERAS = {
 #: (64fe24a3e05e; clean ones only from v6.2).
 EXTRA_ERAS = {
     "6.0": Era("6.0", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
-               mprotect_upgrade="dirty", **_BEFORE_6_5),
+               mprotect_upgrade="dirty", large_reuse="refcount", **_BEFORE_6_5),
 }
 
 
@@ -277,6 +337,18 @@ KERNEL_NAMES = {
     "try_grab_folio": (((6, 9), "try_grab_folio"), ((0, 0), "try_grab_page")),
     "try_grab_folio_fast": (((6, 9), "try_grab_folio_fast"), ((5, 16), "try_grab_folio"),
                             ((0, 0), "try_grab_compound_head")),
+    # the PMD fault's allocation: alloc_anon_folio() (mTHP, v6.8) picks the
+    # order below PMD size; the PMD level keeps do_huge_pmd_anonymous_page()
+    # the fork-time PMD dup: folio_try_dup_anon_rmap_pmd() (v6.8 rmap overhaul),
+    # page_try_dup_anon_rmap(page, true, ...) (v5.19), page_dup_rmap(page, true) before
+    "folio_try_dup_anon_rmap_pmd": (((6, 8), "folio_try_dup_anon_rmap_pmd"), ((5, 19), "page_try_dup_anon_rmap"),
+                                    ((0, 0), "page_dup_rmap")),
+    # the large-folio reuse test: __wp_can_reuse_large_anon_folio() (v6.15);
+    # wp_can_reuse_anon_folio() v6.7-v6.14; inline in do_wp_page() (v5.9-v6.6);
+    # reuse_swap_page() up to v5.8
+    "__wp_can_reuse_large_anon_folio": (((6, 15), "__wp_can_reuse_large_anon_folio"),
+                                        ((6, 7), "wp_can_reuse_anon_folio"), ((5, 9), "do_wp_page"),
+                                        ((0, 0), "reuse_swap_page")),
 }
 
 

@@ -34,7 +34,7 @@ def dup_mmap(k, parent_mm, child_owner):
 
 
 def _dup_mmap(k, parent_mm, child_owner):
-    mm = Mm(child_owner, parent_mm.mmap_base)
+    mm = Mm(child_owner, parent_mm.mmap_base, k.alloc_mm_id())
     emit = k.trace.emit
     shared = copied = 0
     for pvma in parent_mm.vmas:
@@ -44,6 +44,7 @@ def _dup_mmap(k, parent_mm, child_owner):
         vma = Vma(mm, pvma.start, pvma.end, pvma.read, pvma.write, pvma.shared, pvma.file,
                   pvma.pgoff, id=k.next_id())
         vma.wipeonfork = pvma.wipeonfork
+        vma.hugepage, vma.nohugepage = pvma.hugepage, pvma.nohugepage
         mm.insert_vma(vma)
         if pvma.file is not None:
             pvma.file.i_mmap.append(vma)

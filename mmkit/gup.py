@@ -88,6 +88,14 @@ def try_grab_folio(k, folio, flags, mm, fast=False):
         if folio.zero and not k.era.zero_page_pinned:
             k.trace.emit(fn, "pin not counted", "the zero page is never pinned", folio.pfn)
             return
+        if folio.large:
+            # folio_has_pincount(): folio_ref_add(folio, refs), atomic_add(refs, &folio->_pincount)
+            f = folio.folio
+            f.refcount += 1
+            f.pincount += 1
+            k.trace.emit(fn, "pinned", "large folio: refcount += 1 -> {}, _pincount += 1 -> {}",
+                         folio.pfn, f.refcount, f.pincount)
+            return
         if k.era.anon_exclusive and folio.anon and not folio.anon_exclusive:
             raise InvariantViolation(f"FOLL_PIN on anon page {folio.pfn} that is not PageAnonExclusive "
                                      "(follow_page_pte() asserts this)")
@@ -104,6 +112,11 @@ def gup_put_folio(k, folio, flags):
     """mm/gup.c: gup_put_folio(): undo try_grab_folio() exactly."""
     if flags & FOLL_PIN:
         if folio.zero and not k.era.zero_page_pinned:
+            return
+        if folio.large:
+            f = folio.folio
+            f.pincount -= 1
+            folio_put(k, f)
             return
         folio.pincount -= 1
         folio.refcount -= GUP_PIN_COUNTING_BIAS - 1
@@ -132,7 +145,7 @@ def _gup_fast(k, mm, vma, addr, flags):
     if (flags & (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)) == (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE) \
             and not folio.anon and not folio.mapping.shmem and k.era.longterm_file_pin_refused:
         return None, "gup_fast_folio_allowed(): long-term writable pin of a file page"
-    if not e.write and gup_must_unshare(k, None, flags, folio):
+    if not e.write and gup_must_unshare(k, None, flags, folio.folio.pages[0] if e.huge else folio):
         return None, "gup_must_unshare()"
     try_grab_folio(k, folio, flags, mm, fast=True)
     return folio, ""
@@ -163,7 +176,8 @@ def _follow_or_fault(k, mm, vma, addr, flags):
             handle_mm_fault(k, vma, addr, FAULT_FLAG_WRITE)
             cow_done = True
             continue
-        if not e.write and gup_must_unshare(k, vma, foll, folio):
+        # a PMD: follow_huge_pmd() tests the head page (pmd_page())
+        if not e.write and gup_must_unshare(k, vma, foll, folio.folio.pages[0] if e.huge else folio):
             emit("follow_page_pte", "faultin_page(unshare)",
                  "gup_must_unshare(): R/O pin of a page that is not known exclusive"
                  if folio.anon else "gup_must_unshare(): R/O long-term pin in a COW mapping", folio.pfn)

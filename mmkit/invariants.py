@@ -10,10 +10,12 @@ tests and for a curious student.
 from collections import Counter
 
 from .errors import InvariantViolation
-from .folio import GUP_PIN_COUNTING_BIAS
+from .folio import GUP_PIN_COUNTING_BIAS, MM_ID_DUMMY
+from .mm import Pmd
 from .rmap import rmap_vmas
 
-__all__ = ["RefcountBelowHolders", "ExclusiveMappedMoreThanOnce", "PinnedAnonNotExclusive",
+__all__ = ["LargeMapcountMismatch", "MmIdSlotMismatch", "PincountMismatch", "check_large_folio",
+           "RefcountBelowHolders", "ExclusiveMappedMoreThanOnce", "PinnedAnonNotExclusive",
            "ZeroPageCounted", "UseAfterFree", "WritableSharedAnon", "CountMismatch",
            "RmapUnreachable", "check_folio", "check_pte", "check_kernel", "INVARIANTS"]
 
@@ -66,12 +68,60 @@ class RmapUnreachable(InvariantViolation):
                    "a page, or migration and truncation would miss it")
 
 
+class LargeMapcountMismatch(InvariantViolation):
+    name = "large_mapcount_sums"
+    explanation = ("a large folio's large mapcount counts every PTE and PMD mapping it: with per-page "
+                   "mapcounts (CONFIG_PAGE_MAPCOUNT) it equals the sum of the pages' own mapcounts plus the "
+                   "entire (PMD) mapcount, and _nr_pages_mapped counts the pages with a PTE mapping "
+                   "(mm/rmap.c: __folio_add_rmap())")
+
+
+class MmIdSlotMismatch(InvariantViolation):
+    name = "mm_id_slots_match_mappers"
+    explanation = ("each MM slot of a large folio (v6.15, CONFIG_MM_ID) counts exactly the mappings its mm "
+                   "has of the folio, and a folio not marked 'maybe mapped shared' has all its mappings in "
+                   "one slot (include/linux/rmap.h: folio_add_return_large_mapcount())")
+
+
+class PincountMismatch(InvariantViolation):
+    name = "pincount_matches_pins"
+    explanation = ("a large folio counts its FOLL_PIN pins in _pincount (one per pin, and one reference "
+                   "each), so _pincount equals the pins held on its pages")
+
+
 INVARIANTS = [RefcountBelowHolders, ExclusiveMappedMoreThanOnce, PinnedAnonNotExclusive, ZeroPageCounted,
-              UseAfterFree, WritableSharedAnon, CountMismatch, RmapUnreachable]
+              UseAfterFree, WritableSharedAnon, CountMismatch, RmapUnreachable, LargeMapcountMismatch,
+              MmIdSlotMismatch, PincountMismatch]
+
+
+def check_large_folio(k, folio):
+    """The per-folio invariants of a large folio (the counters only; the
+    mappers are recounted by :func:`check_kernel`)."""
+    if folio.refcount < folio.large_mapcount + folio.pincount:
+        raise RefcountBelowHolders(f"pfn {folio.pfn} (order {folio.order}): refcount {folio.refcount} < "
+                                   f"large mapcount {folio.large_mapcount} + {folio.pincount} pin(s)")
+    if k.page_mapcount:
+        ptes = 0
+        mapped = 0
+        for p in folio.pages:
+            ptes += p.pte_mapcount
+            mapped += p.pte_mapcount > 0
+        if ptes + folio.entire_mapcount != folio.large_mapcount or mapped != folio.nr_pages_mapped:
+            raise LargeMapcountMismatch(f"pfn {folio.pfn}: pages' mapcounts {ptes} + entire "
+                                        f"{folio.entire_mapcount} != large mapcount {folio.large_mapcount}, or "
+                                        f"{mapped} mapped pages != _nr_pages_mapped {folio.nr_pages_mapped}")
+    if k.era.mm_id and folio.large_mapcount:
+        slots = sum(c + 1 for c in folio.mm_id_mapcount)
+        if slots > folio.large_mapcount or (not folio.mm_ids_shared and
+                                            folio.large_mapcount - 1 not in folio.mm_id_mapcount):
+            raise MmIdSlotMismatch(f"pfn {folio.pfn}: slots {folio.mm_id}/{folio.mm_id_mapcount}, shared="
+                                   f"{folio.mm_ids_shared}, large mapcount {folio.large_mapcount}")
 
 
 def check_folio(k, folio):
     """The cheap per-folio invariants."""
+    if folio.large:
+        return check_large_folio(k, folio.folio)
     if folio.zero:
         if folio.mapcount or (folio.pincount and not k.era.zero_page_pinned):
             raise ZeroPageCounted(f"zero page has mapcount {folio.mapcount}, pincount {folio.pincount}")
@@ -90,6 +140,8 @@ def check_folio(k, folio):
 def check_pte(k, vma, pte):
     """The cheap per-PTE invariants."""
     folio = pte.folio
+    if folio.large:
+        return _check_large_pte(k, vma, pte, folio)
     if folio.refcount <= 0 and not folio.zero:
         raise UseAfterFree(f"PTE in {vma} maps freed pfn {folio.pfn}")
     if pte.write and folio.anon and not vma.shared:
@@ -99,14 +151,55 @@ def check_pte(k, vma, pte):
     check_folio(k, folio)
 
 
+def _check_large_pte(k, vma, pte, page):
+    folio = page.folio
+    if folio.refcount <= 0:
+        raise UseAfterFree(f"entry in {vma} maps freed pfn {page.pfn}")
+    if pte.write and not vma.shared:
+        if pte.huge:
+            head = folio.pages[0]
+            if folio.large_mapcount != 1 or (k.era.anon_exclusive and not head.anon_exclusive):
+                raise WritableSharedAnon(f"writable PMD to THP {folio.pfn} with large mapcount "
+                                         f"{folio.large_mapcount}, head exclusive={head.anon_exclusive}")
+        elif (k.page_mapcount and page.mapcount != 1) or (k.era.anon_exclusive and not page.anon_exclusive):
+            raise WritableSharedAnon(f"writable PTE to pfn {page.pfn} (a page of a large folio) with mapcount "
+                                     f"{page.mapcount}, exclusive={page.anon_exclusive}")
+    check_large_folio(k, folio)
+
+
 def check_kernel(k):
     """Recount everything and walk the rmap; raise on the first violation."""
     maps, refs, pins, folios = Counter(), Counter(), Counter(), {}
+    large = {}                 # id(folio) -> [folio, pte maps per page, pmd maps, maps per mm_id]
     for task in k.tasks.values():
         if not task.alive:
             continue
         for vma in task.mm.vmas:
+            for base, table, i0, i1 in task.mm.tables(vma.start, vma.end):
+                if type(table) is not Pmd:
+                    continue
+                f = table.folio
+                rec = large.setdefault(id(f), [f, Counter(), 0, Counter()])
+                rec[2] += 1
+                rec[3][task.mm.mm_id] += 1
+                refs[id(f)] += 1
+                if table.write and not vma.shared:
+                    check_pte(k, vma, table[0])
+                _check_reachable(vma, base, f.pages[0])
             for addr, e in task.mm.ptes(vma.start, vma.end):
+                if e.huge:
+                    continue
+                if e.folio.large:
+                    page = e.folio
+                    f = page.folio
+                    rec = large.setdefault(id(f), [f, Counter(), 0, Counter()])
+                    rec[1][page.i] += 1
+                    rec[3][task.mm.mm_id] += 1
+                    refs[id(f)] += 1
+                    if e.present:
+                        check_pte(k, vma, e)
+                    _check_reachable(vma, addr, page)
+                    continue
                 f = e.folio
                 folios[id(f)] = f
                 if e.present:
@@ -124,6 +217,17 @@ def check_kernel(k):
         if h.released:
             continue
         for f in h.folios():
+            if f.large:
+                lf = f.folio
+                large.setdefault(id(lf), [lf, Counter(), 0, Counter()])
+                refs[id(lf)] += 1
+                if h.kind == "pin":
+                    pins[id(lf)] += 1
+                    if k.era.anon_exclusive and not (f.anon_exclusive or lf.entire_mapcount and
+                                                     lf.pages[0].anon_exclusive):
+                        raise PinnedAnonNotExclusive(f"pfn {f.pfn} (a page of a large folio) is pinned but "
+                                                     "not exclusive")
+                continue
             folios[id(f)] = f
             if f.zero and h.kind == "pin" and not k.era.zero_page_pinned:
                 continue
@@ -139,7 +243,28 @@ def check_kernel(k):
         if (f.mapcount, f.refcount, f.pincount) != (maps[key], refs[key], pins[key]):
             raise CountMismatch(f"pfn {f.pfn}: stored map/ref/pin {f.mapcount}/{f.refcount}/{f.pincount}, "
                                 f"holders give {maps[key]}/{refs[key]}/{pins[key]}")
-    return len(folios)
+    for key, (f, per_page, pmds, per_mm) in large.items():
+        check_large_folio(k, f)
+        nmaps = sum(per_page.values()) + pmds
+        if (f.large_mapcount, f.entire_mapcount, f.refcount) != (nmaps, pmds, refs[key]):
+            raise CountMismatch(f"pfn {f.pfn} (order {f.order}): stored large/entire/ref "
+                                f"{f.large_mapcount}/{f.entire_mapcount}/{f.refcount}, holders give "
+                                f"{nmaps}/{pmds}/{refs[key]}")
+        if f.pincount != pins[key]:
+            raise PincountMismatch(f"pfn {f.pfn}: _pincount {f.pincount}, pins held {pins[key]}")
+        if k.page_mapcount:
+            for p in f.pages:
+                if p.pte_mapcount != per_page[p.i]:
+                    raise LargeMapcountMismatch(f"pfn {p.pfn}: page mapcount {p.pte_mapcount}, "
+                                                f"PTEs mapping it {per_page[p.i]}")
+        if k.era.mm_id:
+            for mid, c in zip(f.mm_id, f.mm_id_mapcount):
+                if mid != MM_ID_DUMMY and c + 1 != per_mm[mid]:
+                    raise MmIdSlotMismatch(f"pfn {f.pfn}: MM slot {mid} counts {c + 1} mapping(s), "
+                                           f"that mm has {per_mm[mid]}")
+            if not f.mm_ids_shared and len(per_mm) > 1:
+                raise MmIdSlotMismatch(f"pfn {f.pfn}: mapped by {len(per_mm)} mms but not marked maybe shared")
+    return len(folios) + len(large)
 
 
 def _check_reachable(vma, addr, folio):

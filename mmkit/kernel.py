@@ -29,7 +29,8 @@ import copy
 from .era import era as _era
 from .errors import InvalidArgument
 from .filemap import File
-from .folio import Folio, ZeroFolio, folio_maybe_dma_pinned
+from .folio import Folio, LargeFolio, ZeroFolio, folio_maybe_dma_pinned
+from .thp import ThpPolicy
 from .invariants import check_folio, check_kernel, check_pte
 from .migrate import migrate_pages
 from .mm import check_range
@@ -104,19 +105,41 @@ class Kernel:
         See :class:`~mmkit.trace.Trace`.
     check : bool
         Check invariants on what every operation touched (default True).
+    page_mapcount : bool
+        CONFIG_PAGE_MAPCOUNT (default True, as on this machine).  False models
+        CONFIG_NO_PAGE_MAPCOUNT (v6.15): large folios keep no per-page
+        mapcount and no ``_nr_pages_mapped``; kpagecount shows the folio's
+        average per-page mapcount.
+
+    Attributes
+    ----------
+    thp : ThpPolicy
+        /sys/kernel/mm/transparent_hugepage (see :mod:`mmkit.thp`).
+    deferred_split : list of LargeFolio
+        The deferred split queue (partially mapped anon large folios).
 
     Raises
     ------
     InvalidArgument
-        For an unknown era or trace mode.
+        For an unknown era or trace mode, or ``page_mapcount=False`` in an
+        era before v6.15.
     """
 
     PAGE_SIZE = PAGE_SIZE
 
-    def __init__(self, era=None, trace="events", check=True):
+    def __init__(self, era=None, trace="events", check=True, page_mapcount=True):
         if trace not in ("events", "count", "off"):
             raise InvalidArgument(f"trace must be 'events', 'count' or 'off', not {trace!r}")
-        self.era = _era(era)
+        if not isinstance(page_mapcount, bool):
+            raise InvalidArgument(f"page_mapcount must be a bool, not {page_mapcount!r}")
+        e = _era(era)
+        if not page_mapcount and not e.mm_id:
+            raise InvalidArgument(f"CONFIG_NO_PAGE_MAPCOUNT exists since v6.15; era {e.name} has per-page "
+                                  "mapcounts only")
+        self.page_mapcount = page_mapcount
+        self.era = e
+        self.thp = ThpPolicy(e.mthp)
+        self.deferred_split = []
         self.trace = Trace(trace)
         self.check = check
         #: Called as ``observer(event, folio, vma)`` with event "map" or
@@ -146,8 +169,31 @@ class Kernel:
         self.nr_folios += 1
         return Folio(pfn, data)
 
+    def alloc_large_folio(self, order, data=None):
+        """Allocate a folio of ``2**order`` pages (refcount 1); its head pfn
+        is aligned to its size, as the buddy allocator's blocks are."""
+        nr = 1 << order
+        pfn = (self._next_pfn + nr - 1) & ~(nr - 1)
+        self._next_pfn = pfn + nr
+        self.nr_folios += 1
+        return LargeFolio(pfn, order, data)
+
+    def alloc_mm_id(self):
+        """kernel/fork.c: mm_id_alloc(): the smallest id >= MM_ID_MIN (1)
+        that no live mm holds (an IDA; mm_id_free() at __mmdrop())."""
+        used = {t.mm.mm_id for t in self.tasks.values() if t.alive and t.mm is not None}
+        i = 1
+        while i in used:
+            i += 1
+        return i
+
     def free_folio(self, folio):
         """The last reference is gone: the page returns to the allocator."""
+        if folio.large:
+            folio = folio.folio
+            if folio.deferred:          # folio_unqueue_deferred_split()
+                folio.deferred = False
+                self.deferred_split.remove(folio)
         self.nr_folios -= 1
         self.trace.emit("free_folio", "page freed", "last reference dropped", folio.pfn)
 
@@ -201,7 +247,7 @@ class Kernel:
         self.trace.begin(f"spawn({name!r})")
         pid = self.next_pid()
         task = Task(pid, name or f"P{pid}", None)
-        task.mm = Mm(task, _MMAP_BASE)
+        task.mm = Mm(task, _MMAP_BASE, self.alloc_mm_id())
         self.tasks[pid] = task
         self.trace.emit("copy_process", f"pid {pid}", f"new process {task.name!r} with an empty mm")
         return Process(self, pid)
@@ -248,10 +294,53 @@ class Kernel:
         if e is None or not e.present:
             return PageInfo()
         f = e.folio
-        return PageInfo(pfn=f.pfn, present=True, writable=e.write, anon=f.anon, zero_page=f.zero,
+        if f.large:
+            return self._large_page_info(e, f)
+        mm_id = self.era.mm_id
+        return PageInfo(maybe_mapped_shared=f.mapcount > 1 if mm_id and not f.zero else None,
+                        pfn=f.pfn, present=True, writable=e.write, anon=f.anon, zero_page=f.zero,
                         exclusive=f.anon_exclusive, mapcount=f.mapcount, refcount=f.refcount,
                         pincount=f.pincount, maybe_pinned=folio_maybe_dma_pinned(f),
                         in_page_cache=f.in_page_cache)
+
+    def _large_page_info(self, e, page):
+        from .rmap import folio_maybe_mapped_shared
+        f = page.folio
+        if self.page_mapcount:
+            mapcount = page.mapcount
+        else:                           # fs/proc/internal.h: folio_average_page_mapcount()
+            mc, entire = f.large_mapcount, f.entire_mapcount
+            if mc <= 0:
+                mapcount = 0
+            elif mc <= entire:
+                mapcount = entire
+            else:
+                mapcount = max(((mc - entire + f.nr // 2) >> f.order) + entire, 1)
+        mm_id = self.era.mm_id
+        return PageInfo(pfn=page.pfn, present=True, writable=e.write, anon=f.anon, exclusive=page.anon_exclusive,
+                        mapcount=mapcount, refcount=f.refcount, pincount=f.pincount,
+                        maybe_pinned=f.pincount > 0, order=f.order, nr_pages=f.nr, head=page.i == 0,
+                        pmd_mapped=e.huge, large_mapcount=f.large_mapcount, entire_mapcount=f.entire_mapcount,
+                        nr_pages_mapped=f.nr_pages_mapped if self.page_mapcount else None,
+                        folio_pincount=f.pincount,
+                        maybe_mapped_shared=folio_maybe_mapped_shared(f) if mm_id else None,
+                        mm_ids=tuple(f.mm_id) if mm_id else ())
+
+    def shrink_deferred_split(self):
+        """Run the deferred-split shrinker (mm/huge_memory.c:
+        deferred_split_scan(); on a live kernel memory pressure or
+        ``echo 2 > /proc/sys/vm/drop_caches`` runs it): every queued,
+        partially mapped large folio that nothing but its mappings holds is
+        split into small folios and its unmapped pages are freed.
+
+        Returns
+        -------
+        (int, int)
+            Folios split, folios left queued (pinned or referenced).
+        """
+        from .huge_memory import deferred_split_scan
+        self.trace.begin("shrink_deferred_split()")
+        return deferred_split_scan(self)
 
     def dump(self):
         """The whole state as a compact text table, one line per PTE, pin,

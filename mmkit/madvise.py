@@ -6,7 +6,7 @@ from .mmap import split_vma_range
 
 __all__ = ["ADVICE", "do_madvise"]
 
-ADVICE = ("dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork")
+ADVICE = ("dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork", "hugepage", "nohugepage")
 
 
 def do_madvise(k, mm, start, end, advice):
@@ -17,6 +17,9 @@ def do_madvise(k, mm, start, end, advice):
     * ``"dontfork"`` / ``"dofork"``: set / clear VM_DONTCOPY.
     * ``"wipeonfork"`` / ``"keeponfork"``: set / clear VM_WIPEONFORK; only
       private anonymous VMAs accept WIPEONFORK (EINVAL otherwise).
+    * ``"hugepage"`` / ``"nohugepage"``: mm/khugepaged.c: hugepage_madvise():
+      MADV_HUGEPAGE sets VM_HUGEPAGE and clears VM_NOHUGEPAGE, MADV_NOHUGEPAGE
+      the reverse.  THPs already mapped stay as they are.
 
     A range with a hole fails with ENOMEM and, unlike the kernel (which
     advises the mapped parts first), changes nothing.
@@ -35,6 +38,9 @@ def do_madvise(k, mm, start, end, advice):
             n += zap_pte_range(k, vma, vma.start, vma.end, even_cows=True)
         elif advice in ("dontfork", "dofork"):
             vma.dontcopy = advice == "dontfork"
+        elif advice in ("hugepage", "nohugepage"):
+            vma.hugepage = advice == "hugepage"
+            vma.nohugepage = not vma.hugepage
         else:
             vma.wipeonfork = advice == "wipeonfork"
     k.trace.emit("madvise_" + advice, f"{len(vmas)} VMA(s)",

@@ -9,10 +9,10 @@ Where a rule changed between kernels the era decides (see :mod:`mmkit.era`).
 from .era import kernel_name
 from .folio import GUP_PIN_COUNTING_BIAS
 from .invariants import check_folio
-from .mm import Pte, is_cow_mapping
+from .mm import Pmd, Pte, is_cow_mapping
 from .pageinfo import PAGE_SIZE
 from .rmap import (anon_vma_prepare, folio_add_new_anon_rmap, folio_add_file_rmap_pte,
-                   folio_remove_rmap_pte, folio_move_anon_rmap, folio_try_dup_anon_rmap_pte)
+                   folio_remove_rmap_pte, folio_remove_rmap_ptes, folio_move_anon_rmap, folio_try_dup_anon_rmap_pte)
 
 __all__ = ["FAULT_FLAG_WRITE", "FAULT_FLAG_UNSHARE", "handle_mm_fault", "handle_pte_fault", "do_anonymous_page",
            "do_fault", "do_wp_page", "wp_can_reuse_anon_folio", "wp_page_reuse", "wp_page_copy",
@@ -62,7 +62,9 @@ def handle_pte_fault(k, vma, addr, pte, flags):
         return do_fault(k, vma, addr, flags)
     if flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE):
         if not pte.write:
-            do_wp_page(k, vma, addr, pte, flags)
+            new = do_wp_page(k, vma, addr, pte, flags)
+            if new is not None:         # a large folio's fault may have split the PMD or copied
+                return new
         elif flags & FAULT_FLAG_WRITE:
             pte.dirty = True
         else:
@@ -75,9 +77,19 @@ def do_anonymous_page(k, vma, addr, flags):
 
     A read maps the shared zero page with a special read-only PTE (no
     refcount, no mapcount, no anon_vma).  A write allocates a fresh page,
-    adds it with RMAP_EXCLUSIVE and maps it writable and dirty.
+    adds it with RMAP_EXCLUSIVE and maps it writable and dirty -- or, where
+    the THP policy allows a large order here, a PMD THP or an mTHP
+    (:func:`mmkit.huge_memory.do_anonymous_large`).
     """
     mm = vma.mm
+    thp = k.thp
+    if flags & FAULT_FLAG_WRITE and (thp.always_mask or vma.hugepage and thp.madvise_mask):
+        mask = thp.orders(vma)
+        if mask:
+            from .huge_memory import do_anonymous_large
+            e = do_anonymous_large(k, vma, addr, mask)
+            if e is not None:
+                return e
     if not flags & FAULT_FLAG_WRITE:
         zero = k.zero_page
         pte = Pte(zero, False, False)
@@ -239,6 +251,9 @@ def do_wp_page(k, vma, addr, pte, flags):
         emit("do_wp_page", "wp_page_copy", f"{'unshare' if unshare else 'write'} fault on a page-cache page "
              "in a private mapping", folio.pfn)
         return wp_page_copy(k, vma, addr, pte, unshare)
+    if folio.large:
+        from .huge_memory import do_wp_large
+        return do_wp_large(k, vma, addr, pte, flags)
     era = k.era
     if era.anon_exclusive and folio.anon_exclusive:
         emit("do_wp_page", "reuse", "PageAnonExclusive set (refcount {}, mapcount {} not needed)",
@@ -326,7 +341,7 @@ def wp_page_copy(k, vma, addr, pte, unshare=False):
     pte.dirty = not unshare
     if not old.zero:
         folio_remove_rmap_pte(k, old, vma)
-        old.refcount -= 1               # folio_put(): the old PTE's reference
+        old.refcount -= 1               # folio_put(): the old PTE's reference (a large folio's own)
         if old.refcount == 0:
             k.free_folio(old)
     if old.zero:
@@ -350,16 +365,50 @@ def zap_pte_range(k, vma, start, end, even_cows=True):
     """
     mm = vma.mm
     n = 0
-    for addr, e in list(mm.ptes(start, end)):
-        folio = e.folio
-        if not even_cows and folio.anon:
-            continue
-        mm.set_pte(addr, None)
-        n += 1
-        if folio.zero:
-            continue
-        folio_remove_rmap_pte(k, folio, vma)
-        folio_put(k, folio)
+    for base, table, i0, i1 in list(mm.tables(start, end)):
+        if type(table) is Pmd:
+            if not even_cows and table.folio.anon:
+                continue
+            from .huge_memory import split_huge_pmd, zap_huge_pmd
+            if i1 - i0 == 512:          # zap_pmd_range(): the range covers the PMD
+                zap_huge_pmd(k, vma, base)
+                n += 512
+                continue
+            split_huge_pmd(k, vma, base)            # a part of it: __split_huge_pmd() first
+            table = mm.pgd[base >> 21]
+        i = i0
+        while i < i1:
+            e = table[i]
+            if e is None:
+                i += 1
+                continue
+            folio = e.folio
+            if not even_cows and folio.anon:
+                i += 1
+                continue
+            if folio.large:
+                # zap_present_folio_ptes(): a batch of PTEs mapping consecutive pages of one folio
+                f, j, nxt = folio.folio, i + 1, folio.i + 1
+                while j < i1 and table[j] is not None and table[j].folio.large and table[j].folio.folio is f \
+                        and table[j].folio.i == nxt:
+                    j += 1
+                    nxt += 1
+                for x in range(i, j):
+                    table[x] = None
+                folio_remove_rmap_ptes(k, f, folio.i, j - i, vma)
+                n += j - i
+                f.refcount -= j - i
+                if f.refcount == 0:
+                    k.free_folio(f)
+                i = j
+                continue
+            table[i] = None
+            i += 1
+            n += 1
+            if folio.zero:
+                continue
+            folio_remove_rmap_pte(k, folio, vma)
+            folio_put(k, folio)
     return n
 
 
@@ -410,6 +459,14 @@ def copy_page_range(k, dst_vma, src_vma):
     shared = copied = 0
     detail = TRACE_PTES_PER_VMA      # per-PTE events for the first PTEs only
     for base, table, i0, i1 in src_mm.tables(src_vma.start, src_vma.end):
+        if type(table) is Pmd:
+            from .huge_memory import copy_huge_pmd
+            if copy_huge_pmd(k, dst_vma, src_vma, base >> 21):
+                shared += 1
+                if check:
+                    check_folio(k, table.folio)
+                continue
+            table = src_mm.pgd[base >> 21]          # -EAGAIN: split, copy per PTE
         dst_table = None
         for i in range(i0, i1):
             e = table[i]
@@ -418,6 +475,21 @@ def copy_page_range(k, dst_vma, src_vma):
             if dst_table is None:
                 dst_table = dst_mm.pgd.setdefault(base >> 21, [None] * 512)
             folio = e.folio
+            if folio.large:
+                from .huge_memory import copy_large_pte
+                if not copy_large_pte(k, src_vma, dst_vma, e, folio):
+                    copy_present_page(k, dst_vma, base + (i << 12), folio, dst_table, i)
+                    copied += 1
+                    continue
+                if cow:
+                    e.write = False
+                dst_table[i] = Pte(folio, e.write, e.dirty)
+                shared += 1
+                if detail > 0:
+                    detail -= 1
+                    trace.emit(fn, "share a page of a large folio, write-protect both",
+                               "folio_try_dup_anon_rmap_ptes(): refcount {}", folio.pfn, folio.refcount)
+                continue
             if folio.zero:
                 dst_table[i] = Pte(folio, False, False)
                 if detail > 0:

@@ -12,12 +12,14 @@ import bisect
 from .errors import InvalidArgument, KernelError
 from .pageinfo import PAGE_SIZE
 
-__all__ = ["Pte", "MigrationEntry", "Vma", "Mm", "TASK_SIZE", "PTRS_PER_PTE", "PAGE_SHIFT",
-           "is_cow_mapping"]
+__all__ = ["Pte", "Pmd", "PmdPte", "MigrationEntry", "Vma", "Mm", "TASK_SIZE", "PTRS_PER_PTE", "PAGE_SHIFT",
+           "PMD_SIZE", "is_cow_mapping"]
 
 PAGE_SHIFT = 12
 PTRS_PER_PTE = 512
 _PMD_SHIFT = PAGE_SHIFT + 9
+#: arch/x86/include/asm/pgtable_64_types.h: PMD_SIZE, 2 MiB (HPAGE_PMD_SIZE).
+PMD_SIZE = 1 << _PMD_SHIFT
 
 
 class Pte:
@@ -35,6 +37,8 @@ class Pte:
 
     __slots__ = ("folio", "write", "dirty")
     present = True
+    #: pmd_trans_huge(): False for a PTE (see :class:`PmdPte`).
+    huge = False
 
     def __init__(self, folio, write, dirty):
         self.folio = folio
@@ -43,6 +47,70 @@ class Pte:
 
     def __repr__(self):
         return f"<Pte pfn={self.folio.pfn} {'W' if self.write else 'R/O'}{' D' if self.dirty else ''}>"
+
+
+class Pmd:
+    """A present PMD mapping a whole PMD-sized folio (pmd_trans_huge()).
+
+    It sits in the page directory where a PTE table would
+    (``Mm.pgd[addr >> 21]``).  Indexing it like a PTE table gives a
+    :class:`PmdPte` view of one 4 KiB page, so code that only reads PTEs
+    (the CPU's walk, ``Mm.pte()``, dumps) sees the PMD as 512 entries.
+
+    Attributes
+    ----------
+    folio : LargeFolio
+        The order-9 folio (pmd_folio()).
+    write, dirty : bool
+        pmd_write(), pmd_dirty().
+    """
+
+    __slots__ = ("folio", "write", "dirty")
+    present = True
+    huge = True
+
+    def __init__(self, folio, write, dirty):
+        self.folio = folio
+        self.write = write
+        self.dirty = dirty
+
+    def __getitem__(self, i):
+        return PmdPte(self, i)
+
+    def __repr__(self):
+        return f"<Pmd pfn={self.folio.pfn} {'W' if self.write else 'R/O'}{' D' if self.dirty else ''}>"
+
+
+class PmdPte:
+    """One 4 KiB page of a :class:`Pmd` seen as if it were a PTE: ``folio``
+    is the :class:`~mmkit.folio.Page`, ``write`` and ``dirty`` are the PMD's."""
+
+    __slots__ = ("pmd", "folio")
+    present = True
+    huge = True
+
+    def __init__(self, pmd, i):
+        self.pmd = pmd
+        self.folio = pmd.folio.pages[i]
+
+    @property
+    def write(self):
+        return self.pmd.write
+
+    @write.setter
+    def write(self, v):
+        self.pmd.write = v
+
+    @property
+    def dirty(self):
+        return self.pmd.dirty
+
+    @dirty.setter
+    def dirty(self, v):
+        self.pmd.dirty = v
+
+    def __repr__(self):
+        return f"<PmdPte pfn={self.folio.pfn} of {self.pmd!r}>"
 
 
 class MigrationEntry:
@@ -56,6 +124,7 @@ class MigrationEntry:
 
     __slots__ = ("folio", "kind", "dirty")
     present = False
+    huge = False
 
     def __init__(self, folio, kind, dirty):
         self.folio = folio
@@ -88,10 +157,12 @@ class Vma:
         Links to every anon_vma whose pages this VMA may map.
     dontcopy, wipeonfork : bool
         VM_DONTCOPY (MADV_DONTFORK), VM_WIPEONFORK (MADV_WIPEONFORK).
+    hugepage, nohugepage : bool
+        VM_HUGEPAGE (MADV_HUGEPAGE), VM_NOHUGEPAGE (MADV_NOHUGEPAGE).
     """
 
     __slots__ = ("mm", "start", "end", "read", "write", "shared", "file", "pgoff",
-                 "anon_vma", "anon_vma_chain", "dontcopy", "wipeonfork", "id")
+                 "anon_vma", "anon_vma_chain", "dontcopy", "wipeonfork", "id", "hugepage", "nohugepage")
 
     def __init__(self, mm, start, end, read, write, shared, file=None, pgoff=0, id=0):
         self.mm = mm
@@ -107,6 +178,8 @@ class Vma:
         self.dontcopy = False
         self.wipeonfork = False
         self.id = id
+        self.hugepage = False
+        self.nohugepage = False
 
     @property
     def npages(self):
@@ -154,9 +227,13 @@ class Mm:
     has_pinned : bool
         MMF_HAS_PINNED: set by the first FOLL_PIN and kept for the mm's life
         (mm/gup.c: mm_set_has_pinned_flag()); not inherited by fork.
+    mm_id : int
+        ``mm->mm_id`` (v6.15, CONFIG_MM_ID): allocated by mm_id_alloc() from
+        an IDA, the smallest free id >= MM_ID_MIN (1), freed when the mm goes.
     """
 
-    def __init__(self, owner, mmap_base):
+    def __init__(self, owner, mmap_base, mm_id=1):
+        self.mm_id = mm_id
         self.owner = owner
         self.vmas = []
         self._starts = []
@@ -194,7 +271,7 @@ class Mm:
         del self.vmas[i]
         del self._starts[i]
 
-    def get_unmapped_area(self, npages):
+    def get_unmapped_area(self, npages, thp_align=False):
         """A free range for ``npages``, leaving a one-page gap so that
         neighbouring mappings stay separate VMAs (the model does not merge).
 
@@ -204,6 +281,9 @@ class Mm:
         ``__get_unmapped_area()`` (mm/mmap.c) does, and changes nothing.
         """
         start = self.mmap_base
+        if thp_align:
+            # mm/huge_memory.c: thp_get_unmapped_area_vmflags(): a PMD-aligned start
+            start = (start + PMD_SIZE - 1) & ~(PMD_SIZE - 1)
         if npages > (TASK_SIZE - start) // PAGE_SIZE:
             raise KernelError("ENOMEM", f"no free range of {npages} pages below TASK_SIZE "
                                         f"({TASK_SIZE:#x}, the top of the 47-bit user address space); "
@@ -236,8 +316,14 @@ class Mm:
         return out
 
     # -- page table -------------------------------------------------------
+    def pmd(self, addr):
+        """The :class:`Pmd` mapping ``addr``, or None (a PTE table or pmd_none)."""
+        table = self.pgd.get(addr >> _PMD_SHIFT)
+        return table if type(table) is Pmd else None
+
     def pte(self, addr):
-        """The entry for ``addr``: a Pte, a MigrationEntry, or None (pte_none)."""
+        """The entry for ``addr``: a Pte, a MigrationEntry, a PmdPte view of a
+        PMD mapping, or None (pte_none)."""
         table = self.pgd.get(addr >> _PMD_SHIFT)
         if table is None:
             return None

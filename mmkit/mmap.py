@@ -6,7 +6,7 @@ gap, and a VMA split by mprotect()/munmap()/madvise() stays split.
 
 from .errors import KernelError
 from .memory import zap_pte_range
-from .mm import Vma
+from .mm import PMD_SIZE, Vma
 from .pageinfo import PAGE_SIZE
 from .rmap import anon_vma_clone_for_split, unlink_anon_vmas
 
@@ -19,7 +19,10 @@ def do_mmap(k, mm, npages, read, write, shared, file=None, pgoff=0):
     MAP_SHARED|MAP_ANONYMOUS gets an anonymous shmem file
     (shmem_zero_setup()), so it behaves as a shared file mapping.
     """
-    start = mm.get_unmapped_area(npages)         # ENOMEM before anything is created
+    # v6.12+ __get_unmapped_area(): a private anon mapping whose length is a
+    # multiple of PMD_SIZE gets a PMD-aligned address (thp_get_unmapped_area_vmflags())
+    align = k.era.thp_align_anon and file is None and not shared and npages % 512 == 0
+    start = mm.get_unmapped_area(npages, align)  # ENOMEM before anything is created
     if shared and file is None:
         file = k.new_file("dev/zero (deleted)", npages, shmem=True)
     vma = Vma(mm, start, start + npages * PAGE_SIZE, read, write, shared, file, pgoff, id=k.next_id())
@@ -34,12 +37,18 @@ def do_mmap(k, mm, npages, read, write, shared, file=None, pgoff=0):
 
 def __split_vma(k, vma, addr):
     """mm/vma.c: __split_vma(): cut ``vma`` at ``addr``; returns the upper part.
-    The new part shares the anon_vma (anon_vma_clone()) and joins i_mmap."""
+    The new part shares the anon_vma (anon_vma_clone()) and joins i_mmap.
+    A PMD mapping that the cut crosses is split first
+    (vma_adjust_trans_huge() -> split_huge_pmd_if_needed())."""
+    if addr & (PMD_SIZE - 1) and vma.mm.pmd(addr) is not None:
+        from .huge_memory import split_huge_pmd
+        split_huge_pmd(k, vma, addr)
     new = Vma(vma.mm, addr, vma.end, vma.read, vma.write, vma.shared, vma.file,
               vma.pgoff + ((addr - vma.start) // PAGE_SIZE), id=k.next_id())
     if vma.file is None:
         new.pgoff = vma.pgoff + ((addr - vma.start) // PAGE_SIZE)
     new.dontcopy, new.wipeonfork = vma.dontcopy, vma.wipeonfork
+    new.hugepage, new.nohugepage = vma.hugepage, vma.nohugepage
     vma.end = addr
     anon_vma_clone_for_split(new, vma)
     vma.mm.insert_vma(new)
@@ -84,6 +93,14 @@ def remove_vma(k, vma):
     """Zap a VMA's pages and unlink it from the mm, the rmap and i_mmap
     (mm/vma.c: vms_clear_ptes() -> unmap_vmas(), free_pgtables(), remove_vma())."""
     n = zap_pte_range(k, vma, vma.start, vma.end, even_cows=True)
+    # free_pgtables(): page tables the VMA alone covered go too, so a later
+    # fault there sees pmd_none() again
+    mm = vma.mm
+    for key in range(vma.start >> 21, ((vma.end - 1) >> 21) + 1):
+        table = mm.pgd.get(key)
+        if table is not None and (key << 21) >= vma.start and ((key + 1) << 21) <= vma.end \
+                and not any(table):
+            del mm.pgd[key]
     unlink_anon_vmas(k, vma)
     if vma.file is not None:
         vma.file.i_mmap.remove(vma)

@@ -1,5 +1,6 @@
 """mprotect(): changing a range's protection (mm/mprotect.c)."""
 
+from .mm import Pmd
 from .mmap import split_vma_range
 
 __all__ = ["mprotect_fixup", "change_protection", "can_change_pte_writable"]
@@ -31,20 +32,29 @@ def change_protection(k, vma):
     Removing write write-protects every PTE.  Adding write upgrades the PTEs
     can_change_pte_writable() allows (MM_CP_TRY_CHANGE_WRITABLE); a shared
     mapping without write notification (shmem) gets writable PTEs from its
-    new vm_page_prot directly.
+    new vm_page_prot directly.  A PMD goes to change_huge_pmd() (the VMA
+    edges were split first, so the PMD lies inside the VMA).
     """
     protected = upgraded = 0
-    for addr, e in vma.mm.ptes(vma.start, vma.end):
-        if not e.present:
+    for base, table, i0, i1 in vma.mm.tables(vma.start, vma.end):
+        if type(table) is Pmd:
+            from .huge_memory import change_huge_pmd
+            a, b = change_huge_pmd(k, vma, table)
+            protected += a
+            upgraded += b
             continue
-        if not vma.write:
-            if e.write:
-                e.write = False
-                protected += 1
-        elif not e.write:
-            if (vma.shared and vma.file.shmem) or can_change_pte_writable(k, vma, e):
-                e.write = True
-                upgraded += 1
+        for i in range(i0, i1):
+            e = table[i]
+            if e is None or not e.present:
+                continue
+            if not vma.write:
+                if e.write:
+                    e.write = False
+                    protected += 1
+            elif not e.write:
+                if (vma.shared and vma.file.shmem) or can_change_pte_writable(k, vma, e):
+                    e.write = True
+                    upgraded += 1
     return protected, upgraded
 
 

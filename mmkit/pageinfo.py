@@ -42,6 +42,38 @@ class PageInfo:
         ``folio_maybe_dma_pinned()``: refcount >= 1024 for a small folio.
     in_page_cache : bool
         The folio is in a file's page cache (``folio->mapping`` is an address_space).
+    order : int
+        folio_order(): 0 for a small folio, 2..8 for an mTHP, 9 for a PMD THP.
+    nr_pages : int
+        folio_nr_pages().
+    head : bool
+        PageHead: this page is the first page of a large folio (kpageflags
+        COMPOUND_HEAD); False for a small folio, which is not compound.
+    pmd_mapped : bool
+        This address is mapped by a PMD (pmd_trans_huge()), not a PTE.
+    large_mapcount, entire_mapcount : int or None
+        folio_large_mapcount() and folio_entire_mapcount() of a large folio;
+        None for a small one.
+    nr_pages_mapped : int or None
+        Pages of the folio mapped by at least one PTE (the FOLIO_PAGES_MAPPED
+        part of ``_nr_pages_mapped``); None for a small folio and with
+        CONFIG_NO_PAGE_MAPCOUNT, which does not keep it.
+    folio_pincount : int or None
+        ``_pincount`` of a large folio (one per FOLL_PIN); None for a small
+        folio, which has no such field.
+    maybe_mapped_shared : bool or None
+        folio_maybe_mapped_shared() (v6.15); None in older eras.
+    mm_ids : tuple
+        The MM ids in the folio's two slots (MM_ID_DUMMY, 0, for a free
+        slot), v6.15+, large folios; () otherwise.
+
+    ``mapcount`` is what /proc/kpagecount shows for this page: for a page
+    of a large folio its own PTE mappings plus the folio's PMD mappings
+    (folio_precise_page_mapcount()), or with CONFIG_NO_PAGE_MAPCOUNT the
+    folio's average (folio_average_page_mapcount()).  ``exclusive`` is this
+    page's PageAnonExclusive as the kernel stores it (a PMD-mapped THP
+    keeps it on the head page only).  ``pincount`` and ``maybe_pinned`` of a
+    large folio are its ``_pincount`` and ``_pincount > 0``.
     """
 
     pfn: object = None
@@ -55,6 +87,16 @@ class PageInfo:
     pincount: object = 0
     maybe_pinned: object = False
     in_page_cache: bool = False
+    order: int = 0
+    nr_pages: int = 1
+    head: bool = False
+    pmd_mapped: bool = False
+    large_mapcount: object = None
+    entire_mapcount: object = None
+    nr_pages_mapped: object = None
+    folio_pincount: object = None
+    maybe_mapped_shared: object = None
+    mm_ids: tuple = ()
 
     def as_dict(self):
         """The fields as a plain dict (for tables)."""

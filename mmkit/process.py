@@ -154,7 +154,8 @@ class Process:
 
     def madvise(self, addr, npages, advice):
         """madvise(): ``"dontneed"``, ``"dontfork"``, ``"dofork"``,
-        ``"wipeonfork"``, ``"keeponfork"``."""
+        ``"wipeonfork"``, ``"keeponfork"``, ``"hugepage"`` (MADV_HUGEPAGE),
+        ``"nohugepage"`` (MADV_NOHUGEPAGE)."""
         k = self.kernel
         task = k._task(self)
         check_range(addr, npages)

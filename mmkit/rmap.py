@@ -13,13 +13,15 @@ migration and truncation pay for every mapped page.
 
 
 from .era import kernel_name
-from .folio import GUP_PIN_COUNTING_BIAS, folio_maybe_dma_pinned
+from .folio import GUP_PIN_COUNTING_BIAS, MM_ID_DUMMY, folio_maybe_dma_pinned
 
 __all__ = ["AnonVma", "AnonVmaChain", "anon_vma_prepare", "anon_vma_fork",
            "unlink_anon_vmas", "anon_vma_clone_for_split", "folio_add_new_anon_rmap", "folio_add_anon_rmap_pte",
            "folio_add_file_rmap_pte", "folio_remove_rmap_pte", "folio_move_anon_rmap",
            "folio_try_dup_anon_rmap_pte", "folio_try_share_anon_rmap_pte", "rmap_walk", "rmap_vmas",
-           "page_vma_mapped"]
+           "page_vma_mapped", "folio_add_large_mapcount", "folio_sub_large_mapcount", "folio_maybe_mapped_shared",
+           "folio_add_anon_rmap_ptes", "folio_add_anon_rmap_pmd", "folio_add_new_large_anon_rmap",
+           "folio_remove_rmap_ptes", "folio_remove_rmap_pmd", "deferred_split_folio"]
 
 
 class AnonVma:
@@ -101,6 +103,7 @@ def _anon_vma_compatible(a, b):
     file and offsets, flags equal but for access bits."""
     return (a.end == b.start and a.file is b.file and a.shared == b.shared
             and a.dontcopy == b.dontcopy and a.wipeonfork == b.wipeonfork
+            and a.hugepage == b.hugepage and a.nohugepage == b.nohugepage
             and b.pgoff == a.pgoff + ((b.start - a.start) >> 12))
 
 
@@ -220,7 +223,10 @@ def folio_remove_rmap_pte(k, folio, vma):
     """include/linux/rmap.h: folio_remove_rmap_pte() (mm/rmap.c:
     folio_remove_rmap_ptes()): one mapping less.  The anon
     ``mapping`` stays until the folio is freed; the PTE's reference is
-    dropped separately by the caller (folio_put())."""
+    dropped separately by the caller (folio_put()).  A page of a large
+    folio goes to :func:`folio_remove_rmap_ptes`."""
+    if folio.large:
+        return folio_remove_rmap_ptes(k, folio.folio, folio.i, 1, vma)
     folio.mapcount -= 1
     if k.rmap_observer is not None:
         k.rmap_observer("unmap", folio, vma)
@@ -323,3 +329,191 @@ def rmap_walk(k, folio, rmap_one, done=None):
     k.walk_steps += steps
     k.trace.emit(func, f"{hits} mapping(s) found", f"visited {steps} VMA(s)", folio.pfn)
     return steps, hits
+
+
+# -- large folios (mm/rmap.c: __folio_add_rmap(), __folio_remove_rmap();
+#    include/linux/rmap.h: folio_add_return_large_mapcount(),
+#    folio_sub_return_large_mapcount()) ------------------------------------
+
+def folio_add_large_mapcount(k, folio, nr, mm):
+    """include/linux/rmap.h: folio_add_return_large_mapcount() (v6.15 with
+    CONFIG_MM_ID; before, a plain ``_large_mapcount += nr``).
+
+    The mm owning a slot adds to that slot; an mm without a slot takes a
+    free one ("We might have other mappings already": the shared bit is set
+    if the folio had mappings; taking slot 1 always sets it, "Slot 0
+    certainly has mappings as well"); with both slots taken by other mms
+    its mappings count only in the large mapcount.  Slot mapcounts are
+    stored as the kernel stores them (-1 = none).
+    """
+    folio.large_mapcount += nr
+    if not k.era.mm_id:
+        return
+    new = folio.large_mapcount - 1          # the stored (off-by-one) value
+    ids, mc, mid = folio.mm_id, folio.mm_id_mapcount, mm.mm_id
+    if ids[0] == mid:
+        mc[0] += nr
+    elif ids[1] == mid:
+        mc[1] += nr
+    elif ids[0] == MM_ID_DUMMY:
+        ids[0] = mid
+        mc[0] = nr - 1
+        if new != nr - 1:
+            folio.mm_ids_shared = True
+    elif ids[1] == MM_ID_DUMMY:
+        ids[1] = mid
+        mc[1] = nr - 1
+        folio.mm_ids_shared = True
+
+
+def folio_sub_large_mapcount(k, folio, nr, mm):
+    """include/linux/rmap.h: folio_sub_return_large_mapcount() (v6.15).
+
+    A slot whose mapcount goes negative is freed; then, "If one MM slot
+    owns all mappings, the folio is mapped exclusively": the shared bit is
+    cleared when a slot's mapcount equals the new large mapcount (also when
+    the folio is now unmapped: both slots are free).
+    """
+    folio.large_mapcount -= nr
+    if not k.era.mm_id:
+        return
+    new = folio.large_mapcount - 1
+    ids, mc, mid = folio.mm_id, folio.mm_id_mapcount, mm.mm_id
+    for s in (0, 1):
+        if ids[s] == mid:
+            mc[s] -= nr
+            if mc[s] >= 0:
+                return
+            mc[s] = -1
+            ids[s] = MM_ID_DUMMY
+            break
+    if mc[0] == new or mc[1] == new:
+        folio.mm_ids_shared = False
+
+
+def folio_maybe_mapped_shared(folio):
+    """include/linux/mm.h: folio_maybe_mapped_shared() (v6.15).
+
+    Small folio: mapcount > 1.  Large folio: false when mapped at most
+    once; true when any page is mapped more than once (an entire mapping,
+    or more mappings than pages); else FOLIO_MM_IDS_SHARED_BIT.
+    """
+    if not folio.large:
+        return folio.mapcount > 1
+    mapcount = folio.large_mapcount
+    if mapcount <= 1:
+        return False
+    if folio.entire_mapcount or mapcount > folio.nr:
+        return True
+    return folio.mm_ids_shared
+
+
+def folio_add_anon_rmap_ptes(k, folio, i0, nr, vma, exclusive):
+    """include/linux/rmap.h: folio_add_anon_rmap_ptes() -> mm/rmap.c:
+    __folio_add_anon_rmap(), RMAP_LEVEL_PTE: pages ``i0 .. i0+nr-1`` of
+    ``folio`` get one more PTE mapping.
+
+    With CONFIG_PAGE_MAPCOUNT each page's ``_mapcount`` goes up and
+    ``_nr_pages_mapped`` counts the pages mapped for the first time; the
+    large mapcount (and the MM slot) goes up by ``nr``.  RMAP_EXCLUSIVE sets
+    PageAnonExclusive on each page.  References are the caller's.
+    """
+    pages = folio.pages
+    if k.page_mapcount:
+        first = 0
+        for i in range(i0, i0 + nr):
+            p = pages[i]
+            p.pte_mapcount += 1
+            if p.pte_mapcount == 1:
+                first += 1
+        folio.nr_pages_mapped += first
+    folio_add_large_mapcount(k, folio, nr, vma.mm)
+    if exclusive and k.era.anon_exclusive:
+        for i in range(i0, i0 + nr):
+            pages[i].anon_exclusive = True
+    if k.rmap_observer is not None:
+        for i in range(i0, i0 + nr):
+            k.rmap_observer("map", pages[i], vma)
+
+
+def folio_add_anon_rmap_pmd(k, folio, vma, exclusive):
+    """include/linux/rmap.h: folio_add_anon_rmap_pmd() (RMAP_LEVEL_PMD):
+    entire and large mapcount +1; RMAP_EXCLUSIVE sets PageAnonExclusive on
+    the head page only."""
+    folio.entire_mapcount += 1
+    folio_add_large_mapcount(k, folio, 1, vma.mm)
+    if exclusive and k.era.anon_exclusive:
+        folio.pages[0].anon_exclusive = True
+    if k.rmap_observer is not None:
+        k.rmap_observer("map", folio, vma)
+
+
+def folio_add_new_large_anon_rmap(k, folio, vma, addr, pmd):
+    """mm/rmap.c: folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)
+    for a large folio: mTHP (not PMD-mappable) as mapped by ``nr`` PTEs --
+    every page's ``_mapcount`` 0, ``_nr_pages_mapped`` = nr, large mapcount
+    nr, AE on every page; PMD-sized as one PMD mapping -- entire mapcount 1,
+    large mapcount 1, AE on the head page only."""
+    folio.anon = True
+    folio.mapping = vma.anon_vma
+    folio.index = vma.linear_page_index(addr)
+    if pmd:
+        folio_add_anon_rmap_pmd(k, folio, vma, True)
+    else:
+        folio_add_anon_rmap_ptes(k, folio, 0, folio.nr, vma, True)
+
+
+def folio_remove_rmap_ptes(k, folio, i0, nr, vma):
+    """mm/rmap.c: folio_remove_rmap_ptes() -> __folio_remove_rmap(),
+    RMAP_LEVEL_PTE.  An anon folio left partially mapped goes on the
+    deferred split queue (deferred_split_folio()): with
+    CONFIG_PAGE_MAPCOUNT when pages lost their last mapping while others
+    (or a PMD) still map it; with CONFIG_NO_PAGE_MAPCOUNT when the large
+    mapcount is below the number of pages and no PMD maps it."""
+    folio_sub_large_mapcount(k, folio, nr, vma.mm)
+    if k.page_mapcount:
+        pages = folio.pages
+        last = 0
+        for i in range(i0, i0 + nr):
+            p = pages[i]
+            p.pte_mapcount -= 1
+            if p.pte_mapcount == 0:
+                last += 1
+        folio.nr_pages_mapped -= last
+        partially = last and (folio.nr_pages_mapped or folio.entire_mapcount)
+    else:
+        left = folio.large_mapcount
+        partially = left and left < folio.nr and not folio.entire_mapcount
+    if k.rmap_observer is not None:
+        for i in range(i0, i0 + nr):
+            k.rmap_observer("unmap", folio.pages[i], vma)
+    if partially and folio.anon:
+        deferred_split_folio(k, folio)
+
+
+def folio_remove_rmap_pmd(k, folio, vma):
+    """mm/rmap.c: folio_remove_rmap_pmd() (RMAP_LEVEL_PMD): entire and large
+    mapcount -1; when the last PMD goes while only some pages are still
+    PTE-mapped, the folio is queued for deferred split."""
+    folio_sub_large_mapcount(k, folio, 1, vma.mm)
+    folio.entire_mapcount -= 1
+    if k.page_mapcount:
+        partially = folio.entire_mapcount == 0 and 0 < folio.nr_pages_mapped < folio.nr
+    else:
+        partially = folio.entire_mapcount == 0 and 0 < folio.large_mapcount < folio.nr
+    if k.rmap_observer is not None:
+        k.rmap_observer("unmap", folio, vma)
+    if partially and folio.anon:
+        deferred_split_folio(k, folio)
+
+
+def deferred_split_folio(k, folio):
+    """mm/huge_memory.c: deferred_split_folio(folio, partially_mapped=true):
+    queue a partially mapped anon large folio; the deferred-split shrinker
+    (deferred_split_scan()) splits it under memory pressure
+    (:meth:`mmkit.Kernel.shrink_deferred_split`)."""
+    if not folio.deferred:
+        folio.deferred = True
+        k.deferred_split.append(folio)
+        k.trace.emit("deferred_split_folio", "queued for deferred split",
+                     "partially mapped large anon folio", folio.pfn)
