@@ -463,20 +463,31 @@ def run_conformance(scenarios=None, model=None, live=None, retries=2, racy=None,
 
 
 def main(argv=None):
-    """``python -m mmkit.conformance [-s NAME]... [-q]``: exit 1 on disagreement,
-    0 when everything agrees or the live kernel is unavailable (says why)."""
+    """``python -m mmkit.conformance [--large] [-s NAME]... [-q]``: exit 1 on
+    disagreement, 0 when everything agrees or the live kernel is unavailable
+    (says why).  ``--large`` runs the large-folio scenarios instead
+    (:mod:`mmkit.scenarios.cow_large`: order, head, PMD/PTE mapping, per-page
+    mapcount and AE of THPs and mTHPs)."""
     ap = argparse.ArgumentParser(prog="python -m mmkit.conformance",
                                  description="Run the scenarios on the model and on the live kernel "
                                              "and compare them step by step.")
     ap.add_argument("-s", "--scenario", action="append", help="only this scenario (repeatable)")
     ap.add_argument("-q", "--quiet", action="store_true", help="summary only, no tables")
     ap.add_argument("--retries", type=int, default=2)
+    ap.add_argument("--large", action="store_true", help="the large-folio (THP, mTHP) scenarios")
     args = ap.parse_args(argv)
     from .live import available
     ok, why = available()
     if not ok:
         print(f"conformance skipped: live kernel unavailable: {why}")
         return 0
+    if args.large:
+        from .scenarios.cow_large import get_large, large_scenarios, run_large_conformance
+        scs = [get_large(n) for n in args.scenario] if args.scenario else large_scenarios()
+        rep = run_large_conformance(scs, retries=args.retries)
+        print(rep.format() if not args.quiet else "\n".join(rep.failures) or "all agree")
+        print(f"{len(rep.comparisons)} large-folio scenario(s), {len(rep.failures)} disagreement(s)")
+        return 0 if rep.ok else 1
     scs = default_scenarios()
     if args.scenario:
         from .scenarios import get

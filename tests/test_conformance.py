@@ -150,3 +150,14 @@ def test_large_live_kernel_agrees_with_model(sc):
     mapping level, per-page mapcount and AE wherever the live kernel can observe it."""
     rep = run_large_conformance([sc])
     assert rep.ok, "\n".join(rep.failures) + "\n" + rep.format()
+
+
+@live
+@thp
+@large_model
+def test_cli_large_prints_large_folio_tables(capsys):
+    """python -m mmkit.conformance --large prints order, head, mapping level and the fields it cannot observe."""
+    assert main(["--large", "-s", "large_thp_reuse_after_exit"]) == 0
+    out = capsys.readouterr().out
+    assert "large_thp_reuse_after_exit -- OK" in out and "o9H PMD m1 AE" in out
+    assert "never observable live: refcount" in out and "0 disagreement(s)" in out
