@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PORT    ?= 8888
 NB      ?= notebooks/00-orientation.ipynb
 
-.PHONY: lab test bench slides present clean e2e
+.PHONY: lab test bench slides present clean e2e hub bench-hub
 
 $(STAMP): pyproject.toml
 	$(VPY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PY) -m venv $(VENV); }
@@ -52,6 +52,17 @@ book-instructor: $(STAMP)
 present: $(STAMP)
 	MMKIT_PRESET=lecture JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(VPY) -m voila $(NB) --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0 \
 	  --theme=light --show_tracebacks=True
+
+## make hub: a workshop JupyterHub on http://127.0.0.1:8000 (PORT_HUB=...) for a class: one class
+## password, each student in their own copy of the notebooks, release mode on, idle culler;
+## configurable-http-proxy is installed once with npm outside the checkout (hub/README.md)
+hub: $(STAMP)
+	$(VPY) hub/workshop.py serve --port $${PORT_HUB:-8000}
+
+## make bench-hub: 30 simulated students on a loopback hub run notebooks 00-02 at once;
+## prints cell latency p50/p95, memory per student and errors (also in build/bench-hub.json), then stops everything
+bench-hub: $(STAMP)
+	mkdir -p build && $(VPY) hub/bench.py --json build/bench-hub.json
 
 ## make e2e: only the real-browser tests (Debian chromium at /usr/bin/chromium; they skip without it)
 e2e: $(STAMP)

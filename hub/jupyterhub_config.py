@@ -116,6 +116,9 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
     def user_env(self, env):
         env = super().user_env(env)
         env["MMKIT_RELEASE"] = RELEASE                      # student release: answers hidden
+        for name in ("MMKIT_RELEASE_HINTS", "MMKIT_RELEASE_CONTACT"):   # the lecturer's release settings
+            if name in os.environ:
+                env[name] = os.environ[name]
         env["JUPYTER_CONFIG_PATH"] = str(ROOT / "jupyter-config")
         env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
         return env

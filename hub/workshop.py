@@ -131,14 +131,17 @@ class Hub:
                    MMKIT_HUB_STATE=str(self.state), MMKIT_HUB_PORT=str(self.port),
                    MMKIT_HUB_HUB_PORT=str(free_port()), MMKIT_HUB_PROXY_API_PORT=str(free_port()),
                    MMKIT_HUB_PROXY_COMMAND="\x1f".join(proxy), MMKIT_HUB_PASSWORD=self.password,
-                   MMKIT_HUB_CULL_TIMEOUT=str(self.cull_timeout), MMKIT_HUB_RELEASE=self.release)
+                   MMKIT_HUB_CULL_TIMEOUT=str(int(self.cull_timeout)), MMKIT_HUB_RELEASE=self.release)
         if self.admin_password:
             env["MMKIT_HUB_ADMIN_PASSWORD"] = self.admin_password
         self.logfile = open(self.state / "hub.log", "ab") if self.quiet else None
         self.proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)],
                                      cwd=self.state, env=env, start_new_session=True,
                                      stdout=self.logfile, stderr=subprocess.STDOUT if self.quiet else None)
-        _wait("hub start", self._up, timeout, alive=lambda: self.proc.poll() is None)
+        try:
+            _wait("hub start", self._up, timeout, alive=lambda: self.proc.poll() is None)
+        except (RuntimeError, TimeoutError) as e:
+            raise RuntimeError(f"{e}; its log ends:\n{self.log_tail(2000)}") from None
         self._track()
         return self
 
@@ -299,6 +302,16 @@ class Student:
         return out
 
 
+def _decode(frame):
+    """A kernel websocket message: text JSON, or a binary frame carrying buffers (widgets'
+    images), laid out as jupyter_server's legacy format: count, offsets, JSON, buffers."""
+    if isinstance(frame, str):
+        return json.loads(frame)
+    n = int.from_bytes(frame[:4], "big")
+    offsets = [int.from_bytes(frame[4 + 4 * i:8 + 4 * i], "big") for i in range(n)] + [len(frame)]
+    return json.loads(frame[offsets[0]:offsets[1]].decode())
+
+
 class Kernel:
     """A kernel on a student's server, spoken to over its websocket (the Jupyter protocol)."""
 
@@ -330,7 +343,7 @@ class Kernel:
                 raise TimeoutError(f"cell not done after {timeout:.0f} s")
             self.ws.settimeout(left)
             try:
-                msg = json.loads(self.ws.recv())
+                msg = _decode(self.ws.recv())
             except websocket.WebSocketTimeoutException:
                 raise TimeoutError(f"cell not done after {timeout:.0f} s") from None
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
@@ -383,7 +396,8 @@ def serve(args):
               release="0" if args.answers else "1", quiet=False)
     hub.tmp = False                              # a lecturer's hub keeps its students' work
     stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):   # also when started with SIGINT ignored (&)
+        signal.signal(sig, lambda *a: stop.append(1))
     try:
         with hub:
             print(f"\nmmkit workshop hub: {hub.url}/  (127.0.0.1 only)\n"
@@ -393,7 +407,8 @@ def serve(args):
                   f" idle servers stop after {args.cull_timeout} s\n  Ctrl-C stops the hub and every server.\n",
                   flush=True)
             while not stop and hub.proc.poll() is None:
-                time.sleep(1)
+                time.sleep(0.5)
+            print("mmkit workshop hub: stopping the hub and every server", flush=True)
     except KeyboardInterrupt:
         pass
     return 0
