@@ -17,10 +17,6 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hub"))
 
-pytest.importorskip("jupyterhub", reason="jupyterhub not installed (pip install -e '.[hub]')")
-pytest.importorskip("jupyterhub_idle_culler", reason="jupyterhub-idle-culler not installed (pip install -e '.[hub]')")
-pytest.importorskip("websocket", reason="websocket-client not installed (pip install -e '.[hub]')")
-
 import workshop  # noqa: E402
 
 NOTEBOOK = "00-orientation.ipynb"
@@ -29,6 +25,9 @@ PROBE = "import os, json; print(json.dumps([os.getcwd(), os.getuid(), os.environ
 
 @pytest.fixture(scope="module")
 def proxy():
+    for module, package in (("jupyterhub", "jupyterhub"), ("jupyterhub_idle_culler", "jupyterhub-idle-culler"),
+                            ("websocket", "websocket-client"), ("psutil", "psutil")):
+        pytest.importorskip(module, reason=f"workshop hub: {package} not installed (pip install -e '.[hub]')")
     try:
         return workshop.proxy_command(log=lambda msg: None)
     except workshop.Missing as e:
@@ -118,3 +117,83 @@ def test_stopping_the_hub_leaves_nothing(proxy):
         assert len(started) >= 3                    # proxy, culler, carol's server
     assert not [p for p in started if p.is_running()]
     assert not h.state.exists()
+
+
+# -- past one machine: zero-to-jupyterhub values and the repo2docker/Binder layout ----------------
+Z2JH = ROOT / "hub" / "z2jh"
+BINDER = ROOT / "binder"
+
+
+def _values():
+    yaml = pytest.importorskip("yaml", reason="pyyaml not installed (pip install -e '.[hub]')")
+    return yaml.safe_load((Z2JH / "values.yaml").read_text())
+
+
+def test_z2jh_values_use_only_keys_of_the_chart():
+    """hub/z2jh/values.yaml parses and every key it sets is one of z2jh chart 4.x's, with the chart's types."""
+    import os
+    import yaml
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema not installed (pip install -e '.[hub]')")
+    values = _values()
+    jsonschema.validate(values, yaml.safe_load((Z2JH / "schema-subset.yaml").read_text()))
+    full = os.environ.get("MMKIT_Z2JH_SCHEMA")           # the chart's own values.schema.json, if at hand
+    if full:
+        import json
+        schema = json.loads(pathlib.Path(full).read_text())
+        jsonschema.validate(values, {**schema, "required": []})
+
+
+def test_z2jh_values_carry_the_measured_sizing_and_the_release_mode():
+    """The students' memory guarantee and limit, placeholders and release mode in values.yaml are those sizing.py derives from the measured load test."""
+    sys.path.insert(0, str(Z2JH))
+    import json
+    import sizing
+    values = _values()
+    s = sizing.size(json.loads((Z2JH / "measured.json").read_text()))
+    user = values["singleuser"]
+    assert user["memory"] == {"guarantee": s["guarantee"], "limit": s["limit"]}
+    assert user["cpu"] == {"guarantee": s["cpu_guarantee"], "limit": s["cpu_limit"]}
+    assert values["scheduling"]["userPlaceholder"]["replicas"] == s["placeholders"]
+    assert str(user["extraEnv"]["MMKIT_RELEASE"]) == "1"
+    assert values["cull"]["enabled"] is True
+    url = user["defaultUrl"].removeprefix("/lab/tree/")
+    assert (ROOT / url).exists(), url                    # start copies notebooks/ into the home
+
+
+def test_binder_environment_has_the_packages_of_pyproject():
+    """binder/environment.yml installs every runtime and 'lab' dependency of pyproject.toml, pins Python, and brings jupyterhub-singleuser 5 for the chart's hub."""
+    import re
+    tomllib = pytest.importorskip("tomllib", reason="Python < 3.11 has no tomllib")
+    yaml = pytest.importorskip("yaml", reason="pyyaml not installed (pip install -e '.[hub]')")
+    env = yaml.safe_load((BINDER / "environment.yml").read_text())
+    deps = [d for d in env["dependencies"] if isinstance(d, str)]
+    name = lambda spec: re.split(r"[<>=!\[ ]", spec, maxsplit=1)[0].lower()       # noqa: E731
+    have = {name(d) for d in deps}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {name(d) for d in project["dependencies"] + project["optional-dependencies"]["lab"]}
+    assert wanted <= have, wanted - have
+    assert any(re.fullmatch(r"python=3\.\d+", d) for d in deps)
+    assert "jupyterhub-singleuser>=5.2,<6" in deps
+
+
+def test_binder_start_copies_the_notebooks_once_and_runs_the_command(tmp_path):
+    """binder/start gives an empty home the notebooks, keeps a student's changes on the next start, and execs its command."""
+    import os
+    import shutil
+    import subprocess
+    share = tmp_path / "share"
+    shutil.copytree(ROOT / "notebooks", share / "notebooks")
+    (share / "jupyter-config").mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), MMKIT_SHARE=str(share))
+    out = subprocess.run([str(BINDER / "start"), "sh", "-c", 'echo "$JUPYTER_CONFIG_PATH"'], env=env,
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    assert out.split(":")[0].strip() == str(share / "jupyter-config")
+    assert sorted(p.name for p in (home / "notebooks").iterdir()) == sorted(p.name for p in (ROOT / "notebooks").iterdir())
+    (home / "notebooks" / "00-orientation.ipynb").write_text("student's work")
+    subprocess.run([str(BINDER / "start"), "true"], env=env, timeout=30, check=True)
+    assert (home / "notebooks" / "00-orientation.ipynb").read_text() == "student's work"
+    for script in ("postBuild", "start"):
+        assert os.access(BINDER / script, os.X_OK)
+        subprocess.run(["bash", "-n", str(BINDER / script)], check=True, timeout=30)
