@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from mmkit import Kernel
-from mmkit.labs import attack, history, mapcount
+from mmkit.labs import attack, history, large, mapcount
 from mmkit.labs.attack import Op, find_attack
 from mmkit.labs.mapcount import MapcountLab, run_workload
 
@@ -413,7 +413,7 @@ def test_bad_workload_is_refused():
         run_workload("truncate", 0)
 
 
-@pytest.mark.parametrize("mod", [attack, history, mapcount])
+@pytest.mark.parametrize("mod", [attack, history, mapcount, large])
 def test_lab_docstring_examples(mod):
     """Every docstring example of the lab modules passes."""
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -505,6 +505,7 @@ def test_mapcount_lab_predictions_come_first():
     cells = _lab_cells("08-mapcount-lab.ipynb")
     assert _first(cells, "t1.check(") < _first(cells, "mapcount.run_all()")
     assert _first(cells, "defend_task(") < _first(cells, "mapcount.conclusions(")
+    assert _first(cells, "t3.check(") < _first(cells, "large.run_large_all()")
 
 
 def test_history_lab_notebook_shows_the_history(lab_runs):
@@ -519,11 +520,13 @@ def test_history_lab_notebook_shows_the_history(lab_runs):
 
 
 def test_mapcount_lab_notebook_draws_and_concludes(lab_runs):
-    """Notebook 08 runs, draws its three figures and prints its computed conclusions."""
+    """Notebook 08 runs, draws its four figures (three small-folio, one large-folio) and prints its
+    computed conclusions for both."""
     nb, _ = lab_runs["08-mapcount-lab.ipynb"]
     pngs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(pngs) == 3
+    assert len(pngs) == 4
     assert "- Keeping an exact count cost" in _outputs(nb, "text/markdown")
+    assert "- Per-page mapcounts cost" in _outputs(nb, "text/markdown")
 
 
 
@@ -617,3 +620,99 @@ def test_conclusions_render_as_text():
     c = mapcount.conclusions(res)
     assert not repr(c).startswith("[") and repr(c).startswith("- ")
     assert "<li>" in c._repr_html_()
+
+
+# -- large folios (mmkit.labs.large) ---------------------------------------------------------------
+from mmkit.errors import InvalidArgument  # noqa: E402
+
+
+def test_large_rmap_costs_hand_computed():
+    """One 16-page PTE batch costs per_page 16 _mapcount atomics + _nr_pages_mapped + large mapcount + MM
+    slot, mm_id only the last two, as mm/rmap.c: __folio_add_rmap() does; a PMD costs a constant."""
+    sim = large.LargeFolioSim()
+    f = sim.new_folio(16)
+    sim.map_ptes(f, 1, 0, 16)
+    assert sim.costs["per_page"].updates == 16 + 1 + 2
+    assert sim.costs["per_page_no_mm_id"].updates == 16 + 1 + 1
+    assert sim.costs["mm_id"].updates == 2 and sim.costs["folio"].updates == 1
+    assert sim.costs["per_page"].pages_touched == 17 and sim.costs["mm_id"].pages_touched == 1
+    t = large.LargeFolioSim()
+    g = t.new_folio(512)
+    t.map_pmd(g, 1)
+    assert (t.costs["per_page"].updates, t.costs["mm_id"].updates) == (4, 3)
+
+
+def test_average_page_mapcount_is_the_kernels():
+    """folio_average_page_mapcount() (fs/proc/internal.h): PTE mappings averaged over the folio, rounded
+    to nearest, plus the entire mapcount, at least 1 while anything is mapped."""
+    sim = large.LargeFolioSim()
+    f = sim.new_folio(512)
+    assert f.average() == 0
+    sim.map_ptes(f, 1, 0, 100)
+    assert f.average() == 1             # 100/512 rounds to 0, but at least 1
+    sim.map_ptes(f, 2, 0, 512)
+    sim.map_ptes(f, 3, 0, 300)          # 912/512 = 1.78 -> 2
+    assert f.average() == 2
+    sim.map_pmd(f, 4)
+    assert f.average() == 3
+
+
+def test_mm_slots_give_false_positives_never_false_negatives():
+    """The shared bit: two mms set it, the second leaving clears it; a third mm without a slot can leave it
+    set after the slot owners are gone ("maybe shared" while one mm maps the folio), never the reverse."""
+    sim = large.LargeFolioSim()
+    f = sim.new_folio(16)
+    sim.map_ptes(f, 1, 0, 16)
+    assert not f.maybe_shared()
+    sim.map_ptes(f, 2, 0, 16)
+    assert f.maybe_shared()
+    sim.unmap_ptes(f, 2, 0, 16)
+    assert not f.maybe_shared()
+    for mm in (2, 3):
+        sim.map_ptes(f, mm, 0, 16)
+    sim.unmap_ptes(f, 1, 0, 16)
+    sim.unmap_ptes(f, 2, 0, 16)
+    assert f.mms() == {3} and f.maybe_shared()          # a false positive
+
+
+def test_large_workloads_measure_the_trade():
+    """Per-page modes are exact and pay per page; CONFIG_NO_PAGE_MAPCOUNT pays per call and gets averages
+    and "maybe shared" wrong; v6.7-v6.14 copies where v6.15 reuses; Wilcox's count walks."""
+    res = large.run_large_all()
+    for r in res.values():
+        pp, mm = r.costs["per_page"], r.costs["mm_id"]
+        assert pp.updates > 5 * mm.updates or r.name == "mthp-fork"
+        assert pp.updates > mm.updates and pp.pages_touched > mm.pages_touched
+        assert (pp.wrong_kpagecount, pp.wrong_exclusive, pp.missed_partial, pp.cow_copies) == (0, 0, 0, 0)
+        assert r.costs["folio"].walk_steps > 0 and r.costs["folio"].wrong_kpagecount == 0
+    assert res["partial-unmap"].costs["mm_id"].wrong_exclusive > 0
+    assert res["partial-unmap"].costs["mm_id"].missed_partial == res["partial-unmap"].size
+    assert res["mthp-fork"].costs["per_page_no_mm_id"].cow_copies == res["mthp-fork"].size
+    assert res["mthp-fork"].costs["mm_id"].cow_copies == 0
+    text = str(large.large_conclusions(res))
+    assert text.startswith("- Per-page mapcounts cost") and "Wilcox" in text
+    assert "partially mapped THPs were not recognised" in text
+
+
+def test_large_plot_and_tables():
+    """The large-folio figure has three panels with a legend naming every mode; the tables one row per mode."""
+    res = large.run_large_all()
+    fig = large.plot_large(res)
+    assert len([a for a in fig.axes if a.get_visible()]) == 3
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert all(any(lbl.startswith(m + ":") for lbl in labels) for m in large.MODES)
+    for tables in (large.large_costs_table(res), large.large_accuracy_table(res)):
+        assert len(tables) == 3 and all(len(t) == len(large.MODES) for t in tables)
+    with pytest.raises(InvalidArgument):
+        large.run_large("nope")
+
+
+def test_large_task_judged_by_the_runs():
+    """Task 3 accepts exactly the answers the runs get wrong under CONFIG_NO_PAGE_MAPCOUNT."""
+    res = large.run_large_all()
+    t = tasks.large_task(res)
+    truth = {n: tasks._large_wrong(r) for n, r in res.items()}
+    assert t.evaluate(truth)[0] is True
+    assert t.evaluate({n: set() for n in res})[0] is False
+    assert t.evaluate({"thp-fork": {"bogus"}})[0] is None
+    assert truth["partial-unmap"] == {"kpagecount", "exclusive", "pss", "partial"}

@@ -21,6 +21,9 @@ Mapcount lab (08)
        work in each workload, before the results table.
     2. :func:`defend_task` -- defend a design against the exact count, with
        a numeric part: the break-even cost of an rmap walk step.
+    3. :func:`large_task` -- on large folios, predict which answers
+       CONFIG_NO_PAGE_MAPCOUNT gets wrong in each workload, before the
+       large-folio results (:mod:`mmkit.labs.large`).
 
 Each task has ``check(answer)`` (displays the verdict, returns True /
 False, or None for "no answer yet"), ``evaluate(answer)`` (the same
@@ -46,7 +49,7 @@ from ..exercises.question import display_html
 from . import attack
 
 __all__ = ["Task", "flip_task", "sequence_task", "length_task", "eras_task", "winner_task", "defend_task",
-           "parse_ops", "WORK"]
+           "large_task", "parse_ops", "WORK"]
 
 _CSS = """<style>
 .mm-task{border-left:4px solid #8a5bb5;padding:.4em .8em;margin:.4em 0;background:#f8f5fb}
@@ -518,3 +521,65 @@ def defend_task(workload="long-lived", results=None):
         ["Read two rows of the results table for this workload: exact, and your mode.",
          "Your mode saves updates and pays walk steps. Break-even: saved updates = extra steps x step cost.",
          "ratio = (exact updates - your updates) / (your walk steps - exact walk steps)."])
+
+
+#: the answers CONFIG_NO_PAGE_MAPCOUNT may get wrong (large_task's vocabulary)
+LARGE_ANSWERS = ("kpagecount", "exclusive", "pss", "partial")
+
+
+def _large_wrong(r):
+    c = r.costs["mm_id"]
+    out = set()
+    if c.wrong_kpagecount:
+        out.add("kpagecount")
+    if c.wrong_exclusive:
+        out.add("exclusive")
+    if c.pss_error:
+        out.add("pss")
+    if c.missed_partial:
+        out.add("partial")
+    return out
+
+
+def large_task(results=None):
+    """Task: for each large-folio workload (:data:`mmkit.labs.large.LARGE_WORKLOADS`),
+    predict which answers CONFIG_NO_PAGE_MAPCOUNT gets wrong: a set drawn
+    from ``kpagecount`` (/proc/kpagecount), ``exclusive`` (pagemap's
+    PM_MMAP_EXCLUSIVE), ``pss`` (smaps PSS) and ``partial`` (the deferred
+    split queue's "partially mapped?").  Judged by running the workloads."""
+    from .large import LARGE_WORKLOADS, run_large_all
+    get = (lambda: results) if results is not None else run_large_all
+    names = list(LARGE_WORKLOADS)
+
+    def judge(answer):
+        if not isinstance(answer, dict) or set(answer) != set(names):
+            return None, [f"Answer with a dict of every workload: {{{', '.join(repr(n) + ': {...}' for n in names)}}}."]
+        sets = {}
+        for n, v in answer.items():
+            v = {v} if isinstance(v, str) else set(v)
+            bad = v - set(LARGE_ANSWERS)
+            if bad:
+                return None, [f"Unknown answer(s) {sorted(bad)}; choose from {', '.join(LARGE_ANSWERS)}."]
+            sets[n] = v
+        res = get()
+        right = [n for n in names if sets[n] == _large_wrong(res[n])]
+        if len(right) == len(names):
+            return True, ["Correct for every workload: each wrong answer comes from replacing a page's own "
+                          "mapcount by a folio-wide number (an average, or 'maybe mapped shared')."]
+        return False, [f"{len(right)} of {len(names)} right ({', '.join(right) or 'none'}). For the others: in "
+                       "that workload, do all pages of a folio have the same mapcount? Is any folio mapped by "
+                       "more than one process while some of its pages are mapped by one only?"]
+
+    return Task(
+        "Task 3 (predict): what does CONFIG_NO_PAGE_MAPCOUNT get wrong?",
+        "Without per-page mapcounts, /proc/kpagecount and PSS use the folio's average page mapcount, pagemap's "
+        "PM_MMAP_EXCLUSIVE uses folio_maybe_mapped_shared(), and a THP counts as partially mapped when its "
+        f"average is below 1. For each workload ({', '.join(names)}), which of {', '.join(LARGE_ANSWERS)} come out "
+        "wrong for at least one page or folio? Predict before the large-folio results.",
+        't.check({"thp-fork": {"kpagecount"}, "mthp-fork": set(), ...})', judge,
+        ["An average is right for every page when every page of the folio has the same mapcount. Which "
+         "workloads leave some pages with fewer mappings than others?",
+         "folio_maybe_mapped_shared() is per folio: it is wrong for a page only when the folio is mapped by two "
+         "processes but that page by one. A COW copy removes one page from one child; an munmap removes half.",
+         "The 'average < 1' test for a partially mapped THP misses a folio that other processes map many times "
+         "while some of its pages are mapped by nobody (Documentation/mm/transhuge.rst)."])
