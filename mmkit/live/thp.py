@@ -158,8 +158,9 @@ class ThpControl:
     Attributes
     ----------
     sizes : tuple of str
-        The mTHP sizes as the sysfs directories ``hugepages-<size>`` list
-        them, smallest first (``("8kB", "16kB", ..., "2048kB")`` here).
+        The anonymous THP sizes as the sysfs directories ``hugepages-<size>``
+        list them (those with an ``enabled`` file), smallest first
+        (``("16kB", ..., "2048kB")`` on x86-64: orders 2..9).
 
     Examples
     --------
@@ -175,7 +176,11 @@ class ThpControl:
         self._lock_fd = None
         self._lock_timeout = lock_timeout
         self._restore_file = restore_file
-        names = [d for d in os.listdir(root) if d.startswith("hugepages-")] if os.path.isdir(root) else []
+        # anon sizes only: a size whose directory has no ``enabled`` (8kB here,
+        # THP_ORDERS_ALL_FILE_DEFAULT without THP_ORDERS_ALL_ANON) is for
+        # shmem/page cache and has only ``shmem_enabled``
+        names = [d for d in os.listdir(root) if d.startswith("hugepages-")
+                 and os.path.exists(os.path.join(root, d, "enabled"))] if os.path.isdir(root) else []
         self.sizes = tuple(sorted((d[len("hugepages-"):] for d in names), key=lambda s: int(s.rstrip("kB"))))
 
     def __repr__(self):

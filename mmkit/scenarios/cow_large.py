@@ -22,9 +22,11 @@ preparations of the memory (cow.c: ``enum thp_run``):
 ``partial_shared``
     the first subpage was shared with a child that exited, the rest never
     was (``THP_RUN_PARTIAL_SHARED``: MADV_DONTFORK of the rest around the fork).
-``mthp64``
-    a 64 KiB mTHP (order 4; ``run_with_mthp()``): hugepages-64kB ``always``,
-    hugepages-2048kB ``never``, one write fault.
+``mthp16``, ``mthp64``, ``mthp1024``
+    a 16 KiB, 64 KiB or 1 MiB mTHP (orders 2, 4, 8; ``run_with_mthp()``):
+    hugepages-<size> ``always``, hugepages-2048kB ``never``, one write fault
+    at a 2 MiB-aligned address (do_anonymous_page() -> alloc_anon_folio()
+    takes the largest enabled order that fits).
 
 The cases write and watch the first two subpages (cow.c writes the whole
 range; the other pages go the same way and are not watched).  cow.c's
@@ -123,14 +125,19 @@ def _partial_shared(k, s):
     s.p.madvise(s.a + PAGE, 511, "dofork")
 
 
-def _mthp64(k, s):
-    s.p = k.spawn("parent")
-    k.thp.set("64kB", "always")
-    k.thp.set("2048kB", "never")
-    s.a = s.p.mmap(512)
-    s.p.write(s.a, OLD)
-    s.p.write(s.a + PAGE, OLD)
-    s.n = 16
+def _mthp(size):
+    def prep(k, s):
+        s.p = k.spawn("parent")
+        k.thp.set(size, "always")
+        k.thp.set("2048kB", "never")
+        s.a = s.p.mmap(512)
+        s.p.write(s.a, OLD)
+        s.p.write(s.a + PAGE, OLD)
+        s.n = int(size[:-2]) // 4
+    return prep
+
+
+_mthp64 = _mthp("64kB")
 
 
 #: name -> (explanation, preparation)
@@ -139,7 +146,9 @@ RUNS = {
     "pte": ("a PTE-mapped 2 MiB THP (PMD split by mprotect of one subpage)", _pte),
     "single_pte": ("a single PTE of a 2 MiB THP (MADV_DONTNEED of the other 511)", _single_pte),
     "partial_shared": ("a 2 MiB THP whose first subpage was shared with a child that exited", _partial_shared),
+    "mthp16": ("a 16 KiB mTHP (order 2)", _mthp("16kB")),
     "mthp64": ("a 64 KiB mTHP (order 4)", _mthp64),
+    "mthp1024": ("a 1 MiB mTHP (order 8)", _mthp("1024kB")),
 }
 
 
