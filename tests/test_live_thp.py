@@ -454,3 +454,50 @@ def test_nohugepage_keeps_khugepaged_off_a_pte_mapped_thp(k):
     assert _wait(lambda: int(k.thp.read("khugepaged/full_scans")) >= scans + 2, 15), "khugepaged stopped scanning"
     info = k.page(p, a)
     assert info.pfn == before and not info.pmd_mapped and info.order == 9
+
+
+@live
+@thp
+def test_pmd_mapping_falls_back_to_smaps_without_pagemap_scan(k, monkeypatch):
+    """Where PAGEMAP_SCAN is missing (before v6.7), smaps AnonHugePages 0 kB means PTE-mapped, else unknown."""
+    import errno
+    from mmkit.live import thp as thp_mod
+
+    def no_scan(*a, **kw):
+        raise OSError(errno.ENOTTY, "no PAGEMAP_SCAN")
+    p, a = _pmd_thp(k)
+    q = k.spawn("Q")
+    b = q.mmap(512)
+    q.madvise(b, 512, "nohugepage")
+    q.write(b, b"x")
+    monkeypatch.setattr(thp_mod.fcntl, "ioctl", no_scan)
+    assert thp_mod.pmd_mapped(p.pid, a) is None          # AnonHugePages 2048 kB: cannot say which page
+    assert thp_mod.pmd_mapped(q.pid, b) is False
+
+
+def _children():
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+@live
+@uring
+@thp
+def test_large_scenarios_leave_nothing_behind(thp_untouched):
+    """After the large-folio conformance no worker, temp dir or fd of ours is left, and sysfs is as before."""
+    from mmkit.scenarios.cow_large import LARGE_TOPICS, run_large_conformance
+    fds = set(os.listdir("/proc/self/fd"))
+    tmps = {d for d in os.listdir("/tmp") if d.startswith("mmkit-live-")}
+    kids = set(_children())
+    run_large_conformance(LARGE_TOPICS, model=LiveKernel, live=LiveKernel, retries=0, replay=False)
+    assert _wait(lambda: set(_children()) <= kids, 5), set(_children()) - kids
+    assert {d for d in os.listdir("/tmp") if d.startswith("mmkit-live-")} <= tmps
+    assert set(os.listdir("/proc/self/fd")) <= fds | {str(n) for n in range(3)}

@@ -478,6 +478,15 @@ class LiveKernel:
             /proc/kpagecount, ``exclusive`` is kpageflags bit 34 on an anon
             page, ``in_page_cache`` a present page that is neither anon nor
             the zero page.
+
+            Large folios: ``order`` / ``nr_pages`` / ``head`` from
+            kpageflags COMPOUND_HEAD/TAIL (``head`` False for a small
+            folio), ``pmd_mapped`` from PAGEMAP_SCAN; ``exclusive`` is
+            ``None`` on a tail page (bit 34 is the head's; see
+            :meth:`probe_exclusive`); ``large_mapcount``,
+            ``entire_mapcount``, ``nr_pages_mapped``, ``folio_pincount``,
+            ``maybe_mapped_shared`` and ``mm_ids`` are always ``None``
+            (struct folio fields no /proc file exports).
         """
         self._proc(proc)
         if not isinstance(addr, int) or addr < 0:
