@@ -210,6 +210,8 @@ def write_site(executed, docs_dir, out, audience):
     """Write one audience's site from executed notebooks ``[(stem, nb)]``."""
     import nbformat  # noqa: F401
     from pygments.formatters import HtmlFormatter
+    if (out / "_static" / "book.js").exists():       # an earlier book: no stale pages stay behind
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     static = out / "_static"
     static.mkdir(exist_ok=True)

@@ -150,6 +150,13 @@ def static_bundle(widget, include=None, exclude=None):
     return {"text/html": body, "text/plain": f"<{type(widget).__name__}: static in the book>"}
 
 
+def _has_solution(obj):
+    """An exercise of the kit: an mmkit object (not a class or module) with a ``solution()`` method."""
+    t = type(obj)
+    return (t.__module__.startswith("mmkit.") and not isinstance(obj, type)
+            and callable(getattr(t, "solution", None)))
+
+
 def _solution_outputs(obj):
     """The folded solution ``obj.solution()`` displays, captured (empty if it has none)."""
     from IPython.utils.capture import capture_output
@@ -176,12 +183,11 @@ def install(solutions=True):
     ip.display_formatter.mimebundle_formatter.for_type(W.Widget, static_bundle)
     if not solutions:
         return
-    from .exercises.question import Question
     seen = set()
 
     def after(result=None):
         for name, obj in list(ip.user_ns.items()):
-            if name.startswith("_") or not isinstance(obj, Question) or id(obj) in seen:
+            if name.startswith("_") or id(obj) in seen or not _has_solution(obj):
                 continue
             seen.add(id(obj))
             for out in _solution_outputs(obj):
