@@ -34,9 +34,10 @@ Known differences from the model
 * ext4 caches files in large folios; kpagecount is still per page.
 * Anonymous private mappings of 2 MiB or more are placed on a 2 MiB
   boundary by :meth:`LiveProcess.mmap` itself when the kernel did not
-  (6.7+ aligns only lengths that are a multiple of 2 MiB since v6.13's
-  d4148aeab412 "mm, mmap: limit THP alignment of anonymous mappings to
-  PMD-aligned sizes"), as the model aligns every such mapping.
+  (v6.7's efa7df3e3bb5 aligned every anonymous mapping of >= 2 MiB;
+  since v6.12, d4148aeab412 "mm, mmap: limit THP alignment of anonymous
+  mappings to PMD-aligned sizes", only lengths that are a multiple of
+  2 MiB), as the model aligns every such mapping.
 
 Large folios (see :mod:`mmkit.live.thp`)
 ------------------------------------------

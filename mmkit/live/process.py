@@ -172,7 +172,7 @@ class LiveProcess:
     def _pmd_align(self, addr, length, prot, flags):
         """Re-place an anonymous private mapping of >= 2 MiB on a 2 MiB
         boundary, as the model does (the kernel aligns only lengths that are
-        a multiple of 2 MiB since v6.13, d4148aeab412): map 2 MiB more,
+        a multiple of 2 MiB since v6.12, d4148aeab412): map 2 MiB more,
         trim both ends.  Nothing was touched yet, so nothing is lost."""
         self._call("MUNMAP", (addr, length), what="munmap")
         rep = self._call("MMAP", (length + PMD_SIZE, prot, flags, 0), what="mmap")
