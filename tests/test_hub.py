@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT / "hub"))
 import workshop  # noqa: E402
 
 NOTEBOOK = "00-orientation.ipynb"
-PROBE = "import os, json; print(json.dumps([os.getcwd(), os.getuid(), os.environ.get('MMKIT_RELEASE')]))"
+PROBE = ("import os, json, mmkit.release; "
+         "print(json.dumps([os.getcwd(), os.getuid(), os.environ.get('MMKIT_RELEASE'), mmkit.release.enabled()]))")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_wrong_password_is_refused(hub):
 
 
 def test_two_students_run_cells_in_their_own_copies(hub):
-    """Two students log in, get servers, run 00's first cell and a probe in their own copy of the notebooks, in release mode."""
+    """Two students log in, get servers, run 00's first cell and a probe in their own copy of the notebooks, with the kit's release mode on."""
     students = [workshop.Student(hub, name).login() for name in ("alice", "bob")]
     errors = []
 
@@ -81,9 +82,9 @@ def test_two_students_run_cells_in_their_own_copies(hub):
             assert k.execute(f"open('mine.txt', 'w').write({s.name!r})", timeout=60)["status"] == "ok"
 
     homes = hub.state / "homes"
-    for name, (cwd, uid, release) in seen.items():
+    for name, (cwd, uid, release, hidden) in seen.items():
         assert pathlib.Path(cwd) == homes / name / "notebooks"
-        assert release == "1"
+        assert release == "1" and hidden is True          # the kit's student release mode is on
         assert (homes / name / "notebooks" / "mine.txt").read_text() == name
     assert not (ROOT / "notebooks" / "mine.txt").exists()
     # each sees their own file through their own server, not the other's
@@ -91,7 +92,7 @@ def test_two_students_run_cells_in_their_own_copies(hub):
         assert s.api("GET", "/contents/mine.txt", params={"content": "1"})["content"] == s.name
 
     mode = (hub.state / "students-run-as").read_text().strip()
-    uids = {name: uid for name, (cwd, uid, release) in seen.items()}
+    uids = {name: uid for name, (cwd, uid, *_) in seen.items()}
     if mode == "uid-per-student":
         assert 0 not in uids.values() and len(set(uids.values())) == 2
     else:                                           # Python unreachable by other uids: see hub/README.md
