@@ -23,7 +23,7 @@ True
 import base64
 import html as _html
 
-__all__ = ["snapshot_html", "frames_html", "static_bundle", "install", "SOLUTION_MARK"]
+__all__ = ["snapshot_html", "frames_html", "static_bundle", "live_html", "install", "SOLUTION_MARK"]
 
 #: output metadata key marking what only the instructor build shows
 SOLUTION_MARK = "mmkit_book_solution"
@@ -150,6 +150,19 @@ def static_bundle(widget, include=None, exclude=None):
     return {"text/html": body, "text/plain": f"<{type(widget).__name__}: static in the book>"}
 
 
+def live_html(result):
+    """A live cell's result in a book: as in a notebook, plus which machine
+    ran it (a book outlives the machine it was built on)."""
+    import datetime
+    import platform
+    body = result._repr_html_()
+    if getattr(result, "ran", False):
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        body += (f'<div class="mm-live-where">run on Linux {_html.escape(platform.release())} '
+                 f"({_html.escape(platform.machine())}, {when}) while this book was built</div>")
+    return body
+
+
 def _has_solution(obj):
     """An exercise of the kit: an mmkit object (not a class or module) with a ``solution()`` method."""
     t = type(obj)
@@ -181,6 +194,11 @@ def install(solutions=True):
     from IPython.display import display
     ip = get_ipython()
     ip.display_formatter.mimebundle_formatter.for_type(W.Widget, static_bundle)
+    try:
+        from .notebook import LiveResult
+        ip.display_formatter.formatters["text/html"].for_type(LiveResult, live_html)
+    except ImportError:
+        pass
     if not solutions:
         return
     seen = set()

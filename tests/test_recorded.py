@@ -42,6 +42,11 @@ def test_recording_covers_every_scenario_and_agrees_with_the_model():
     assert not missing, f"not recorded: {missing}; run `python -m mmkit.live record` as root"
     bad = {n: rec.comparison(n).failures for n in names if not rec.comparison(n).ok}
     assert not bad, bad
+    for sc in default_scenarios():                  # the steps recorded are the scenario's steps now
+        s = rec.scenarios[sc.name]
+        steps = [st.name for st in sc.steps]
+        recorded = [r["step"] for r in s["live"]]
+        assert recorded == (steps[:len(recorded)] if s["unsupported"] else steps), sc.name
 
 
 def test_recording_holds_no_physical_addresses():
