@@ -51,7 +51,7 @@ from .mm import MigrationEntry, Pte
 from .rmap import (folio_add_anon_rmap_pte, folio_add_file_rmap_pte, folio_remove_rmap_pte,
                    folio_try_share_anon_rmap_pte, rmap_vmas, rmap_walk)
 
-__all__ = ["MigrateResult", "migrate_pages", "isolate_for_migration", "CALLERS",
+__all__ = ["MigrateResult", "migrate_pages", "migrate_large_folio", "isolate_for_migration", "CALLERS",
            "NR_MAX_MIGRATE_PAGES_RETRY", "NR_MAX_MIGRATE_ASYNC_RETRY", "NR_MAX_MIGRATE_SYNC_RETRY"]
 
 #: mm/migrate.c: passes of migrate_pages() (v5.10: a literal 10 in its loop).
@@ -207,6 +207,8 @@ def isolate_for_migration(k, reason, mm, addr):
             return None, f"ENOENT: the VMA has no page at {addr:#x} ({fn}())"
     elif e is None or not e.present:
         return None, f"skipped: no page mapped at {addr:#x}"
+    if e.folio.large:
+        return e.folio, None            # the whole folio is handled once: migrate_large_folio()
     why = _caller_isolates(k, reason, e.folio)
     return (None, why) if why else (e.folio, None)
 
@@ -328,7 +330,18 @@ def migrate_pages(k, folios, reason="move_pages_all", isolated=False):
     check_fn = kernel_name(era, "__migrate_folio")
     expected_fn = kernel_name(era, "folio_expected_ref_count")
     unmap_fn = kernel_name(era, "migrate_folio_unmap")
+    large = {}
     for addr, folio in folios:
+        if folio.large:
+            large.setdefault(id(folio.folio), (folio.folio, []))[1].append(addr)
+    done_large = set()
+    for addr, folio in folios:
+        if folio.large:
+            f = folio.folio
+            if id(f) not in done_large:
+                done_large.add(id(f))
+                migrate_large_folio(k, reason, f, large[id(f)][1], res)
+            continue
         if not isolated:
             why = _caller_isolates(k, reason, folio)
             if why:
@@ -391,3 +404,99 @@ def migrate_pages(k, folios, reason="move_pages_all", isolated=False):
         res.passes[addr], res.unmap_cycles[addr] = 1, 1 if was_mapped else 0
         res.reasons[addr] = f"migrated: pfn {folio.pfn} -> {new.pfn}"
     return res
+
+
+def migrate_large_folio(k, reason, folio, addrs, res):
+    """Migrate a large anon folio whole (x86-64 has THP migration,
+    thp_migration_supported()): the caller's tests as for a small folio --
+    compaction skips an anon folio with more references than mappings,
+    move_pages(2) without MPOL_MF_MOVE_ALL refuses one that
+    folio_maybe_mapped_shared() (v6.15; page_mapcount() > 1 of the page
+    asked about before) -- then isolation, unmap (PMD migration entries for a
+    PMD mapping, set_pmd_migration_entry()), the refcount check and the
+    copy into a new folio of the same order, remapped as it was mapped (PMD
+    or PTEs) with each page's PageAnonExclusive carried by its migration
+    entry.  A folio that may be pinned fails with -EAGAIN like a small one:
+    folio_try_share_anon_rmap_*() refuses an AE page while ``_pincount`` >
+    0 (v5.19), and in any era the refcount check finds the pin.
+
+    Not modelled: the split-and-retry that migrate_pages_batch() does when
+    a large folio cannot be allocated (-ENOMEM) or migration is unsupported;
+    the retry passes of a failing large folio are reported as for a small
+    one.  Every address of the folio in the request gets the folio's
+    outcome; ``migrated``/``failed`` count those addresses.
+    """
+    from .rmap import folio_maybe_mapped_shared
+    era, emit = k.era, k.trace.emit
+    n = len(addrs)
+    what = f"order-{folio.order} folio"
+
+    def fail(why):
+        res.failed += n
+        for a in addrs:
+            res.reasons[a] = why
+            res.passes[a], res.unmap_cycles[a] = 1, 0
+
+    if reason == "move_pages":
+        page = folio.pages[0]
+        shared = folio_maybe_mapped_shared(folio) if era.mm_id else page.mapcount > 1
+        if shared:
+            emit(kernel_name(era, "add_folio_for_migration"), "-EACCES",
+                 f"{what} maybe mapped shared and no MPOL_MF_MOVE_ALL", folio.pfn)
+            return fail("EACCES: the large folio is mapped by more than one process; only MPOL_MF_MOVE_ALL moves it")
+    if reason == "compaction" and folio.refcount > folio.large_mapcount:
+        why = (f"anon {what} with refcount {folio.refcount} > mapcount {folio.large_mapcount}: "
+               "\"Migration will fail if an anonymous page is pinned in memory\"")
+        emit("isolate_migratepages_block", "skip, not isolated", why, folio.pfn)
+        return fail(f"skipped: {why} (isolate_migratepages_block())")
+    if folio.pincount or folio.refcount != folio.large_mapcount:
+        why = (f"{what} may be pinned (_pincount {folio.pincount})" if folio.pincount else
+               f"{what} has refcount {folio.refcount} but {folio.large_mapcount} mapping(s) (GUP, pipe...)")
+        emit(kernel_name(era, "migrate_folio_unmap") if folio.pincount and era.anon_exclusive
+             else kernel_name(era, "__migrate_folio"), "-EAGAIN", why, folio.pfn)
+        passes, cycles, story = _retry_story(k, reason, bool(folio.pincount and era.anon_exclusive))
+        res.failed += n
+        for a in addrs:
+            res.reasons[a] = f"EAGAIN: {why}; {story}; {GIVE_UP[reason]}"
+            res.passes[a], res.unmap_cycles[a] = passes, cycles
+        return
+    pmds = []
+    for vma in rmap_vmas(folio.pages[0]):
+        addr = vma.vma_address(folio.index)
+        pmd = vma.mm.pmd(addr) if addr is not None else None
+        if pmd is not None and pmd.folio is folio:
+            pmds.append((vma, addr, pmd))
+    only_pmds = len(pmds) == folio.large_mapcount
+    new = k.alloc_large_folio(folio.order, [p.data for p in folio.pages])
+    for attr in ("refcount", "large_mapcount", "entire_mapcount", "nr_pages_mapped", "anon", "mapping",
+                 "index", "dirty", "mm_ids_shared"):
+        setattr(new, attr, getattr(folio, attr))
+    new.mm_id, new.mm_id_mapcount = list(folio.mm_id), list(folio.mm_id_mapcount)
+    for p, q in zip(folio.pages, new.pages):
+        q.pte_mapcount, q.anon_exclusive = p.pte_mapcount, p.anon_exclusive
+    steps = 0
+    for vma, addr, pmd in pmds:
+        vma.mm.pgd[addr >> 21] = type(pmd)(new, pmd.write, pmd.dirty)
+        steps += 1
+    if not only_pmds:
+        first, last = folio.index, folio.index + folio.nr
+        for avc in folio.mapping.chains:
+            vma = avc.vma
+            steps += 1
+            for idx in range(max(first, vma.pgoff), min(last, vma.pgoff + vma.npages)):
+                e = vma.mm.pte(vma.vma_address(idx))
+                if e is not None and not e.huge and e.folio.large and e.folio.folio is folio:
+                    e.folio = new.pages[e.folio.i]
+    if folio.deferred:
+        k.deferred_split[k.deferred_split.index(folio)] = new
+        new.deferred, folio.deferred = True, False
+    folio.refcount = 0
+    k.free_folio(folio)
+    res.rmap_steps += 2 * steps
+    res.migrated += n
+    emit(kernel_name(era, "__migrate_folio"), f"copied to new {what} {new.pfn}",
+         f"refcount {new.refcount + 1} as expected; remapped as it was mapped "
+         f"({'PMD' if pmds else 'PTEs'})", folio.pfn)
+    for a in addrs:
+        res.reasons[a] = f"migrated: {what} pfn {folio.pfn} -> {new.pfn}"
+        res.passes[a], res.unmap_cycles[a] = 1, 1

@@ -26,12 +26,16 @@ OLD, NEW = b"\x00old", b"\xffnew"
 def _base(k, s):
     s.p = k.spawn("parent")
     s.a = s.p.mmap(1)
+    s.n, s.old, s.new = 1, OLD, NEW
     s.p.write(s.a, OLD)
 
 
-def _case(name, steps):
-    sc = Scenario(name, name, watch=[("parent", "p", "a"), ("child", "c", "a")])
-    sc.add("populate", "Map one anonymous page and write it (an exclusive page).", _base)
+_BASE = ("populate", "Map one anonymous page and write it (an exclusive page).", _base)
+
+
+def _case(name, steps, populate=_BASE, watch=None):
+    sc = Scenario(name, name, watch=watch or [("parent", "p", "a"), ("child", "c", "a")])
+    sc.add(*populate)
     for st in steps:
         sc.add(*st)
     return sc
@@ -42,59 +46,62 @@ def _fork(k, s):
 
 
 def _mprotect_rw(k, s):
-    s.p.mprotect(s.a, 1, "r")
-    s.p.mprotect(s.a, 1, "rw")
+    s.p.mprotect(s.a, s.n, "r")
+    s.p.mprotect(s.a, s.n, "rw")
 
 
 FORK = ("fork", "fork(): the page is now shared by parent and child.", _fork)
 MPROTECT = ("mprotect R/O, R/W", "mprotect(PROT_READ) then mprotect(PROT_READ|PROT_WRITE).", _mprotect_rw)
 
 
-def cow_in_parent(mprotect):
+def cow_in_parent(mprotect, populate=_BASE, suffix="", watch=None):
     steps = [FORK] + ([MPROTECT] if mprotect else []) + [
-        ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, NEW)),
-        ("check", "Pass if the child still reads the old data.", lambda k, s: s.c.read(s.a, len(OLD)) == OLD)]
-    return _case("Basic COW after fork()" + (" with mprotect() optimization" if mprotect else ""), steps)
+        ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, s.new)),
+        ("check", "Pass if the child still reads the old data.",
+         lambda k, s: s.c.read(s.a, len(s.old)) == s.old)]
+    return _case("Basic COW after fork()" + (" with mprotect() optimization" if mprotect else "") + suffix, steps,
+                 populate, watch)
 
 
-def vmsplice_in_child(mprotect):
+def vmsplice_in_child(mprotect, populate=_BASE, suffix="", watch=None):
     steps = [FORK,
              ("child vmsplices", "vmsplice() the page into a pipe [R/O GUP, FOLL_GET].",
-              lambda k, s: setattr(s, "pipe", s.c.vmsplice(s.a, len(OLD)))),
-             ("child unmaps", "munmap() in the child.", lambda k, s: s.c.munmap(s.a, 1))] + \
+              lambda k, s: setattr(s, "pipe", s.c.vmsplice(s.a, len(s.old)))),
+             ("child unmaps", "munmap() in the child.", lambda k, s: s.c.munmap(s.a, s.n))] + \
         ([MPROTECT] if mprotect else []) + [
-        ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, NEW)),
-        ("check", "Pass if the pipe returns the old data.", lambda k, s: s.pipe.read(len(OLD)) == OLD)]
-    return _case("vmsplice() + unmap in child" + (" with mprotect() optimization" if mprotect else ""), steps)
+        ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, s.new)),
+        ("check", "Pass if the pipe returns the old data.", lambda k, s: s.pipe.read(len(s.old)) == s.old)]
+    return _case("vmsplice() + unmap in child" + (" with mprotect() optimization" if mprotect else "") + suffix,
+                 steps, populate, watch)
 
 
-def vmsplice_in_parent(before_fork):
+def vmsplice_in_parent(before_fork, populate=_BASE, suffix="", watch=None):
     splice = ("parent vmsplices", "vmsplice() the page into a pipe [R/O GUP, FOLL_GET].",
-              lambda k, s: setattr(s, "pipe", s.p.vmsplice(s.a, len(OLD))))
+              lambda k, s: setattr(s, "pipe", s.p.vmsplice(s.a, len(s.old))))
     steps = ([splice, FORK] if before_fork else [FORK, splice]) + [
-        ("parent unmaps", "munmap() in the parent.", lambda k, s: s.p.munmap(s.a, 1)),
-        ("child writes", "The child modifies the page.", lambda k, s: s.c.write(s.a, NEW)),
-        ("check", "Pass if the pipe returns the old data.", lambda k, s: s.pipe.read(len(OLD)) == OLD)]
+        ("parent unmaps", "munmap() in the parent.", lambda k, s: s.p.munmap(s.a, s.n)),
+        ("child writes", "The child modifies the page.", lambda k, s: s.c.write(s.a, s.new)),
+        ("check", "Pass if the pipe returns the old data.", lambda k, s: s.pipe.read(len(s.old)) == s.old)]
     name = "vmsplice() before fork(), unmap in parent after fork()" if before_fork else \
         "vmsplice() + unmap in parent after fork()"
-    return _case(name, steps)
+    return _case(name + suffix, steps, populate, watch)
 
 
-def iouring(use_fork):
+def iouring(use_fork, populate=_BASE, suffix="", watch=None):
     reg = ("register buffer", "io_uring fixed buffer: a long-term R/W pin (FOLL_PIN|FOLL_WRITE|FOLL_LONGTERM).",
-           lambda k, s: setattr(s, "pin", s.p.pin(s.a, 1, write=True, longterm=True)))
+           lambda k, s: setattr(s, "pin", s.p.pin(s.a, s.n, write=True, longterm=True)))
     steps = [reg, FORK if use_fork else MPROTECT,
-             ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, NEW)),
+             ("parent writes", "The parent modifies the page.", lambda k, s: s.p.write(s.a, s.new)),
              ("check", "Pass if the pin (a fixed-buffer write to a file) sees the new data.",
-              lambda k, s: s.pin.read(len(NEW)) == NEW)]
+              lambda k, s: s.pin.read(len(s.new)) == s.new)]
     name = "fork() with an iouring fixed buffer" if use_fork else \
         "R/O-mapping a page registered as iouring fixed buffer"
-    return _case(name, steps)
+    return _case(name + suffix, steps, populate, watch)
 
 
-def ro_pin(variant, fast):
+def ro_pin(variant, fast, populate=_BASE, suffix="", watch=None):
     pin = ("R/O pin", "A long-term R/O pin" + (" via GUP-fast" if fast else "") + " (FOLL_PIN|FOLL_LONGTERM).",
-           lambda k, s: setattr(s, "pin", s.p.pin(s.a, 1, write=False, longterm=True, fast=fast)))
+           lambda k, s: setattr(s, "pin", s.p.pin(s.a, s.n, write=False, longterm=True, fast=fast)))
     if variant == "shared":
         prep, name = [FORK], "R/O GUP{} pin on R/O-mapped shared page"
     elif variant == "previously-shared":
@@ -105,9 +112,23 @@ def ro_pin(variant, fast):
         prep = [("map R/O", "mprotect(PROT_READ), clear soft-dirty, mprotect(PROT_READ|PROT_WRITE).", _mprotect_rw)]
         name = "R/O GUP{} pin on R/O-mapped exclusive page"
     steps = prep + [pin,
-                    ("parent writes", "Modify the page through the page table.", lambda k, s: s.p.write(s.a, NEW)),
-                    ("check", "Pass if the pin sees the new data.", lambda k, s: s.pin.read(len(NEW)) == NEW)]
-    return _case(name.format("-fast" if fast else ""), steps)
+                    ("parent writes", "Modify the page through the page table.", lambda k, s: s.p.write(s.a, s.new)),
+                    ("check", "Pass if the pin sees the new data.", lambda k, s: s.pin.read(len(s.new)) == s.new)]
+    return _case(name.format("-fast" if fast else "") + suffix, steps, populate, watch)
+
+
+def anon_cases(populate=_BASE, suffix="", watch=None):
+    """cow.c's ``anon_test_cases[]`` on the memory ``populate`` sets up."""
+    kw = dict(populate=populate, suffix=suffix, watch=watch)
+    return [
+        cow_in_parent(False, **kw), cow_in_parent(True, **kw),
+        vmsplice_in_child(False, **kw), vmsplice_in_child(True, **kw),
+        vmsplice_in_parent(True, **kw), vmsplice_in_parent(False, **kw),
+        iouring(False, **kw), iouring(True, **kw),
+        ro_pin("shared", False, **kw), ro_pin("shared", True, **kw),
+        ro_pin("previously-shared", False, **kw), ro_pin("previously-shared", True, **kw),
+        ro_pin("exclusive", False, **kw), ro_pin("exclusive", True, **kw),
+    ]
 
 
 def _non_anon(fn, backing):
@@ -145,16 +166,7 @@ def _non_anon(fn, backing):
 NON_ANON_CASES = [_non_anon(fn, backing) for fn in ("Basic COW", "R/O longterm GUP pin", "R/O longterm GUP-fast pin")
                   for backing in ("shared zeropage", "memfd", "tmpfile")]
 
-COW_CASES = [
-    cow_in_parent(False), cow_in_parent(True),
-    vmsplice_in_child(False), vmsplice_in_child(True),
-    vmsplice_in_parent(True), vmsplice_in_parent(False),
-    iouring(False), iouring(True),
-    ro_pin("shared", False), ro_pin("shared", True),
-    ro_pin("previously-shared", False), ro_pin("previously-shared", True),
-    ro_pin("exclusive", False), ro_pin("exclusive", True),
-]
-
+COW_CASES = anon_cases()
 
 def run_case(case, era=None):
     """Run one cow.c case on a fresh model kernel; True if it passes."""
