@@ -245,13 +245,13 @@ def check_kernel(k):
                                 f"holders give {maps[key]}/{refs[key]}/{pins[key]}")
     for key, (f, per_page, pmds, per_mm) in large.items():
         check_large_folio(k, f)
+        if f.pincount != pins[key]:
+            raise PincountMismatch(f"pfn {f.pfn}: _pincount {f.pincount}, pins held {pins[key]}")
         nmaps = sum(per_page.values()) + pmds
         if (f.large_mapcount, f.entire_mapcount, f.refcount) != (nmaps, pmds, refs[key]):
             raise CountMismatch(f"pfn {f.pfn} (order {f.order}): stored large/entire/ref "
                                 f"{f.large_mapcount}/{f.entire_mapcount}/{f.refcount}, holders give "
                                 f"{nmaps}/{pmds}/{refs[key]}")
-        if f.pincount != pins[key]:
-            raise PincountMismatch(f"pfn {f.pfn}: _pincount {f.pincount}, pins held {pins[key]}")
         if k.page_mapcount:
             for p in f.pages:
                 if p.pte_mapcount != per_page[p.i]:

@@ -226,6 +226,84 @@ def fault_around():
     return sc
 
 
+# -- large folios ------------------------------------------------------------------
+
+def _thp(k, s, pages=512, size=None):
+    """A private anon mapping of ``pages`` pages with MADV_HUGEPAGE, written
+    whole: one PMD THP (512) or, with ``size`` set to "always", mTHPs."""
+    s.p = k.spawn("parent")
+    if size:
+        k.thp.set(size, "always")
+    s.a = s.p.mmap(pages)
+    s.p.madvise(s.a, pages, "hugepage")
+    s.p.write(s.a, OLD * (pages * k.PAGE_SIZE // len(OLD)))
+    s.j, s.kk = s.a + 4 * k.PAGE_SIZE, s.a + 3 * k.PAGE_SIZE
+
+
+def _large_watch(n=512):
+    return [("parent head", "p", "a", 0), ("parent K", "p", "a", 3), ("parent J", "p", "a", 4),
+            ("child K", "c", "a", 3), ("child J", "c", "a", 4), ("parent last", "p", "a", n - 1)]
+
+
+def thp_fork_cow():
+    sc = Scenario("thp_fork_cow", "fork + COW of a PMD-mapped THP: split, copy one page, reuse via MM IDs",
+                  watch=_large_watch())
+    sc.add("THP", "A write fault in a MADV_HUGEPAGE range maps a 2 MiB THP with one PMD "
+           "(do_huge_pmd_anonymous_page()): refcount 1, entire mapcount 1, AE on the head page.", _thp)
+    sc.add("fork", "copy_huge_pmd() shares the THP: refcount 2, entire mapcount 2, both PMDs read-only.",
+           lambda k, s: setattr(s, "c", s.p.fork("child")))
+    sc.add("child writes K", "do_huge_pmd_wp_page(): shared, so the child's PMD is split (512 PTEs) and only "
+           "page K is copied; the parent stays PMD-mapped.", lambda k, s: s.c.write(s.kk, NEW))
+    sc.add("parent writes J", "The folio is still mapped by the child: maybe mapped shared, so the parent's "
+           "PMD is split and J is copied.", lambda k, s: s.p.write(s.j, NEW))
+    sc.add("child exits", "Only the parent maps the folio now; its MM slot holds every mapping.",
+           lambda k, s: s.c.exit())
+    sc.add("parent writes K", "__wp_can_reuse_large_anon_folio() (v6.15): not maybe shared and large mapcount "
+           "== refcount, so K is reused in place and gets AE.", lambda k, s: s.p.write(s.kk, NEW))
+    return sc
+
+
+def mthp_fork_cow():
+    sc = Scenario("mthp_fork_cow", "fork + COW of a 64 KiB mTHP (16 PTEs of one folio)",
+                  watch=[("parent head", "p", "a", 0), ("parent K", "p", "a", 3), ("parent J", "p", "a", 4),
+                         ("child K", "c", "a", 3), ("child J", "c", "a", 4)])
+    sc.add("mTHP", "hugepages-64kB/enabled=always: a write fault maps a 64 KiB folio with 16 PTEs "
+           "(alloc_anon_folio()): refcount 16, large mapcount 16, AE on every page.",
+           lambda k, s: _thp(k, s, 16, "64kB"))
+    sc.add("fork", "copy_present_ptes() shares the 16 pages: refcount 32, large mapcount 32, AE cleared.",
+           lambda k, s: setattr(s, "c", s.p.fork("child")))
+    sc.add("child writes K", "Maybe mapped shared: the child copies page K only.", lambda k, s: s.c.write(s.kk, NEW))
+    sc.add("child exits", "The parent's MM slot now holds every mapping.", lambda k, s: s.c.exit())
+    sc.add("parent writes J", "Exclusive to this mm and every reference a mapping: J is reused (v6.15).",
+           lambda k, s: s.p.write(s.j, NEW))
+    return sc
+
+
+def thp_pin_fork():
+    sc = Scenario("thp_pin_fork", "fork of a THP with one pinned page: split the PMD, copy all 512 pages",
+                  watch=_large_watch())
+    sc.add("THP", "A 2 MiB THP mapped by one PMD.", _thp)
+    sc.add("pin page J", "io_uring-style R/W long-term pin of one page: refcount +1, _pincount +1 (no 1024 "
+           "bias on a large folio).", lambda k, s: setattr(s, "pin", s.p.pin(s.j, 1, write=True)))
+    sc.add("fork", "copy_huge_pmd(): maybe pinned and AE -> split the parent's PMD and copy per PTE: "
+           "every AE page of a pinned folio is copied for the child.", lambda k, s: setattr(s, "c", s.p.fork("child")))
+    sc.add("parent writes J", "The parent's PTEs stayed writable: no fault, the pin sees the write.",
+           lambda k, s: s.p.write(s.j, NEW))
+    sc.add("check", "The pin reads the parent's new data.", lambda k, s: s.pin.read(len(NEW)) == NEW)
+    return sc
+
+
+def thp_partial_unmap():
+    sc = Scenario("thp_partial_unmap", "Partial munmap of a THP: PMD split, deferred split, shrinker",
+                  watch=[("head", "p", "a", 0), ("page 3", "p", "a", 3), ("last", "p", "a", 511)])
+    sc.add("THP", "A 2 MiB THP mapped by one PMD.", _thp)
+    sc.add("munmap the upper half", "__split_vma() splits the PMD first; zapping 256 PTEs leaves the folio "
+           "partially mapped: it goes on the deferred split queue.", lambda k, s: s.p.munmap(s.a + 256 * k.PAGE_SIZE, 256))
+    sc.add("shrinker", "deferred_split_scan(): split_folio() cuts the folio into 4 KiB folios and frees the "
+           "256 unmapped pages.", lambda k, s: k.shrink_deferred_split())
+    return sc
+
+
 TOPICS = {sc.name: sc for sc in [
     first_touch(), fork_shares(),
     _cow("cow_child_writes", "COW: the child writes first", "child",
@@ -237,4 +315,5 @@ TOPICS = {sc.name: sc for sc in [
     vmsplice_unmap_in_child(), pin_before_fork(), pin_after_fork(),
     ro_pin_unshare(), ro_pin_unshare(after_exit=True), migrate_pages_topic(),
     truncate_topic(True), truncate_topic(False), dontfork(), fault_around(),
+    thp_fork_cow(), mthp_fork_cow(), thp_pin_fork(), thp_partial_unmap(),
 ]}
