@@ -191,6 +191,23 @@ def _fix_links(body):
                         body)
 
 
+_IMG = re.compile(r'(<img\b[^>]*?\bsrc=")(?!data:|https?:|//)([^"]+)(")')
+
+
+def _inline_images(body, base):
+    """Relative ``<img src>`` of a guide as data URIs (the book is one folder of pages)."""
+    import base64
+    import mimetypes
+
+    def sub(m):
+        f = pathlib.Path(base) / html.unescape(m.group(2))
+        if not f.is_file():
+            return m.group(0)
+        mime = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+        return f"{m.group(1)}data:{mime};base64,{base64.b64encode(f.read_bytes()).decode('ascii')}{m.group(3)}"
+    return _IMG.sub(sub, body)
+
+
 def _doc_notebook(md_path):
     import nbformat
     nb = nbformat.v4.new_notebook()
@@ -227,6 +244,8 @@ def write_site(executed, docs_dir, out, audience):
     for i, (fname, title, stem, nb, kind) in enumerate(entries):
         page_nb = for_audience(nb, audience) if kind == "notebook" else nb
         body, _ = exporter.from_notebook_node(page_nb, resources={"metadata": {"name": stem}})
+        if kind == "doc":
+            body = _inline_images(body, docs_dir)
         text = _page(title, _fix_links(body), _nav(pages, i), audience)
         bad = check(text)
         if bad:

@@ -33,7 +33,11 @@ def book(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("book")
     docs = tmp / "docs"
     docs.mkdir()
-    (docs / "a-guide.md").write_text(GUIDE)
+    (docs / "a-guide.md").write_text(GUIDE + "\n![a figure](img/dot.png)\n")
+    (docs / "img").mkdir()
+    import base64                                   # a 1x1 PNG
+    (docs / "img" / "dot.png").write_bytes(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="))
     (docs / "instructor-guide.md").write_text(INSTRUCTOR)
     p = subprocess.run([sys.executable, str(ROOT / "book" / "build.py"), *[str(ROOT / n) for n in NOTEBOOKS],
                         "--audience", "both", "--out", str(tmp), "--docs", str(docs)],
@@ -93,6 +97,8 @@ def test_every_page_loads_offline_with_every_figure(book, guarded, audience):
         guarded.goto(f"{book['url']}/{audience}/{name}")
         guarded.wait_for_load_state("load")
         assert _broken_images(guarded) == [], name
+        if name in ("02-cow.html", "a-guide.html"):     # the figures are there, not just unbroken
+            assert guarded.evaluate("() => document.images.length") >= 1, name
     assert guarded.refused == [], guarded.refused
     assert guarded.requests and all(_local(u) for u in guarded.requests)
 
