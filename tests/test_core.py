@@ -519,9 +519,9 @@ def test_snapshot_restore_steps_back(k):
 def test_invariants_after_topic_scenarios():
     """Every topic scenario keeps every invariant under every era."""
     from mmkit.era import ERAS
-    from mmkit.scenarios import TOPICS
+    from mmkit.scenarios import LARGE_TOPICS, TOPICS
     for era in ERAS:
-        for sc in TOPICS.values():
+        for sc in list(TOPICS.values()) + list(LARGE_TOPICS.values()):
             k = Kernel(era=era)
             sc.run(k)
             k.check_invariants()
