@@ -245,8 +245,8 @@ def test_pmd_thp_first_touch(k):
     assert (h.order, h.nr_pages, h.head, h.pmd_mapped, h.mapcount, h.exclusive) == (9, 512, True, True, 1, True)
     assert (t.order, t.head, t.pmd_mapped, t.mapcount, t.exclusive) == (9, False, True, 1, None)
     assert t.pfn == h.pfn + 511 and h.pfn % 512 == 0
-    for f in ("large_mapcount", "entire_mapcount", "nr_pages_mapped", "folio_pincount", "maybe_mapped_shared",
-              "mm_ids", "refcount", "pincount"):
+    assert (h.large_mapcount, h.entire_mapcount, h.nr_pages_mapped) == (1, 1, 0)
+    for f in ("folio_pincount", "maybe_mapped_shared", "mm_ids", "refcount", "pincount"):
         assert getattr(h, f) is None
 
 
@@ -501,3 +501,22 @@ def test_large_scenarios_leave_nothing_behind(thp_untouched):
     assert _wait(lambda: set(_children()) <= kids, 5), set(_children()) - kids
     assert {d for d in os.listdir("/tmp") if d.startswith("mmkit-live-")} <= tmps
     assert set(os.listdir("/proc/self/fd")) <= fds | {str(n) for n in range(3)}
+
+
+@live
+@thp
+def test_folio_mapcounts_counted_in_the_workers_page_tables(k):
+    """large/entire mapcount and pages mapped follow fork, a child's COW and a partial munmap, as the kernel counts."""
+    p, a = _pmd_thp(k)
+    c = p.fork("C")
+
+    def counts(proc, i=1):
+        info = k.page(proc, a + i * PAGE)
+        return info.large_mapcount, info.entire_mapcount, info.nr_pages_mapped
+    assert counts(p) == counts(c) == (2, 2, 0)              # two PMDs
+    c.write(a + PAGE, b"new")                               # child: PMD split, page 1 copied
+    assert counts(p) == (512, 1, 511) and counts(c) == (None, None, None)
+    p.munmap(a + 256 * PAGE, 256)                           # parent: PMD split, upper half gone
+    assert counts(p) == (767, 0, 512)
+    c.exit()
+    assert counts(p) == (256, 0, 256)

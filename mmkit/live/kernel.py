@@ -54,12 +54,18 @@ is the last step of a scenario).  A PMD mapping keeps PageAnonExclusive on
 the head page only (mm/rmap.c: __folio_add_anon_rmap(), RMAP_LEVEL_PMD),
 so the tails' bits are not consulted while PMD-mapped and no store can
 tell them (the probe would split the PMD and copy the head's bit into
-every PTE, __split_huge_pmd_locked()): they stay ``None``.  Not exported at all, so always ``None``:
-``large_mapcount``, ``entire_mapcount``, ``nr_pages_mapped``,
-``folio_pincount``, ``maybe_mapped_shared`` and ``mm_ids`` (fields of
-struct folio that no /proc or sysfs file shows; kpagecount per page is
-the page's _mapcount + 1 plus the folio's entire mapcount, which does not
-separate the two).
+every PTE, __split_huge_pmd_locked()): they stay ``None``.
+
+``large_mapcount``, ``entire_mapcount`` and ``nr_pages_mapped`` of an
+anon large folio are counted in the page tables of this kernel's workers
+(the only processes that can map it) and checked against kpagecount, which
+is each page's own mapcount plus the entire mapcount
+(:func:`mmkit.live.thp.folio_census`); ``None`` for a small folio, a
+page-cache folio (other processes may map it) or when the check fails.
+Not exported at all, so always ``None``: ``folio_pincount``,
+``maybe_mapped_shared`` and ``mm_ids`` (struct folio fields that no /proc
+or sysfs file shows; pagemap bit 56 is the per-page mapcount == 1 with
+CONFIG_PAGE_MAPCOUNT=y, not folio_maybe_mapped_shared()).
 """
 
 import collections
@@ -83,7 +89,7 @@ from .availability import LiveUnavailable, require
 from .holders import LiveUnsupported
 from .observe import read_raw, vma_at
 from .process import LiveFile, LiveProcess, errname
-from .thp import ThpControl, folio_geometry, khugepaged_collapsed, pmd_mapped, thp_available
+from .thp import ThpControl, folio_census, folio_geometry, khugepaged_collapsed, pmd_mapped, thp_available
 
 __all__ = ["LiveKernel", "LiveMigrateResult", "LivePageInfo", "MIGRATE_REASONS"]
 
@@ -485,9 +491,11 @@ class LiveKernel:
             folio), ``pmd_mapped`` from PAGEMAP_SCAN; ``exclusive`` is
             ``None`` on a tail page (bit 34 is the head's; see
             :meth:`probe_exclusive`); ``large_mapcount``,
-            ``entire_mapcount``, ``nr_pages_mapped``, ``folio_pincount``,
-            ``maybe_mapped_shared`` and ``mm_ids`` are always ``None``
-            (struct folio fields no /proc file exports).
+            ``entire_mapcount`` and ``nr_pages_mapped`` of an anon large
+            folio are counted in the workers' page tables (see the module
+            docstring); ``folio_pincount``, ``maybe_mapped_shared`` and
+            ``mm_ids`` are always ``None`` (struct folio fields no /proc
+            file exports).
         """
         self._proc(proc)
         if not isinstance(addr, int) or addr < 0:
@@ -506,12 +514,18 @@ class LiveKernel:
         ae = anon and raw.has("ANON_EXCLUSIVE")
         if anon and large and not is_head:
             ae = None               # bit 34 of a tail reads the head's flags (see the module docstring)
+        census = None
+        if anon and large and not zero:
+            census = folio_census([p.pid for p in self.processes], base - (raw.pfn - head_pfn) * PAGE_SIZE,
+                                  head_pfn, nr)
+        large_mapcount, entire, nr_mapped = census or (None, None, None)
         return LivePageInfo(pfn=raw.pfn, present=True, writable=self._writable(proc, base, raw, anon, zero),
                             anon=anon, zero_page=zero, exclusive=ae,
                             mapcount=raw.mapcount, refcount=None, pincount=None, maybe_pinned=None,
                             in_page_cache=not anon and not zero,
                             **dict(_LARGE_FIELDS, order=(nr.bit_length() - 1) if nr else None, nr_pages=nr,
-                                   head=is_head, pmd_mapped=pmd))
+                                   head=is_head, pmd_mapped=pmd, large_mapcount=large_mapcount,
+                                   entire_mapcount=entire, nr_pages_mapped=nr_mapped))
 
     def probe_exclusive(self, proc, addr, npages=1):
         """PageAnonExclusive of each page, measured the one way user space

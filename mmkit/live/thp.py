@@ -49,7 +49,7 @@ import time
 from ..errors import InvalidArgument
 
 __all__ = ["ThpControl", "SYSFS", "thp_available", "thp_snapshot", "folio_geometry", "pmd_mapped",
-           "khugepaged_collapsed", "PMD_SIZE"]
+           "folio_census", "khugepaged_collapsed", "PMD_SIZE"]
 
 SYSFS = "/sys/kernel/mm/transparent_hugepage"
 PMD_SIZE = 2 << 20
@@ -375,3 +375,51 @@ def _smaps_anon_huge_zero(pid, addr):
             elif inside and first == "AnonHugePages:":
                 return False if int(line.split()[1]) == 0 else None
     return None
+
+
+def _pread_u64s(path, index, n):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        b = os.pread(fd, 8 * n, 8 * index)
+    finally:
+        os.close(fd)
+    return struct.unpack(f"<{len(b) // 8}Q", b)
+
+
+def folio_census(pids, base, head, nr):
+    """The folio-level mapcounts of the anon folio ``[head, head + nr)``
+    whose first page is mapped at ``base``, counted in the page tables of
+    ``pids``: ``(large_mapcount, entire_mapcount, nr_pages_mapped)``, or
+    None when the count is not the whole story.
+
+    An anonymous folio is mapped only by the process that faulted it and
+    its forks (its anon_vma), and at the same address in each of them as
+    long as nobody mremap()s it (the live API has no mremap), so reading
+    ``[base, base + nr pages)`` of every live worker finds every mapping:
+    a PMD mapping counts 1 in ``entire_mapcount`` and ``large_mapcount``
+    (mm/rmap.c: __folio_add_rmap(), RMAP_LEVEL_PMD), each PTE 1 in
+    ``large_mapcount``, and ``nr_pages_mapped`` is the pages with at least
+    one PTE.  The census is checked against /proc/kpagecount, which is each
+    page's PTE mapcount plus the entire mapcount (CONFIG_PAGE_MAPCOUNT):
+    if any page disagrees, someone else maps the folio and None is returned.
+    """
+    pm = PMD_SIZE // 4096
+    entire = 0
+    per_page = [0] * nr
+    for pid in pids:
+        try:
+            entries = _pread_u64s(f"/proc/{pid}/pagemap", base // 4096, nr)
+            huge = nr == pm and base % PMD_SIZE == 0 and pmd_mapped(pid, base)
+        except OSError:
+            return None
+        if huge:
+            if entries and entries[0] >> 63 and entries[0] & ((1 << 55) - 1) == head:
+                entire += 1
+            continue
+        for j, e in enumerate(entries):
+            if e >> 63 and not e >> 62 & 1 and (e & ((1 << 55) - 1)) == head + j:
+                per_page[j] += 1
+    counts = _pread_u64s("/proc/kpagecount", head, nr)
+    if len(counts) != nr or any(c != per_page[j] + entire for j, c in enumerate(counts)):
+        return None
+    return sum(per_page) + entire, entire, sum(1 for c in per_page if c)

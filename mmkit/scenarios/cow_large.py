@@ -38,9 +38,12 @@ has mremap().
 What is compared (:func:`compare_large`), per watched page and step
 --------------------------------------------------------------------
 outcome, present, anon, zero_page, per-page ``mapcount`` (kpagecount),
-``order``, ``head``, ``pmd_mapped``, ``exclusive`` (PageAnonExclusive) and
+``order``, ``head``, ``pmd_mapped``, ``exclusive`` (PageAnonExclusive),
 ``writable`` (live: known only where this process stored to the page since
 the last operation that can write-protect it, see :mod:`mmkit.live.kernel`),
+and the folio's ``large_mapcount``, ``entire_mapcount`` and
+``nr_pages_mapped`` (live: counted in the page tables of every worker and
+checked against kpagecount, :func:`mmkit.live.thp.folio_census`),
 plus page identity by relation (the same physical page as at the previous
 step / as another watched page).  A field the live kernel reports as
 ``None`` is *not observable* there and counted as such, never compared:
@@ -48,7 +51,6 @@ step / as another watched page).  A field the live kernel reports as
 flags) unless the AE probe measured it -- it cannot for a tail of a
 PMD-mapped THP, whose own bit the kernel keeps clear and never consults
 (mm/rmap.c: __folio_add_anon_rmap() sets it on the head only);
-``large_mapcount``, ``entire_mapcount``, ``nr_pages_mapped``,
 ``folio_pincount``, ``maybe_mapped_shared``, ``mm_ids`` and ``refcount``
 (not exported; model only).
 
@@ -79,13 +81,11 @@ OLD, NEW = b"\x00old", b"\xffnew"
 PAGE = 4096
 
 #: fields compared where the live kernel can observe them
-COMPARED = ("present", "anon", "zero_page", "mapcount", "exclusive", "writable", "order", "head", "pmd_mapped")
+COMPARED = ("present", "anon", "zero_page", "mapcount", "exclusive", "writable", "order", "head", "pmd_mapped",
+            "large_mapcount", "entire_mapcount", "nr_pages_mapped")
 #: fields the live kernel cannot observe, with why (shown for the model only)
 NOT_OBSERVABLE = {
     "refcount": "not exported to user space",
-    "large_mapcount": "a struct folio field no /proc file shows (kpagecount is per page)",
-    "entire_mapcount": "a struct folio field; kpagecount adds it to each page's own mapcount",
-    "nr_pages_mapped": "a struct folio field no /proc file shows",
     "folio_pincount": "not exported; pins show only through their effects",
     "maybe_mapped_shared": "MM-ID state of struct folio, not exported (pagemap bit 56 is the per-page "
                            "mapcount with CONFIG_PAGE_MAPCOUNT=y)",
@@ -501,9 +501,8 @@ def _text(c, model):
     head = {True: "H", False: "T", None: "?"}[c.get("head")]
     w = {True: "W", False: "RO", None: "?"}[c.get("writable")]
     s = f"o{order if order is not None else '?'}{head if order else ''} {level} m{c.get('mapcount')} {ae} {w}"
-    if model:
-        extra = [f"{k}={c[k]}" for k in ("large_mapcount", "entire_mapcount") if c.get(k) is not None]
-        s += (" " + " ".join(extra)) if extra else ""
+    if c.get("large_mapcount") is not None:
+        s += f" L{c['large_mapcount']} E{c['entire_mapcount']} N{c['nr_pages_mapped']}"
     return s
 
 
@@ -529,7 +528,7 @@ class LargeComparison:
             out.append(f"  {i + 1}. {m.step}: model {format_outcome(m.outcome)} | live {format_outcome(lv.outcome)}"
                        + (f"  [khugepaged +{lv.collapsed}]" if lv.collapsed else ""))
             for n in self.names:
-                out.append(f"      {n:10} model {_text(m.cells[n], True):38} live {_text(lv.cells[n], False)}")
+                out.append(f"      {n:10} model {_text(m.cells[n], True):34} live {_text(lv.cells[n], False)}")
         out += [f"  ! {f}" for f in self.failures]
         return "\n".join(out)
 
@@ -558,6 +557,8 @@ class LargeReport:
 
     def format(self):
         lines = [c.table() for c in self.comparisons]
+        lines.append("L / E / N: the folio's large mapcount, entire mapcount, pages mapped by PTEs; "
+                     "p: AE measured by the mprotect probe")
         lines.append("fields (compared / not observable live): " + ", ".join(
             f"{f} {a}/{b}" for f, (a, b) in sorted(self.counts().items())))
         lines.append("never observable live: " + "; ".join(f"{f} ({why})" for f, why in NOT_OBSERVABLE.items()))
