@@ -8,7 +8,9 @@ By default it goes to the package's ``recorded/`` folder as
 ``linux-MAJOR.MINOR.json``, which is what :mod:`mmkit.live.recorded` shows
 wherever the live backend cannot run (a student on a shared hub is not
 root).  ``-o FILE`` writes elsewhere; ``-s NAME`` records only some
-scenarios (for a quick look; the shipped file has them all).
+scenarios (for a quick look; the shipped file has them all).  A scenario
+whose live side raises is listed under ``errors`` with the exception, the
+others are still recorded, and the command exits 1.
 
 The file holds observations only: what each step returned and what the
 watched pages looked like (identity letter, mapcount, PageAnonExclusive,
@@ -85,11 +87,17 @@ def record(scenarios=None, retries=2, log=print):
     from .. import __version__ as mmkit_version
     require()
     scs = default_scenarios() if scenarios is None else scenarios
-    out = []
+    out, errors = [], []
     t0 = time.perf_counter()
     for sc in scs:
         t = time.perf_counter()
-        c = run_conformance([sc], retries=retries).comparisons[0]
+        try:
+            c = run_conformance([sc], retries=retries).comparisons[0]
+        except Exception as e:          # the live side cannot run it at all: say so in the file, go on
+            errors.append({"name": sc.name, "error": f"{type(e).__name__}: {e}"})
+            if log:
+                log(f"  {sc.name:40} {'ERROR':24} {time.perf_counter() - t:5.1f} s  {type(e).__name__}: {e}")
+            continue
         out.append(comparison_to_dict(c))
         if log:
             state = "agree" if c.ok and not c.unsupported else ("partly unsupported live" if c.ok else "DISAGREE")
@@ -107,6 +115,7 @@ def record(scenarios=None, retries=2, log=print):
         "backend": available()[1],
         "seconds": round(time.perf_counter() - t0, 1),
         "scenarios": out,
+        "errors": errors,
     }
 
 
@@ -145,7 +154,10 @@ def main(argv=None):
     bad = [s["name"] for s in rec["scenarios"] if not s["ok"]]
     print(f"{len(rec['scenarios'])} scenario(s) recorded in {rec['seconds']} s"
           + (f"; model and live kernel DISAGREE on {', '.join(bad)}" if bad else "; model and live kernel agree"))
-    return 0
+    if rec["errors"]:
+        print(f"NOT recorded ({len(rec['errors'])}): the live side raised: "
+              + "; ".join(f"{e['name']}: {e['error']}" for e in rec["errors"]), file=sys.stderr)
+    return 1 if rec["errors"] else 0
 
 
 if __name__ == "__main__":
