@@ -779,3 +779,19 @@ def test_issue_examples_of_unfitting_messages():
     assert "pinned page" not in t
     t = _mis_check("unshare_is_write", CASES["unshare_is_write"])[3]
     assert "unsharing does not grant write access" in t and "when a PTE is writable" not in t
+
+
+def test_misconception_alternatives_exist_for_every_era():
+    """Every 'other kernel' a misconception is checked against can be built from every era preset
+    (a rule that depends on the flipped one is flipped with it)."""
+    from mmkit.era import ERAS
+    from mmkit.exercises.misconceptions import ALTERNATIVES
+    for e in ERAS.values():
+        for key, alt in ALTERNATIVES.items():
+            alt(e)                  # raises InvalidArgument for an impossible combination
+    q = next(q for s in range(1, 60) for q in [generate("pin", s, difficulty=3, era="6.18")]
+             if "fork" in q.verbs and "pin" in q.verbs and any(p.type == "refcount" for p in q.parts))
+    p = next(p for p in q.parts if p.type == "refcount")
+    vals = list(q.answer_key()) if len(q.parts) > 1 else [q.answer_key()]
+    vals[q.parts.index(p)] += 3
+    assert q.evaluate(tuple(vals) if len(vals) > 1 else vals[0])[0] is False

@@ -226,7 +226,8 @@ def _alt_refcount(e):
 def _alt_fork_pinned(e):
     if not e.fork_copies_maybe_pinned:
         return None
-    return e.replace(fork_copies_maybe_pinned=False)
+    # fork_copies_pinned_cache (a widening of that copy) cannot stay on without it
+    return e.replace(fork_copies_maybe_pinned=False, fork_copies_pinned_cache=False)
 
 
 def _alt_file_pin(e):
