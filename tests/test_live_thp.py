@@ -227,9 +227,10 @@ def test_restored_by_fork_server_when_python_is_killed(thp_untouched):
 @live
 @thp
 def test_large_mapping_is_pmd_aligned(k):
-    """Anonymous private mappings of >= 2 MiB start on a 2 MiB boundary (the kernel or mmap() aligns them)."""
+    """Anonymous private mappings whose length is a multiple of 2 MiB start on a 2 MiB boundary (v6.12+)."""
     p = k.spawn("P")
-    for n in (512, 513, 1024 + 7):
+    p.mmap(3)
+    for n in (512, 1024, 512 * 5):
         a = p.mmap(n)
         assert a % PMD == 0
         p.write(a + (n - 1) * PAGE, b"end")         # the whole length is mapped
@@ -520,3 +521,18 @@ def test_folio_mapcounts_counted_in_the_workers_page_tables(k):
     assert counts(p) == (767, 0, 512)
     c.exit()
     assert counts(p) == (256, 0, 256)
+
+
+@live
+@thp
+def test_shrink_deferred_split_splits_and_maps_zero_filled_pages_to_the_zero_page(k):
+    """k.shrink_deferred_split() (drop_caches=2) splits a partially unmapped THP into small folios; a page
+    never written (all zeros) becomes the shared zero page (v6.12, b1f202060afe, try_to_map_unused_to_zeropage())."""
+    p, a = _pmd_thp(k)                       # page 0 written, the rest zero-filled
+    p.write(a + 2 * PAGE, b"two")
+    p.munmap(a + 256 * PAGE, 256)
+    assert k.page(p, a + PAGE).order == 9
+    split, _queued = k.shrink_deferred_split()
+    written, zero = k.page(p, a + 2 * PAGE), k.page(p, a + PAGE)
+    assert split >= 1 and (written.order, written.head, written.mapcount, written.anon) == (0, False, 1, True)
+    assert zero.zero_page and p.read(a + PAGE, 1) == b"\0" and p.read(a + 2 * PAGE, 3) == b"two"

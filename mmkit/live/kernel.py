@@ -32,12 +32,14 @@ Known differences from the model
 * A store that faults part-way (SIGSEGV/SIGBUS on a later page) has
   already written the earlier pages; the model checks every page first.
 * ext4 caches files in large folios; kpagecount is still per page.
-* Anonymous private mappings of 2 MiB or more are placed on a 2 MiB
-  boundary by :meth:`LiveProcess.mmap` itself when the kernel did not
-  (v6.7's efa7df3e3bb5 aligned every anonymous mapping of >= 2 MiB;
-  since v6.12, d4148aeab412 "mm, mmap: limit THP alignment of anonymous
-  mappings to PMD-aligned sizes", only lengths that are a multiple of
-  2 MiB), as the model aligns every such mapping.
+* Anonymous private mappings whose length is a multiple of 2 MiB start on
+  a 2 MiB boundary (the kernel's own placement: v6.7's efa7df3e3bb5 aligned
+  every anonymous mapping of >= 2 MiB, and since v6.12 d4148aeab412 "mm,
+  mmap: limit THP alignment of anonymous mappings to PMD-aligned sizes"
+  only those), as in the model.  Other mappings go where the kernel puts
+  them (top-down, 4 KiB aligned), while the model places mappings
+  bottom-up from a 2 MiB boundary: a small mapping the model happens to
+  align for an mTHP may not be aligned here (and then gets 4 KiB pages).
 
 Large folios (see :mod:`mmkit.live.thp`)
 ------------------------------------------
@@ -329,6 +331,43 @@ class LiveKernel:
             self._live()
             st.thp = ThpControl(restore_file=os.path.join(st.tmpdir, "thp-restore"))
         return st.thp
+
+    def shrink_deferred_split(self):
+        """Run the deferred-split shrinker as the model's
+        :meth:`mmkit.Kernel.shrink_deferred_split` does: ``echo 2 >
+        /proc/sys/vm/drop_caches`` (drop_slab() runs every shrinker until
+        they free little, deferred_split_scan() among them; live-kernel.md
+        saw it split partially unmapped THPs).  This is global: it also
+        drops the machine's dentry and inode caches.
+
+        Returns
+        -------
+        (int, int)
+            THPs split (the sum over sizes of ``hugepages-<size>/stats/split``
+            before and after) and anon THPs still partially mapped on the
+            deferred split queue (``stats/nr_anon_partially_mapped``).  Both
+            are machine-wide counters: another process's THPs count too.
+
+        Raises
+        ------
+        LiveUnsupported
+            Without THP, or a kernel older than v6.12 (no per-size stats).
+        """
+        self._live()
+        sizes = self.thp.sizes
+        stats = os.path.join(self.thp.root, "hugepages-{}", "stats", "{}")
+
+        def total(name):
+            try:
+                return sum(int(open(stats.format(sz, name)).read()) for sz in sizes)
+            except OSError as e:
+                raise LiveUnsupported(f"no per-size THP stats ({e.filename}): needs Linux 6.12+") from e
+        before = total("split")
+        self._bump()
+        with self._on_cpu():
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2")
+        return total("split") - before, total("nr_anon_partially_mapped")
 
     def khugepaged_collapsed(self):
         """khugepaged's global pages_collapsed counter (None without THP):

@@ -24,7 +24,6 @@ PROT = {"none": 0, "r": 1, "rw": 3}
 MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS = 0x01, 0x02, 0x20
 MADV = {"dontneed": 4, "dontfork": 10, "dofork": 11, "hugepage": 14, "nohugepage": 15, "wipeonfork": 18,
         "keeponfork": 19, "collapse": 25}
-PMD_SIZE = 2 << 20
 _SIGNALS = {7: SIGBUS, 11: SIGSEGV}
 _DISK_FS = ("ext4", "ext3", "ext2", "xfs", "btrfs", "f2fs")
 
@@ -164,26 +163,7 @@ class LiveProcess:
         length = npages * PAGE_SIZE
         rep = self._call("MMAP", (length, PROT[prot], flags, offset * PAGE_SIZE if file else 0),
                          fds=fds, what="mmap")
-        addr = rep.r[0]
-        if file is None and not shared and length >= PMD_SIZE and addr % PMD_SIZE:
-            addr = self._pmd_align(addr, length, PROT[prot], flags)
-        return addr
-
-    def _pmd_align(self, addr, length, prot, flags):
-        """Re-place an anonymous private mapping of >= 2 MiB on a 2 MiB
-        boundary, as the model does (the kernel aligns only lengths that are
-        a multiple of 2 MiB since v6.12, d4148aeab412): map 2 MiB more,
-        trim both ends.  Nothing was touched yet, so nothing is lost."""
-        self._call("MUNMAP", (addr, length), what="munmap")
-        rep = self._call("MMAP", (length + PMD_SIZE, prot, flags, 0), what="mmap")
-        big = rep.r[0]
-        start = -(-big // PMD_SIZE) * PMD_SIZE
-        if start > big:
-            self._call("MUNMAP", (big, start - big), what="munmap")
-        tail = big + length + PMD_SIZE - (start + length)
-        if tail:
-            self._call("MUNMAP", (start + length, tail), what="munmap")
-        return start
+        return rep.r[0]
 
     def munmap(self, addr, npages):
         """munmap(2) ``[addr, addr+npages)``."""
@@ -380,8 +360,25 @@ class LiveProcess:
         if write:
             raise LiveUnsupported("no user-space interface keeps FOLL_GET|FOLL_WRITE references "
                                   "(vmsplice takes read-only FOLL_GET references)")
-        rep = self._call("VMSPLICE", (addr, npages * PAGE_SIZE), what="vmsplice")
+        rep = self._vmsplice(addr, npages * PAGE_SIZE)
         return LiveRef(k, self, addr, npages, self._pfns(addr, npages), rep.fds[0], npages * PAGE_SIZE)
+
+    def _vmsplice(self, addr, n):
+        """VMSPLICE into a pipe the worker grows to hold all ``n`` bytes
+        (F_SETPIPE_SZ).  A pipe larger than /proc/sys/fs/pipe-max-size needs
+        CAP_SYS_RESOURCE (fs/pipe.c: pipe_set_size() -> EPERM)."""
+        try:
+            return self._call("VMSPLICE", (addr, n), what="vmsplice")
+        except KernelError as e:
+            if e.errno != "EPERM":
+                raise
+            try:
+                limit = int(open("/proc/sys/fs/pipe-max-size").read())
+            except (OSError, ValueError):
+                limit = None
+            raise LiveUnsupported(
+                f"vmsplice of {n} bytes needs a pipe of more than {n} bytes; /proc/sys/fs/pipe-max-size is "
+                f"{limit} and this process lacks CAP_SYS_RESOURCE to exceed it (pipe_set_size(): EPERM)") from e
 
     def vmsplice(self, addr, n):
         """vmsplice(2) ``n`` bytes at ``addr`` into a new pipe (FOLL_GET
@@ -400,7 +397,7 @@ class LiveProcess:
             raise InvalidArgument(f"address must be a non-negative int, not {addr!r}")
         if n == 0:
             raise InvalidArgument("vmsplice of 0 bytes")
-        rep = self._call("VMSPLICE", (addr, n), what="vmsplice")
+        rep = self._vmsplice(addr, n)
         first = addr & ~(PAGE_SIZE - 1)
         npages = (addr + n - first + PAGE_SIZE - 1) // PAGE_SIZE
         return LivePipe(k, self, addr, npages, self._pfns(first, npages), rep.fds[0], n)

@@ -310,6 +310,16 @@ def _topics():
                [("parent0", "p", "a", 0), ("parent1", "p", "a", 1)])
     out.append(sc)
 
+    sc = _make("large_thp_split_zero_fill", "the deferred split of a partially unmapped THP; a page never "
+               "written becomes the shared zero page", "a PMD THP", _thp, [
+                   ("munmap upper half", "The folio is partially mapped: on the deferred split queue.",
+                    lambda k, s: s.p.munmap(s.a + 256 * PAGE, 256)),
+                   ("shrinker", "deferred_split_scan() splits it; since v6.12 (b1f202060afe) zero-filled "
+                    "subpages are mapped to the shared zero page instead (try_to_map_unused_to_zeropage()).",
+                    lambda k, s: k.shrink_deferred_split()[0] >= 1)],
+               [("parent0", "p", "a", 0), ("parent1", "p", "a", 1), ("parent2", "p", "a", 2)])
+    out.append(sc)
+
     sc = _make("large_mthp64_cow", "fork + COW of a 64 KiB mTHP", "a 64 KiB mTHP", _mthp64, [
         FORK,
         ("child writes page 1", "do_wp_page(): a shared large folio is never reused: copy 4 KiB.",
@@ -327,10 +337,18 @@ LARGE_SCENARIOS = LARGE_TOPICS + COW_LARGE_CASES
 
 
 def large_scenarios():
-    """This module's scenarios plus the large-folio topic scenarios of
-    :mod:`mmkit.scenarios.topics` (names starting ``thp_`` or ``mthp_``)."""
-    from .topics import TOPICS
-    return LARGE_TOPICS + [sc for n, sc in TOPICS.items() if n.startswith(("thp_", "mthp_"))] + COW_LARGE_CASES
+    """Every large-folio scenario: this module's, the large-folio topics of
+    :mod:`mmkit.scenarios.topics` (``LARGE_TOPICS``: thp_fork_cow,
+    mthp_fork_cow, thp_pin_fork, thp_partial_unmap) and the model's own
+    cow.c THP/mTHP variants (:mod:`mmkit.scenarios.thp_cow`, which map and
+    fill the whole folio as cow.c does), where those exist."""
+    from . import topics
+    out = LARGE_TOPICS + list(getattr(topics, "LARGE_TOPICS", {}).values())
+    try:
+        from .thp_cow import MTHP_CASES, THP_CASES
+    except ImportError:
+        THP_CASES = MTHP_CASES = []
+    return out + list(THP_CASES) + list(MTHP_CASES) + COW_LARGE_CASES
 
 
 def get_large(name):
@@ -401,6 +419,8 @@ def run_large(sc, k, upto=None, probe=False):
             out = e.errno
             if e.errno == "ENOSYS":
                 unsupported = f"step {i + 1} {st.name!r}: {e}"
+        except Exception as e:          # a step that broke: shown and compared, never silent
+            out = f"error: {type(e).__name__}: {e}"
         c1 = collapsed() if collapsed else None
         cells = {}
         for label, t in sc.targets(k, s).items():
