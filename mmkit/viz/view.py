@@ -145,6 +145,9 @@ class GraphView:
         nodes of the last frame (what the highlighting showed).
     notes : dict
         node -> the change annotation drawn next to it.
+    dropped : list
+        Nodes whose change annotation found no free place in the last frame
+        (their thick outline still shows the change).
     paths : dict
         ``(u, v, key)`` -> the points of each edge drawn in the last frame
         (parallel edges get distinct curves).
@@ -161,6 +164,7 @@ class GraphView:
         self.canvas = FigureCanvasAgg(self.figure)
         self.drawn = {}
         self.notes = {}
+        self.dropped = []
         self.paths = {}
         self._edge_symbols = set()
         self._cards = {}
@@ -502,6 +506,7 @@ class GraphView:
             t.set_visible(True)
         for t in pool[len(placed):]:
             t.set_visible(False)
+        self.dropped = sorted((n for n in notes if n not in {m for m, _, _ in placed}), key=repr)
         notes = {n: text for n, text, _ in placed}
         self.title.configure(title, ("title", p.name))
         self.era_text.configure(f"era {era}" if era else "", ("era", p.name))
@@ -541,6 +546,7 @@ class GraphView:
         seg_lo, seg_hi = np.minimum(seg[:, :2], seg[:, 2:]), np.maximum(seg[:, :2], seg[:, 2:])
         for (n, text), note in zip(order, pool):
             note.configure(text, note._skey)
+            note.set_position(pos[n])
             arr, ax0, ay0 = note.sprite(r)          # the note's box around its anchor
             h, w = arr.shape[:2]
             px, py = to_px(pos[n])
@@ -794,6 +800,14 @@ class _Card(Text):
         return (x0, y0, x0 + arr.shape[1], y0 + arr.shape[0])
 
     def _sprite(self, renderer):
+        visible = self.get_visible()
+        self.set_visible(True)          # a hidden Text measures as an empty box
+        try:
+            return self._render_sprite(renderer)
+        finally:
+            self.set_visible(visible)
+
+    def _render_sprite(self, renderer):
         ext = self.get_window_extent(renderer)
         boxes = [ext]
         patch = self.get_bbox_patch()
