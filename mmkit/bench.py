@@ -16,7 +16,7 @@ import tracemalloc
 from .kernel import Kernel
 from .pageinfo import PAGE_SIZE
 
-__all__ = ["model_timings", "model_memory", "main"]
+__all__ = ["model_timings", "model_memory", "thp_fork_and_cow", "thp_model_memory", "main"]
 
 #: issue #2 targets: model / kernel ratio per operation
 TARGETS = {"fork": 10.0, "first_touch": 3.0, "cow_fault": 3.0, "reuse_fault": None}
@@ -101,6 +101,55 @@ def model_memory(npages=262144):
     return used / mapped, used, k.nr_folios
 
 
+def _thp_process(npages):
+    """A kernel and a process whose ``npages`` (a multiple of 512) are
+    written through the public API in a MADV_HUGEPAGE range: npages / 512
+    PMD-mapped THPs."""
+    k = Kernel()
+    p = k.spawn("parent")
+    a = p.mmap(npages)
+    p.madvise(a, npages, "hugepage")
+    for i in range(npages):
+        p.write(a + i * PAGE_SIZE, b"written!")
+    return k, p, a
+
+
+def thp_fork_and_cow(npages=262144):
+    """Seconds to fork a process of ``npages`` pages backed by 2 MiB THPs
+    and COW every 4 KiB subpage in the child (each child write: the first
+    on a THP splits the child's PMD, every one copies 4 KiB, as
+    do_huge_pmd_wp_page() and do_wp_page() do on 6.18).
+
+    Returns (fork seconds, COW seconds)."""
+    k, p, a = _thp_process(npages)
+    addrs = [a + i * PAGE_SIZE for i in range(npages)]
+    t0 = time.perf_counter()
+    c = p.fork("child")
+    t1 = time.perf_counter()
+    for x in addrs:
+        c.write(x, b"child!!!")
+    return t1 - t0, time.perf_counter() - t1
+
+
+def thp_model_memory(npages=262144):
+    """Bytes of model memory per mapped page: ``npages`` pages in 2 MiB
+    THPs, after fork (the PMDs shared), and after the child COWed every
+    subpage (the child's PMDs split into PTEs, 4 KiB copies).  Returns
+    (bytes per page after fork, bytes per page after full COW); pages
+    mapped are 2 x npages each time."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    k, p, a = _thp_process(npages)
+    c = p.fork("child")
+    after_fork = tracemalloc.get_traced_memory()[0] - base
+    for i in range(npages):
+        c.write(a + i * PAGE_SIZE, b"child!!!")
+    after_cow = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return after_fork / (2 * npages), after_cow / (2 * npages)
+
+
 def _live_timings(npages):
     try:
         from .live import available
@@ -138,6 +187,13 @@ def main(argv=None):
     per, used, folios = model_memory(big)
     print(f"model memory after fork + full COW of {big} pages: {used / 2**20:.1f} MiB, "
           f"{per:.0f} bytes per mapped page (target < 300), {folios} pages allocated")
+    fork_s, cow_s = thp_fork_and_cow(big)
+    print(f"THP: fork of {big} pages in 2 MiB THPs ({big * PAGE_SIZE >> 20} MiB): {fork_s * 1e3:.1f} ms "
+          f"({fork_s * 1e9 / big:.1f} ns per page); "
+          f"child COW of every 4 KiB subpage: {cow_s:.2f} s ({cow_s * 1e9 / big:.0f} ns per page)")
+    per_fork, per_cow = thp_model_memory(big)
+    print(f"THP model memory: {per_fork:.0f} bytes per mapped page after fork (PMDs shared), "
+          f"{per_cow:.0f} after the child COWed every subpage")
     try:
         from .bench_viz import viz_timings
     except ImportError:

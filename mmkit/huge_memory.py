@@ -33,6 +33,7 @@ mapcount).
 
 from .era import kernel_name
 from .folio import Folio
+from .memory import FAULT_FLAG_UNSHARE, wp_page_copy, wp_page_reuse
 from .mm import PMD_SIZE, Pmd, Pte
 from .pageinfo import PAGE_SIZE
 from .rmap import (anon_vma_prepare, folio_add_anon_rmap_pmd, folio_add_anon_rmap_ptes,
@@ -209,7 +210,6 @@ def do_wp_large(k, vma, addr, pte, flags):
     :func:`wp_can_reuse_large_anon_folio` decides, and reuse sets AE on
     *this page only* and makes only this PTE writable; else the one 4 KiB
     page is copied (wp_page_copy()).  Returns the entry now at ``addr``."""
-    from .memory import FAULT_FLAG_UNSHARE, wp_page_copy, wp_page_reuse
     unshare = flags & FAULT_FLAG_UNSHARE
     mm = vma.mm
     if pte.huge:

@@ -94,13 +94,17 @@ INVARIANTS = [RefcountBelowHolders, ExclusiveMappedMoreThanOnce, PinnedAnonNotEx
               MmIdSlotMismatch, PincountMismatch]
 
 
-def check_large_folio(k, folio):
-    """The per-folio invariants of a large folio (the counters only; the
-    mappers are recounted by :func:`check_kernel`)."""
+def check_large_folio(k, folio, full=False):
+    """The per-folio invariants of a large folio: O(1) ones after every
+    operation; with ``full`` (:func:`check_kernel`) also the sum of the
+    pages' mapcounts, which costs one step per page."""
     if folio.refcount < folio.large_mapcount + folio.pincount:
         raise RefcountBelowHolders(f"pfn {folio.pfn} (order {folio.order}): refcount {folio.refcount} < "
                                    f"large mapcount {folio.large_mapcount} + {folio.pincount} pin(s)")
-    if k.page_mapcount:
+    if folio.entire_mapcount > folio.large_mapcount or folio.nr_pages_mapped > folio.nr:
+        raise LargeMapcountMismatch(f"pfn {folio.pfn}: entire mapcount {folio.entire_mapcount}, large mapcount "
+                                    f"{folio.large_mapcount}, _nr_pages_mapped {folio.nr_pages_mapped}")
+    if full and k.page_mapcount:
         ptes = 0
         mapped = 0
         for p in folio.pages:
@@ -122,6 +126,10 @@ def check_folio(k, folio):
     """The cheap per-folio invariants."""
     if folio.large:
         return check_large_folio(k, folio.folio)
+    _check_small_folio(k, folio)
+
+
+def _check_small_folio(k, folio):
     if folio.zero:
         if folio.mapcount or (folio.pincount and not k.era.zero_page_pinned):
             raise ZeroPageCounted(f"zero page has mapcount {folio.mapcount}, pincount {folio.pincount}")
@@ -148,7 +156,7 @@ def check_pte(k, vma, pte):
         if folio.mapcount != 1 or (not folio.anon_exclusive and k.era.anon_exclusive):
             raise WritableSharedAnon(f"writable PTE to pfn {folio.pfn} with mapcount {folio.mapcount}, "
                                      f"exclusive={folio.anon_exclusive}")
-    check_folio(k, folio)
+    _check_small_folio(k, folio)
 
 
 def _check_large_pte(k, vma, pte, page):
@@ -244,7 +252,7 @@ def check_kernel(k):
             raise CountMismatch(f"pfn {f.pfn}: stored map/ref/pin {f.mapcount}/{f.refcount}/{f.pincount}, "
                                 f"holders give {maps[key]}/{refs[key]}/{pins[key]}")
     for key, (f, per_page, pmds, per_mm) in large.items():
-        check_large_folio(k, f)
+        check_large_folio(k, f, full=True)
         if f.pincount != pins[key]:
             raise PincountMismatch(f"pfn {f.pfn}: _pincount {f.pincount}, pins held {pins[key]}")
         nmaps = sum(per_page.values()) + pmds

@@ -86,8 +86,7 @@ def do_anonymous_page(k, vma, addr, flags):
     if flags & FAULT_FLAG_WRITE and (thp.always_mask or vma.hugepage and thp.madvise_mask):
         mask = thp.orders(vma)
         if mask:
-            from .huge_memory import do_anonymous_large
-            e = do_anonymous_large(k, vma, addr, mask)
+            e = _hm.do_anonymous_large(k, vma, addr, mask)
             if e is not None:
                 return e
     if not flags & FAULT_FLAG_WRITE:
@@ -252,8 +251,7 @@ def do_wp_page(k, vma, addr, pte, flags):
              "in a private mapping", folio.pfn)
         return wp_page_copy(k, vma, addr, pte, unshare)
     if folio.large:
-        from .huge_memory import do_wp_large
-        return do_wp_large(k, vma, addr, pte, flags)
+        return _hm.do_wp_large(k, vma, addr, pte, flags)
     era = k.era
     if era.anon_exclusive and folio.anon_exclusive:
         emit("do_wp_page", "reuse", "PageAnonExclusive set (refcount {}, mapcount {} not needed)",
@@ -369,12 +367,11 @@ def zap_pte_range(k, vma, start, end, even_cows=True):
         if type(table) is Pmd:
             if not even_cows and table.folio.anon:
                 continue
-            from .huge_memory import split_huge_pmd, zap_huge_pmd
             if i1 - i0 == 512:          # zap_pmd_range(): the range covers the PMD
-                zap_huge_pmd(k, vma, base)
+                _hm.zap_huge_pmd(k, vma, base)
                 n += 512
                 continue
-            split_huge_pmd(k, vma, base)            # a part of it: __split_huge_pmd() first
+            _hm.split_huge_pmd(k, vma, base)            # a part of it: __split_huge_pmd() first
             table = mm.pgd[base >> 21]
         i = i0
         while i < i1:
@@ -460,8 +457,7 @@ def copy_page_range(k, dst_vma, src_vma):
     detail = TRACE_PTES_PER_VMA      # per-PTE events for the first PTEs only
     for base, table, i0, i1 in src_mm.tables(src_vma.start, src_vma.end):
         if type(table) is Pmd:
-            from .huge_memory import copy_huge_pmd
-            if copy_huge_pmd(k, dst_vma, src_vma, base >> 21):
+            if _hm.copy_huge_pmd(k, dst_vma, src_vma, base >> 21):
                 shared += 1
                 if check:
                     check_folio(k, table.folio)
@@ -476,8 +472,7 @@ def copy_page_range(k, dst_vma, src_vma):
                 dst_table = dst_mm.pgd.setdefault(base >> 21, [None] * 512)
             folio = e.folio
             if folio.large:
-                from .huge_memory import copy_large_pte
-                if not copy_large_pte(k, src_vma, dst_vma, e, folio):
+                if not _hm.copy_large_pte(k, src_vma, dst_vma, e, folio):
                     copy_present_page(k, dst_vma, base + (i << 12), folio, dst_table, i)
                     copied += 1
                     continue
@@ -551,3 +546,7 @@ def copy_present_page(k, dst_vma, addr, folio, dst_table, i):
                  f"parent mm has pinned and refcount {folio.refcount} >= 1024 (maybe pinned)"
                  + ("" if folio.anon else "; a page-cache page: no PageAnon() test before v5.19"), folio.pfn)
     return new
+
+
+# at the end: mm/huge_memory.c's model uses the functions above
+from . import huge_memory as _hm  # noqa: E402
