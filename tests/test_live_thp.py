@@ -536,3 +536,17 @@ def test_shrink_deferred_split_splits_and_maps_zero_filled_pages_to_the_zero_pag
     written, zero = k.page(p, a + 2 * PAGE), k.page(p, a + PAGE)
     assert split >= 1 and (written.order, written.head, written.mapcount, written.anon) == (0, False, 1, True)
     assert zero.zero_page and p.read(a + PAGE, 1) == b"\0" and p.read(a + 2 * PAGE, 3) == b"two"
+
+
+@live
+@thp
+def test_vmsplice_of_a_whole_thp_raises_pipe_max_size_for_a_while(thp_untouched):
+    """vmsplice of 2 MiB works (pipe-max-size raised if needed), the pipe returns the data, and the limit
+    is back as before once the LiveKernel closes."""
+    path = "/proc/sys/fs/pipe-max-size"
+    before = open(path).read()
+    with LiveKernel() as k:
+        p, a = _pmd_thp(k)
+        pipe = p.vmsplice(a, PMD)
+        assert pipe.read(3) == b"old"
+    assert open(path).read() == before

@@ -366,19 +366,31 @@ class LiveProcess:
     def _vmsplice(self, addr, n):
         """VMSPLICE into a pipe the worker grows to hold all ``n`` bytes
         (F_SETPIPE_SZ).  A pipe larger than /proc/sys/fs/pipe-max-size needs
-        CAP_SYS_RESOURCE (fs/pipe.c: pipe_set_size() -> EPERM)."""
+        CAP_SYS_RESOURCE (fs/pipe.c: pipe_set_size() -> EPERM); without it
+        the limit is raised for the lifetime of the LiveKernel and restored
+        like the THP knobs (:class:`~mmkit.live.thp.ThpControl`)."""
         try:
             return self._call("VMSPLICE", (addr, n), what="vmsplice")
         except KernelError as e:
             if e.errno != "EPERM":
                 raise
+            path = "/proc/sys/fs/pipe-max-size"
+            need = 1 << 16
+            while need < n + PAGE_SIZE:         # the worker's pipe size (do_vmsplice())
+                need <<= 1
             try:
-                limit = int(open("/proc/sys/fs/pipe-max-size").read())
+                limit = int(open(path).read())
             except (OSError, ValueError):
                 limit = None
-            raise LiveUnsupported(
-                f"vmsplice of {n} bytes needs a pipe of more than {n} bytes; /proc/sys/fs/pipe-max-size is "
-                f"{limit} and this process lacks CAP_SYS_RESOURCE to exceed it (pipe_set_size(): EPERM)") from e
+            why = (f"vmsplice of {n} bytes needs a pipe of {need} bytes; {path} is {limit} and this process "
+                   "lacks CAP_SYS_RESOURCE to exceed it (pipe_set_size(): EPERM)")
+            if limit is None or need <= limit:
+                raise LiveUnsupported(why) from e
+            try:
+                self.kernel.thp.write(path, str(need))
+            except (LiveUnsupported, InvalidArgument, OSError) as e2:
+                raise LiveUnsupported(f"{why}; raising it failed: {e2}") from e
+            return self._call("VMSPLICE", (addr, n), what="vmsplice")
 
     def vmsplice(self, addr, n):
         """vmsplice(2) ``n`` bytes at ``addr`` into a new pipe (FOLL_GET
