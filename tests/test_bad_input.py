@@ -55,7 +55,10 @@ def world():
 
 def state(k):
     """Everything a caller can observe, as text."""
-    return k.dump() + "\n" + repr(sorted((f.name, f.size) for f in k.files.values()))
+    vmas = [(v.start, v.end, v.prot, v.hugepage, v.nohugepage) for t in k.tasks.values() if t.alive
+            for v in t.mm.vmas]
+    return (k.dump() + "\n" + repr(sorted((f.name, f.size) for f in k.files.values())) + "\n" + repr(vmas)
+            + "\n" + repr(k.thp.state()))
 
 
 # verb name -> (callable taking the world and the argument list, the valid arguments)
@@ -65,6 +68,8 @@ VERBS = {
     "munmap": (lambda w, *x: w["p"].munmap(*x), ["a", 1]),
     "mprotect": (lambda w, *x: w["p"].mprotect(*x, "r"), ["a", 1]),
     "madvise": (lambda w, *x: w["p"].madvise(*x, "dontneed"), ["a", 1]),
+    "madvise hugepage": (lambda w, *x: w["p"].madvise(*x, "hugepage"), ["a", 1]),
+    "thp set": (lambda w, *x: w["k"].thp.set(*x), ["64kB", "always"]),
     "write": (lambda w, addr: w["p"].write(addr, b"z"), ["a"]),
     "read": (lambda w, *x: w["p"].read(*x), ["a", 1]),
     "pin": (lambda w, *x: w["p"].pin(*x), ["a", 1]),
@@ -106,7 +111,8 @@ def test_bad_argument_returns_or_raises_at_once(verb, pos, bad):
         pytest.fail(f"{verb}{tuple(args)} raised {type(e).__name__}, not an MMError: {e}")
 
 
-@pytest.mark.parametrize("verb", ["pin", "get_user_pages", "migrate", "munmap", "mprotect", "madvise"])
+@pytest.mark.parametrize("verb", ["pin", "get_user_pages", "migrate", "munmap", "mprotect", "madvise",
+                                  "madvise hugepage"])
 @pytest.mark.parametrize("count", [10**9, 2**36, 10**30])
 def test_huge_count_from_a_mapped_address(verb, count):
     """A huge page count starting inside a 4-page mapping fails (or acts on what is mapped) at once."""
@@ -181,3 +187,32 @@ def test_truncate_to_a_huge_size_that_fits_is_cheap():
         w["f"].truncate(2**51 - 1)
         w["f"].truncate(1)
     w["k"].check_invariants()
+
+
+@pytest.mark.parametrize("bad", BAD + ["sometimes", "4kB", "2048KB"])
+def test_thp_enabled_rejects_bad_values(bad):
+    """Writing a bad value to the top-level THP `enabled` raises an MMError and changes nothing."""
+    w = world()
+    before = state(w["k"])
+    with pytest.raises(MMError):
+        w["k"].thp.enabled = bad
+    assert state(w["k"]) == before
+
+
+@pytest.mark.parametrize("count", [10**9, 2**36, 10**30])
+def test_huge_count_on_a_thp_is_cheap(count):
+    """Verbs on a PMD-mapped THP with a huge page count fail (or act on what is mapped) at once."""
+    k = Kernel()
+    p = k.spawn("P")
+    a = p.mmap(512)
+    p.madvise(a, 512, "hugepage")
+    p.write(a, b"x")
+    for verb in (p.pin, p.get_user_pages, p.munmap):
+        with deadline(1.0):
+            try:
+                verb(a, count)
+            except MMError:
+                pass
+    with deadline(1.0):
+        k.migrate(p, a, count)
+    k.check_invariants()
