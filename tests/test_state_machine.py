@@ -260,3 +260,47 @@ def test_machine_explores():
     m.pins_follow_owners()
     m.read(c, 0)
     assert m.k.page(c, m.a).pfn != m.k.page(p, m.a).pfn and pin.read(8) == m.shadow[p.pid][0]
+
+
+class THPMachine(MMMachine):
+    """The same machine on an mTHP: hugepages-16kB/enabled=always and a
+    16 KiB-aligned region, so the first write maps one order-2 folio over
+    the tracked pages (and one page past them), and the deferred-split
+    shrinker may run at any time."""
+
+    @rule(target=MMMachine.procs)
+    @precondition(lambda self: self.alive == 0 and not self.shadow)
+    def start(self):
+        self.k.thp.set("16kB", "always")
+        p = self.k.spawn("root")
+        raw = p.mmap(2 * 4)
+        self.a = (raw + 4 * PAGE - 1) & ~(4 * PAGE - 1)
+        self.f = self.k.open("file", NPAGES)
+        self.fs = p.mmap(NPAGES, file=self.f, shared=True)
+        self.fp = p.mmap(NPAGES, file=self.f)
+        self.shadow[p.pid] = {i: bytes(TAG) for i in range(NPAGES)}
+        self.history[p.pid] = {i: {bytes(TAG)} for i in range(NPAGES)}
+        self.mapped[p.pid] = set(range(NPAGES))
+        self.alive = 1
+        return p
+
+    @rule()
+    def shrink(self):
+        self.k.shrink_deferred_split()
+
+
+TestTHP_6_18 = type("THPMachine_6_18", (THPMachine,), {"ERA": "6.18", "SECURITY": True}).TestCase
+TestTHP_6_18.settings = _small
+
+
+def test_thp_machine_maps_an_mthp():
+    """The THP machine's first write maps a 16 KiB folio over the tracked pages."""
+    m = type("M", (THPMachine,), {"ERA": "6.18", "SECURITY": True})()
+    p = m.start()
+    m.write(p, 1)
+    assert m.k.page(p, m.a).order == 2 and m.k.page(p, m.a + PAGE).order == 2
+    c = m.fork(p)
+    m.write(c, 0)
+    m.munmap(p, 2)
+    m.shrink()
+    m.kernel_invariants()
