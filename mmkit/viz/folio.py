@@ -10,8 +10,8 @@ aligned page by page with the strip:
   (``AE``) by a black bar along the cell's top, as the kernel stores it
   (a PMD-mapped THP keeps AE on the head page only);
 * a process lane: how that process maps each page -- through its PMD (one
-  solid bar over the whole folio), a writable or read-only PTE, its own
-  copy (another page at that address), or not at all.
+  bar over the whole folio), a PTE, its own copy (another page at that
+  address), or not at all; black for writable, white dashed for read-only.
 
 Because the lanes sit under the pages they map, no mapping line is drawn
 and none can cross another; lanes keep their order (the order given) from
@@ -34,7 +34,7 @@ Examples
 >>> c = p.fork("C"); c.write(a + 4096, b"y")
 >>> v = folio_view(k, {"P": (p, a), "C": (c, a)})
 >>> v.nr, v.lanes["P"][0], v.lanes["C"][1], v.lanes["C"][0]
-(512, 'pmd', 'copy', 'pte_ro')
+(512, 'pmd_ro', 'copy', 'pte_ro')
 >>> [(r.start, r.stop) for r in v.runs()][:3]
 [(0, 1), (1, 2), (2, 512)]
 """
@@ -48,13 +48,12 @@ __all__ = ["FolioView", "Run", "folio_view", "draw_folio", "draw_strip", "LANE_S
 
 PAGE = 4096
 #: how a process maps one page of the folio
-LANE_STATES = ("pmd", "pte_w", "pte_ro", "copy", "none")
-_LANE_WORDS = {"pmd": "PMD", "pte_w": "PTE W", "pte_ro": "PTE RO", "copy": "own copy", "none": "not mapped"}
+LANE_STATES = ("pmd_w", "pmd_ro", "pte_w", "pte_ro", "copy", "none")
 #: most cells a strip shows before it groups pages
 GROUP_CELLS = 32
 _SHADE = {0: "#ffffff", 1: "#d5ebf8", 2: "#56B4E9", 3: "#0072B2"}
-_LANE_FILL = {"pmd": PALETTE["black"], "pte_w": PALETTE["black"], "pte_ro": "#ffffff", "copy": "#e4e4e4",
-              "none": None}
+_LANE_FILL = {"pmd_w": PALETTE["black"], "pmd_ro": "#ffffff", "pte_w": PALETTE["black"], "pte_ro": "#ffffff",
+              "copy": "#e4e4e4", "none": None}
 
 
 def _shade(m):
@@ -185,7 +184,8 @@ def folio_view(k, procs, at=None):
             if not pi.present:
                 lane.append("none")
             elif pi.pfn == head + i:
-                lane.append("pmd" if pi.pmd_mapped else ("pte_w" if pi.writable else "pte_ro"))
+                kind = "pmd" if pi.pmd_mapped else "pte"
+                lane.append(f"{kind}_{'w' if pi.writable else 'ro'}")
                 if seen[i] is None:
                     seen[i] = pi
             else:
@@ -228,9 +228,11 @@ def draw_strip(ax, x, y, w, h, runs, nr, min_frac=0.04, font=8):
         label = f"m{m}" + (" AE" if ae else "")
         if r.mixed:
             label = f"{r.mapped}/{r.n}\nmapped"
-        if cw > 0.07 * w or (cw > 0.03 * w and len(label) <= 3):
+        if cw <= 0.07 * w and not r.mixed:
+            label = label.replace(" ", "\n")       # "m1\nAE" fits a narrow cell
+        if cw > 0.07 * w or cw > 0.03 * w and max(len(x) for x in label.split("\n")) <= 3:
             ax.text(cx + cw / 2, y + h * 0.42, label, ha="center", va="center", fontsize=font,
-                    color="white" if m >= 2 and not r.mixed else "black")
+                    color="white" if m >= 2 and not r.mixed else "black", linespacing=1.0)
         xs.append((cx, cw))
         cx += cw
     return xs
@@ -278,7 +280,7 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
     # page numbers at run starts (and the last page), under the strip
     last = -1.0
     for r, (cx, cw) in zip(runs, cells):
-        if cx - last > 0.03:
+        if cx - last > 0.022:
             ax.text(cx, strip_y - 0.12, str(r.start), ha="left", va="top", fontsize=font - 1, color="#444444")
             last = cx
     ax.text(X0 - 0.015, strip_y + strip_h / 2, "pages", ha="right", va="center", fontsize=font)
@@ -287,10 +289,12 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
         ly = (nl - 1 - j) * 1.0 + 0.15
         ax.text(X0 - 0.015, ly + 0.3, label, ha="right", va="center", fontsize=font + 1, fontweight="bold")
         states = [r.lanes[j] for r in runs]
-        if states and all(s == "pmd" for s in states):
-            ax.add_patch(Rectangle((X0, ly), W, 0.6, facecolor=PALETTE["black"], linewidth=0))
-            ax.text(X0 + W / 2, ly + 0.3, "one PMD maps the whole folio", ha="center", va="center",
-                    fontsize=font, color="white")
+        if states and len(set(states)) == 1 and states[0] in ("pmd_w", "pmd_ro"):
+            w = states[0] == "pmd_w"
+            ax.add_patch(Rectangle((X0, ly), W, 0.6, facecolor=PALETTE["black"] if w else "#ffffff",
+                                   edgecolor=PALETTE["black"], linewidth=1.4, linestyle="-" if w else (0, (4, 2))))
+            ax.text(X0 + W / 2, ly + 0.3, f"one {'writable' if w else 'read-only'} PMD maps the whole folio",
+                    ha="center", va="center", fontsize=font, color="white" if w else "black")
             continue
         for s, (cx, cw) in zip(states, cells):
             if s == "none":
@@ -299,17 +303,18 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
             ax.add_patch(Rectangle((cx + cw * 0.04, ly), cw * 0.92, 0.6, facecolor=fill or "#ffffff",
                                    edgecolor=PALETTE["black"], linewidth=0.8,
                                    hatch="xx" if s == "copy" else ("////" if s == "mixed" else None),
-                                   linestyle="-" if s != "pte_ro" else (0, (3, 2))))
-            word = {"pmd": "PMD", "pte_w": "W", "pte_ro": "RO", "copy": "copy", "mixed": "mixed"}[s]
+                                   linestyle=(0, (3, 2)) if s in ("pte_ro", "pmd_ro") else "-"))
+            word = {"pmd_w": "PMD W", "pmd_ro": "PMD RO", "pte_w": "W", "pte_ro": "RO", "copy": "copy",
+                    "mixed": "mixed"}[s]
             if cw > (0.045 if len(word) > 2 else 0.03) * W:
                 ax.text(cx + cw / 2, ly + 0.3, word, ha="center", va="center", fontsize=font - 1,
-                        color="white" if s in ("pmd", "pte_w") else "black",
+                        color="white" if s in ("pmd_w", "pte_w") else "black",
                         bbox=dict(facecolor="white", edgecolor="none", pad=0.5) if s == "copy" else None)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.75, strip_y + strip_h + 1.05)
     key = notation.key_for(["m", "AE", "W", "RO"])
     ax.text(0.0, -0.45, key + "; black bar on a page: AE; lanes: black = mapped writable (PMD or PTE), white "
-            "dashed = read-only PTE, crossed = the process maps its own copy there, empty = not mapped"
+            "dashed = read-only (PMD or PTE), crossed = the process maps its own copy there, empty = not mapped"
             + ("; hatched cell: pages grouped, states mixed" if any(r.mixed for r in runs) else ""),
             fontsize=font - 1.5, ha="left", va="center", wrap=True)
     if title:
