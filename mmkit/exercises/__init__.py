@@ -46,6 +46,7 @@ from ..errors import InvalidArgument
 from .kinds import DIFFICULTIES, KINDS, make_question
 from .predict import predict
 from .question import Attempts, Part, Question, export_attempts
+from . import folio as _folio  # noqa: E402,F401  registers the "folio" kind (large folios)
 
 __all__ = ["generate", "predict", "KINDS", "catalogue", "Question", "Part", "FORMS", "DIFFICULTIES",
            "Attempts", "export_attempts"]
