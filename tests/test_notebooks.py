@@ -19,7 +19,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
-SERIES = ["00-orientation", "01-fork", "02-cow", "03-gup", "04-unshare", "05-migration", "06-truncation"]
+SERIES = ["00-orientation", "01-fork", "02-cow", "03-gup", "04-unshare", "05-migration", "06-truncation",
+          "09-large-folios"]
 GLOSSARY = "glossary.ipynb"
 #: terms the glossary must define (issue 10: the way in), as the anchors notebooks link to
 GLOSSARY_TERMS = ["gup", "foll-get", "foll-pin", "foll-longterm", "rmap", "anon-vma", "i-mmap", "page-cache",
@@ -41,6 +42,9 @@ CITATIONS = {
                      "__migrate_folio()", "remove_migration_ptes()", "mm/rmap.c"],
     "06-truncation": ["mm/truncate.c", "truncate_pagecache()", "unmap_mapping_range()", "filemap_fault()",
                       "truncate_cleanup_folio()", "i_mmap"],
+    "09-large-folios": ["do_huge_pmd_anonymous_page()", "do_huge_pmd_wp_page()", "copy_huge_pmd()", "mm/huge_memory.c",
+                        "__folio_add_rmap()", "mm/rmap.c", "folio_maybe_mapped_shared()",
+                        "__wp_can_reuse_large_anon_folio()", "folio_average_page_mapcount()"],
 }
 
 PROBE = r'''
@@ -257,7 +261,7 @@ def test_era_comparisons_respond(executed):
     """The side-by-side era widgets (COW and GUP notebooks) step together, and
     at some step their eras disagree, which is the point of showing them."""
     compares = [c for r in executed["runs"].values() if r["report"] for c in r["report"]["compares"]]
-    assert {c["name"] for c in compares} == {"cve_compare", "pin_compare"}
+    assert {c["name"] for c in compares} == {"cve_compare", "pin_compare", "thp_compare", "mthp_compare"}
     for c in compares:
         n = c["n"]
         assert (c["s0"], c["s1"], c["s2"]) == (f"step 0/{n} drawn", f"step 1/{n} drawn", f"step {n}/{n} drawn"), c
