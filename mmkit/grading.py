@@ -242,6 +242,7 @@ def main(argv=None):
     ex.add_argument("course_dir")
     ex.add_argument("--assignment", default="ps1")
     ex.add_argument("--course-id", default="mmkit")
+    ex.add_argument("--points", type=float, default=1, help="points per question (default 1)")
     ex.add_argument("--problems", type=_problems, default=DEFAULT_SET,
                     help="comma-separated kind[:form[:difficulty]], e.g. fork,cow,pin,cow:inverse")
     gr = sub.add_parser("grades", help="print the grade table (after nbgrader autograde)")
@@ -250,7 +251,8 @@ def main(argv=None):
     gr.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.cmd == "export":
-        path = export_nbgrader(args.course_dir, args.assignment, args.problems, args.course_id)
+        points = int(args.points) if args.points == int(args.points) else args.points
+        path = export_nbgrader(args.course_dir, args.assignment, args.problems, args.course_id, points=points)
         print(f"wrote {path}\nnext: cd {args.course_dir} && nbgrader generate_assignment {args.assignment}")
         return 0
     rows = grade_table(args.course_dir, args.assignment)
