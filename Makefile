@@ -60,9 +60,10 @@ hub: $(STAMP)
 	$(VPY) hub/workshop.py serve --port $${PORT_HUB:-8000}
 
 ## make bench-hub: 30 simulated students on a loopback hub run notebooks 00-02 at once;
-## prints cell latency p50/p95, memory per student and errors (also in build/bench-hub.json), then stops everything
+## prints cell latency p50/p95, memory per student and errors (also in build/bench-hub.json; the hub's
+## and servers' log in build/bench-hub.log), then stops everything
 bench-hub: $(STAMP)
-	mkdir -p build && $(VPY) hub/bench.py --json build/bench-hub.json
+	mkdir -p build && $(VPY) hub/bench.py --json build/bench-hub.json --log build/bench-hub.log
 
 ## make e2e: only the real-browser tests (Debian chromium at /usr/bin/chromium; they skip without it)
 e2e: $(STAMP)

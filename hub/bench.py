@@ -111,7 +111,7 @@ def run(args):
         with lock:
             errors.append(f"{name}: {what}")
 
-    hub = workshop.Hub(cull_timeout=int(args.timeout) + 600)
+    hub = workshop.Hub(cull_timeout=int(args.timeout) + 600, keep_log=args.log)
     t0 = time.monotonic()
     with hub:
         run_as = (hub.state / "students-run-as").read_text().strip()
@@ -227,6 +227,7 @@ def main(argv=None):
     ap.add_argument("--notebooks", nargs="+", default=DEFAULT_NOTEBOOKS)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds for the whole run (default 1800)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--log", help="keep the hub's log (hub, proxy and every server) here")
     args = ap.parse_args(argv)
     if not 1 <= args.students <= 200:
         ap.error("--students: 1..200")

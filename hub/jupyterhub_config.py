@@ -18,6 +18,7 @@ import pathlib
 import shutil
 import stat
 import sys
+import tempfile
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 
@@ -99,6 +100,19 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
             for path in [home, *home.rglob("*")]:
                 os.lchown(path, uid, uid)
         home.chmod(0o700)
+        self.make_runtime_dir()
+
+    def make_runtime_dir(self):
+        """A short private folder for the kernels' Unix sockets (a socket path has at most
+        107 bytes: ``<dir>/kernel-<uuid>-ipc-N`` leaves 58 for the folder)."""
+        runtime = STATE / "rt" / str(self.user.id)
+        if len(str(runtime)) > 56:
+            runtime = pathlib.Path(tempfile.mkdtemp(prefix="mmkit-rt-"))
+        runtime.parent.mkdir(mode=0o711, exist_ok=True)
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        if AS_ROOT:
+            os.lchown(runtime, self.student_uid, self.student_uid)
+        self.runtime_dir = str(runtime)
 
     def make_preexec_fn(self, name):
         home = self.home_dir
@@ -120,11 +134,19 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
             if name in os.environ:
                 env[name] = os.environ[name]
         env["JUPYTER_CONFIG_PATH"] = str(ROOT / "jupyter-config")
+        if getattr(self, "runtime_dir", None):
+            env["JUPYTER_RUNTIME_DIR"] = self.runtime_dir
         env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
         return env
 
     def get_args(self):
         args = super().get_args()
+        # kernels on Unix sockets in the student's runtime folder, not on loopback TCP ports:
+        # with a class starting kernels at once, a port picked free for one kernel was taken by
+        # another before it bound it ("Address already in use", the kernel restarted, the
+        # student's websocket lost: 2 of 2231 cells in one 30-student load test); and a TCP
+        # kernel port is reachable by every user of the machine, a socket in a 0700 home is not
+        args.append("--KernelManager.transport=ipc")
         if os.geteuid() == 0 and not AS_ROOT:
             args.append("--allow-root")
         return args
@@ -132,6 +154,11 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
 
 def pre_spawn_hook(spawner):
     spawner.copy_notebooks()
+
+
+def post_stop_hook(spawner):
+    if getattr(spawner, "runtime_dir", None):
+        shutil.rmtree(spawner.runtime_dir, ignore_errors=True)
 
 
 # -- the hub and its proxy, loopback only --------------------------------------------------
@@ -163,6 +190,7 @@ if os.environ.get("MMKIT_HUB_ADMIN_PASSWORD"):
 c.JupyterHub.spawner_class = WorkshopSpawner
 c.WorkshopSpawner.home_dir_template = str(HOMES / "{username}")
 c.Spawner.pre_spawn_hook = pre_spawn_hook
+c.Spawner.post_stop_hook = post_stop_hook
 c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
 c.Spawner.notebook_dir = str(HOMES / "{username}" / "notebooks")
 c.Spawner.default_url = "/lab/tree/00-orientation.ipynb"

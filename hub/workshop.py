@@ -105,7 +105,7 @@ class Hub:
     """A running workshop hub; use as a context manager so that everything stops."""
 
     def __init__(self, state=None, port=None, password=None, cull_timeout=3600, release="1",
-                 admin_password=None, log=print, quiet=True):
+                 admin_password=None, log=print, quiet=True, keep_log=None):
         self.tmp = state is None
         self.state = pathlib.Path(state or tempfile.mkdtemp(prefix="mmkit-hub-")).resolve()
         self.port = port or free_port()
@@ -116,6 +116,8 @@ class Hub:
         self.log = log
         self.quiet = quiet
         self.proc = None
+        self.logfile = None
+        self.keep_log = keep_log        # copy the hub's log (hub, proxy, servers) here on stop
         self.url = f"http://127.0.0.1:{self.port}"
         self._seen = {}                 # pid -> psutil.Process: everything the hub started
 
@@ -195,6 +197,8 @@ class Hub:
         if self.logfile:
             self.logfile.close()
             self.logfile = None
+        if self.keep_log and (self.state / "hub.log").exists():
+            shutil.copy(self.state / "hub.log", self.keep_log)
         if self.tmp:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -290,10 +294,13 @@ class Student:
         out = []
         with self.kernel(path) as k:
             end = time.monotonic() + timeout
-            for cell in cells:
+            for i, cell in enumerate(cells):
                 t0 = time.perf_counter()
-                reply = k.execute("".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"],
-                                  timeout=max(1.0, end - time.monotonic()))
+                try:
+                    reply = k.execute("".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"],
+                                      timeout=max(1.0, end - time.monotonic()))
+                except Exception as e:
+                    raise RuntimeError(f"code cell {i} (after {time.perf_counter() - t0:.1f} s): {e!r}") from e
                 dt = time.perf_counter() - t0
                 err = None
                 if reply["status"] != "ok" and "raises-exception" not in cell.get("metadata", {}).get("tags", []):
