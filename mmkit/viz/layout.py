@@ -111,7 +111,9 @@ class Layout:
     def update(self, g):
         """Give a position to every node of ``g`` that has none yet (folios
         and holders where their edges in ``g`` cross least)."""
-        self._untangle([g], self._update(g))
+        new = self._update(g)
+        if new:
+            self._untangle([g], new)
 
     def _update(self, g):
         new = [n for n in g if n not in self.pos]

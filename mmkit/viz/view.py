@@ -535,8 +535,14 @@ class GraphView:
         to_px = self.ax.transData.transform
         ab = self.ax.get_window_extent(r)
         boxes = _extents(cards, r, to_px)
-        segs = [to_px(np.asarray(path, float)) for path in self.paths.values()]
-        seg = np.concatenate([np.hstack([s[:-1], s[1:]]) for s in segs]) if segs else np.zeros((0, 4))
+        paths = [np.asarray(path, float) for path in self.paths.values()]
+        if paths:
+            pts = to_px(np.concatenate(paths))           # one transform for every edge
+            inner = np.ones(len(pts) - 1, bool)          # point i -> i+1 within one edge
+            inner[np.cumsum([len(q) for q in paths])[:-1] - 1] = False
+            seg = np.hstack([pts[:-1], pts[1:]])[inner]
+        else:
+            seg = np.zeros((0, 4))
         pos = self.layout.pos
         card_of = dict(zip(self._visible_nodes, boxes))
         out = []
