@@ -257,7 +257,8 @@ def _check_refcount_large(prev):
 
 def _check_fault_large(prev):
     def check(learner, truth, ctx):
-        before = ctx.run.lines[ctx.part.line].before if ctx.part.line is not None else None
+        lines = getattr(ctx.run, "lines", None)
+        before = lines[ctx.part.line].before if lines and ctx.part.line is not None else None
         if before is not None and before.nr_pages > 1:
             e = ctx.q.era
             if learner == "copy" and truth == "reuse" and e.large_reuse == "mm_id":
