@@ -67,11 +67,11 @@ class Release:
 
     def how_to_turn_off(self):
         if self.source == "MMKIT_RELEASE":
-            where = "the environment variable MMKIT_RELEASE=1 (set by the hub or the lecturer)"
+            where = "the environment variable MMKIT_RELEASE=1, which the hub or the lecturer sets"
         else:
             where = f"the file {self.source} ([release] enabled = true)"
-        return (f"Release mode is on: answers and solutions are hidden in this course's student release "
-                f"(it is set by {where}). Only {self.contact} can turn it off. check() still says right "
+        return (f"Release mode is on: answers and solutions are hidden in this course's student release; "
+                f"it is set by {where}. Only {self.contact} can turn it off. check() still says right "
                 f"or wrong and explains a wrong answer.")
 
 
