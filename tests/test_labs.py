@@ -716,3 +716,66 @@ def test_large_task_judged_by_the_runs():
     assert t.evaluate({n: set() for n in res})[0] is False
     assert t.evaluate({"thp-fork": {"bogus"}})[0] is None
     assert truth["partial-unmap"] == {"kpagecount", "exclusive", "pss", "partial"}
+
+
+def _model_vs_sim(page_mapcount):
+    """The thp-fork workload's first half run on the model kernel and replayed in the lab's simulator."""
+    k = Kernel(era="6.18", page_mapcount=page_mapcount, trace="off")
+    p = k.spawn("P")
+    a = p.mmap(512 * 2)
+    p.madvise(a, 512 * 2, "hugepage")
+    for f in range(2):
+        p.write(a + f * 512 * 4096, b"x")
+    kids = [p.fork(f"C{j}") for j in range(3)]
+    for j, c in enumerate(kids):
+        for f in range(2):
+            c.write(a + (f * 512 + 7 * j) * 4096, b"y")
+    sim = large.LargeFolioSim()
+    folios = [sim.new_folio(512) for _ in range(2)]
+    for f in folios:
+        sim.map_pmd(f, 1)
+    for c in range(2, 5):
+        for f in folios:
+            sim.map_pmd(f, c)
+    for j, c in enumerate(range(2, 5)):
+        for f in folios:
+            sim.split_pmd(f, c)
+            sim.unmap_ptes(f, c, 7 * j, 1)
+    return k, p, a, folios
+
+
+@pytest.mark.parametrize("page_mapcount", [True, False])
+def test_large_lab_simulator_agrees_with_the_model(page_mapcount):
+    """Replaying fork + child COW of THPs, the simulator's counters equal the model kernel's: per-page
+    mapcount (or the average without per-page mapcounts), large and entire mapcount, maybe-shared."""
+    k, p, a, folios = _model_vs_sim(page_mapcount)
+    for fi, f in enumerate(folios):
+        for i in (0, 7, 14, 100, 511):
+            info = k.page(p, a + (fi * 512 + i) * 4096)
+            expect = f.page_mapcount(i) if page_mapcount else f.average()
+            assert info.mapcount == expect, (fi, i, info.mapcount, expect)
+            assert (info.large_mapcount, info.entire_mapcount) == (f.large, f.entire)
+            assert info.maybe_mapped_shared == f.maybe_shared()
+
+
+def test_large_lab_mm_slots_agree_with_the_model():
+    """Three processes map an mTHP, the two slot owners unmap it: the model and the simulator both keep
+    "maybe mapped shared" set for the one process left (a false positive, as the kernel's slots give)."""
+    k = Kernel(era="6.18", trace="off")
+    k.thp.set("64kB", "always")
+    p = k.spawn("P")
+    a = p.mmap(16)
+    p.write(a, b"x")
+    c = p.fork("C")
+    g = c.fork("G")
+    p.munmap(a, 16)
+    c.munmap(a, 16)
+    sim = large.LargeFolioSim()
+    f = sim.new_folio(16)
+    for mm in (1, 2, 3):
+        sim.map_ptes(f, mm, 0, 16)
+    sim.unmap_ptes(f, 1, 0, 16)
+    sim.unmap_ptes(f, 2, 0, 16)
+    info = k.page(g, a)
+    assert info.maybe_mapped_shared is True and f.maybe_shared() is True
+    assert info.large_mapcount == f.large == 16
