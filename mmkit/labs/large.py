@@ -34,9 +34,9 @@ measures four ways of tracking (:data:`MODES`):
     and USS (fs/proc/task_mmu.c), and "average < 1" for a partially
     mapped THP (Documentation/mm/transhuge.rst).
 ``folio``
-    Matthew Wilcox's proposal ("Folio mapcount", linux-mm, January 2023):
-    one mapcount per folio, counting the (VMA, page table) pairs that map
-    any page of it; one update per PTE batch or PMD.  It answers "mapped?"
+    Matthew Wilcox's proposal (linux-mm, January 2023): one mapcount per
+    folio, "the number of (vma, page table) tuples which have a reference
+    to any pages in this folio"; one update per PTE batch or PMD.  It answers "mapped?"
     and "mapped by one page table?"; a per-page question needs an rmap walk
     of the folio's VMAs (counted as walk steps, exact).
 
