@@ -34,6 +34,22 @@ _BLOCK = re.compile(r"<!-- BEGIN GENERATED (?P<name>[^>]*?) -->\n(?P<body>.*?)<!
 
 
 # -- what a notebook asks -------------------------------------------------------------------
+_CACHE = {}
+
+
+def _cached(fn):
+    """Memoise a per-notebook function on (path, mtime): the guide's check asks each notebook twice."""
+    def wrapper(path):
+        p = pathlib.Path(path)
+        key = (fn.__name__, str(p.resolve()), p.stat().st_mtime_ns)
+        if key not in _CACHE:
+            _CACHE[key] = fn(path)
+        return _CACHE[key]
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@_cached
 def notebook_questions(path):
     """``[(variable, call source, Question)]`` for every ``predict(...)`` and
     ``generate(...)`` a notebook assigns to a variable, in order.  The
@@ -69,6 +85,7 @@ def notebook_questions(path):
 
 
 # -- the labs' tasks -------------------------------------------------------------------------
+@_cached
 def notebook_tasks(path):
     """``[(variable, call source, Task, answers)]`` for every lab task
     (``tasks.X_task(...)``) a notebook assigns, with its answers computed
@@ -257,6 +274,7 @@ def question_misconceptions(q):
     return found
 
 
+@_cached
 def notebook_misconceptions(path, seeds=range(1, 11)):
     """The misconceptions the checker names for a notebook's questions:
     its predict() questions and, for each exercise kind it draws, seeds
