@@ -63,7 +63,7 @@ _MIN_X = -0.5        # main rows stay right of this; the rmap band is left of it
 #: cross, for an edge that runs under a card it does not touch (both for
 #: the whole run, down to half that when only one frame shows them), per layout unit away from the mean of its neighbours, for
 #: the lower folio row, and per layout unit beyond the process blocks.
-_W_CROSS, _W_UNDER, _W_DIST, _W_ROW, _W_WIDEN = 1000.0, 1000.0, 40.0, 20.0, 2000.0
+_W_CROSS, _W_UNDER, _W_DIST, _W_ROW, _W_WIDEN = 1000.0, 1000.0, 40.0, 20.0, 300.0
 _UNTANGLE_PASSES = 6
 _UNTANGLE_MAX = 150  # more movable nodes than this: keep the greedy places
 _CANDIDATES = 40     # places tried per row, nearest the anchor first
