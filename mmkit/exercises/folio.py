@@ -480,8 +480,12 @@ def _ask_counters(b):
 
 
 def _ask_shared(b):
-    if not _large(b) or _era(b.era).mm_id is False:
+    if not _large(b):
         return None
+    if not _era(b.era).mm_id:           # no MM IDs before v6.15: ask what the page itself records
+        prim = _counter("P", "a", "exclusive")
+        return prim, [_fpart("P", "large_mapcount"), _counter("P", "a", "mapcount")], \
+            "After the last line, is P's page of the large folio PageAnonExclusive (this era has no MM IDs)?"
     prim = _fpart("P", "maybe_shared")
     others = [_fpart("P", "large_mapcount"), _counter("P", "a", "exclusive"), _counter("P", "a", "mapcount")]
     return prim, others, "After the last line, is P's large folio 'maybe mapped shared' (MM-ID tracking)?"
