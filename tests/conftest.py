@@ -45,6 +45,8 @@ def _part(report):
         part = "browser"
     elif path in ("tests/test_live.py", "tests/test_conformance.py") or "live" in report.keywords:
         part = "live-kernel"
+    elif path == "tests/test_hub.py":
+        part = "hub"
     elif "npm" in reason:
         part = "slide-deck"
     else:
