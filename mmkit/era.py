@@ -346,6 +346,12 @@ KERNEL_NAMES = {
     # the large-folio reuse test: __wp_can_reuse_large_anon_folio() (v6.15);
     # wp_can_reuse_anon_folio() v6.7-v6.14; inline in do_wp_page() (v5.9-v6.6);
     # reuse_swap_page() up to v5.8
+    # the deferred split queue: deferred_split_huge_page(page) until Wilcox's
+    # folio conversion (Jan 2023, after v6.2; first version not checked: v6.3
+    # assumed); deferred_split_scan() calls split_huge_page() there and
+    # split_folio() in [LN]
+    "deferred_split_folio": (((6, 3), "deferred_split_folio"), ((0, 0), "deferred_split_huge_page")),
+    "split_folio": (((6, 3), "split_folio"), ((0, 0), "split_huge_page")),
     "__wp_can_reuse_large_anon_folio": (((6, 15), "__wp_can_reuse_large_anon_folio"),
                                         ((6, 7), "wp_can_reuse_anon_folio"), ((5, 9), "do_wp_page"),
                                         ((0, 0), "reuse_swap_page")),

@@ -455,13 +455,14 @@ def split_folio(k, folio):
     or None.
     """
     emit = k.trace.emit
+    fn = kernel_name(k.era, "split_folio")
     if folio.refcount != folio.large_mapcount:
-        emit("split_folio", "-EAGAIN", "can_split_folio(): refcount {} but {} mapping(s): an extra reference",
+        emit(fn, "-EAGAIN", "can_split_folio(): refcount {} but {} mapping(s): an extra reference",
              folio.pfn, folio.refcount, folio.large_mapcount)
         return "EAGAIN"
     maps = _mappings(k, folio)
     if folio.refcount != len(maps):
-        emit("split_folio", "-EAGAIN", "can_split_folio(): refcount {} but {} mapping(s)",
+        emit(fn, "-EAGAIN", "can_split_folio(): refcount {} but {} mapping(s)",
              folio.pfn, folio.refcount, len(maps))
         return "EAGAIN"
     small = {}
@@ -484,7 +485,7 @@ def split_folio(k, folio):
         k.deferred_split.remove(folio)
     kept = [f for f in small.values() if f.refcount]
     k.nr_folios += len(kept) - 1
-    emit("split_folio", f"{len(kept)} order-0 page(s) kept, {folio.nr - len(kept)} freed",
+    emit(fn, f"{len(kept)} order-0 page(s) kept, {folio.nr - len(kept)} freed",
          "order {1} folio split; unmapped pages return to the allocator", folio.pfn, folio.order)
     return None
 

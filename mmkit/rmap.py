@@ -515,5 +515,5 @@ def deferred_split_folio(k, folio):
     if not folio.deferred:
         folio.deferred = True
         k.deferred_split.append(folio)
-        k.trace.emit("deferred_split_folio", "queued for deferred split",
+        k.trace.emit(kernel_name(k.era, "deferred_split_folio"), "queued for deferred split",
                      "partially mapped large anon folio", folio.pfn)
