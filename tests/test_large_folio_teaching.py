@@ -221,3 +221,18 @@ def test_draw_folio_at_notebook_and_lecture_size():
         b = q.mmap(1)
         q.write(b, b"z")
         folio_view(k, {"Q": (q, b)})
+
+
+def test_rmap_graph_hook_helpers():
+    """large_node_attrs() gives one card's attributes for a whole large folio (styled like an anon
+    folio, with its strip), and cell_of() places an edge to page i on that page's cell."""
+    from mmkit.viz.folio import cell_of, large_node_attrs
+    from mmkit.viz.style import card_variant
+    k, p, c, a = _forked_thp([3])
+    lf = p.mm.pte(a).folio.folio
+    at = large_node_attrs(lf)
+    assert card_variant(at) == "folio_anon" and at["large"] and at["nr"] == 512
+    assert [(r.start, r.stop) for r in at["runs"]] == [(0, 3), (3, 4), (4, 512)]
+    assert "large_mapcount 512" in at["label"] and "entire_mapcount 1" in at["label"]
+    xs = [cell_of(at["runs"], i, 0.0, 1.0, 512) for i in (0, 3, 4, 511)]
+    assert xs == sorted(xs) and xs[1] != xs[2] and cell_of(at["runs"], 100, 0.0, 1.0, 512) == xs[3]

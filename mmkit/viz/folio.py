@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from ..errors import InvalidArgument
 from .style import PALETTE
 
-__all__ = ["FolioView", "Run", "folio_view", "draw_folio", "draw_strip", "LANE_STATES", "GROUP_CELLS"]
+__all__ = ["FolioView", "Run", "folio_view", "draw_folio", "draw_strip", "strip_runs", "large_node_attrs", "cell_of",
+           "LANE_STATES", "GROUP_CELLS"]
 
 PAGE = 4096
 #: how a process maps one page of the folio
@@ -320,3 +321,42 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
     if title:
         ax.set_title(title, fontsize=font + 2, loc="left")
     return fig
+
+
+# -- the hook for the rmap graph (mmkit.viz.graph / view) -----------------------------------------
+def strip_runs(folio, max_cells=GROUP_CELLS):
+    """The strip's cells for a model LargeFolio: runs of pages with the same
+    (mapcount, AE), grouped beyond ``max_cells`` as :meth:`FolioView.runs`."""
+    view = FolioView(folio.pfn, folio.order, folio.nr, [pg.mapcount for pg in folio.pages],
+                     [bool(pg.anon_exclusive) for pg in folio.pages])
+    return view.runs(max_cells)
+
+
+def large_node_attrs(folio):
+    """Node attributes for one large folio in :func:`mmkit.viz.rmap_graph`:
+    the small-folio card's attributes (so styles and the key apply) plus
+    ``large``, ``order``, ``nr`` and the strip's ``runs``.  A PTE edge to
+    page ``i`` of the folio should carry ``page=i``, so that the view can end
+    it at that page's cell (:func:`cell_of`)."""
+    size = folio.nr * 4
+    size_s = f"{size // 1024} MiB" if size >= 1024 else f"{size} KiB"
+    label = (f"folio pfn {folio.pfn}, order {folio.order} ({size_s})\n"
+             f"r{folio.refcount} p{folio.pincount} large_mapcount {folio.large_mapcount} "
+             f"entire_mapcount {folio.entire_mapcount}")
+    return dict(kind="folio", group=False, large=True, pfn=folio.pfn, pfns=(folio.pfn,), count=1,
+                order=folio.order, nr=folio.nr, runs=strip_runs(folio), refcount=folio.refcount,
+                mapcount=folio.large_mapcount, pincount=folio.pincount, anon=folio.anon,
+                exclusive=any(pg.anon_exclusive for pg in folio.pages), pinned=folio.pincount > 0,
+                maybe_pinned=folio.pincount > 0, zero=False, in_page_cache=False, orphan=False,
+                dirty=folio.dirty, index=folio.index, page=0, label=label)
+
+
+def cell_of(runs, page, x, w, nr, min_frac=0.04):
+    """The x centre, inside a strip drawn at (x, w) by :func:`draw_strip`, of
+    the cell holding ``page`` (where an edge to that page should end)."""
+    cx = x
+    for r, frac in zip(runs, _widths(runs, nr, min_frac)):
+        if r.start <= page < r.stop:
+            return cx + w * frac / 2
+        cx += w * frac
+    raise InvalidArgument(f"page {page} is not in the strip of {nr} pages")
