@@ -188,3 +188,25 @@ def test_non_anon_cases_fixed_in_6_2():
             assert all(row.values()), case
         else:
             assert row == {"5.7": False, "5.8": True, "5.9": False, "5.19": False, "6.2": True, "6.18": True}, case
+
+
+def test_large_folio_rules_per_preset():
+    """Each preset carries the large-folio rules of its kernel: THP COW, PTE-mapped reuse, mTHP, MM IDs, alignment."""
+    from mmkit.era import ERAS
+    got = {n: (e.thp_cow, e.large_reuse, e.mthp, e.mm_id, e.thp_align_anon) for n, e in ERAS.items()}
+    assert got == {
+        "5.7": ("copy_huge", "mapcount", False, False, False),
+        "5.8": ("split_mapcount", "mapcount", False, False, False),
+        "5.9": ("split_mapcount", "refcount", False, False, False),
+        "5.19": ("split_exclusive", "refcount", False, False, False),
+        "6.2": ("split_exclusive", "refcount", False, False, False),
+        "6.18": ("split_exclusive", "mm_id", True, True, True),
+    }
+
+
+def test_mm_id_reuse_needs_mm_ids():
+    """An era cannot reuse PTE-mapped large folios via MM IDs without keeping MM IDs."""
+    from mmkit.errors import InvalidArgument
+    with pytest.raises(InvalidArgument):
+        era("6.18").replace(mm_id=False)
+    assert era("6.18").replace(mm_id=False, large_reuse="never").large_reuse == "never"
