@@ -81,7 +81,6 @@ EXPORTER_CONFIG = {
     "widget_renderer_url": "vendor/html-manager/embed-amd.js",
 }
 
-_STEPPER = re.compile(r"""^\s*(\w+)\s*=\s*Stepper\(\s*(["'])([^"']+)\2(?:\s*,\s*era\s*=\s*(["'])([^"']+)\4)?""", re.M)
 
 
 def log(msg):
@@ -132,47 +131,266 @@ def vendor(dest, cache=NPM_CACHE):
 
 
 # -- notebooks -----------------------------------------------------------------------------
+#: the first cell of every executed copy (removed again): widgets display as
+#: frame sequences (mmkit.static, the book's mechanism: each widget's own goto()),
+#: drawn in the lecture preset (16:9, large fonts); no solutions
+SETUP = ("# deck set-up (removed from the deck)\n"
+         "import os as _os\n"
+         "_os.environ['MMKIT_PRESET'] = 'lecture'\n"
+         "from mmkit.static import install as _mmkit_static_install\n"
+         "_mmkit_static_install(solutions=False)\n")
+
+NOTES_DIR = ROOT / "slides" / "notes"
+
+#: a slide cell with more words than this is reading text: the deck shows its
+#: heading and first sentences, the notes the whole text (unless the notes file
+#: gives the cell a ``slide`` variant)
+LONG = 90
+
+_FRAME = re.compile(r'<div class="mm-frame" data-step="(\d+)" data-era="([^"]*)">')
+_TITLE = re.compile(r'<div class="mm-frames-title">(.*?)</div>', re.S)
+#: text that makes the deck draw a Stepper in every era of the book, not only its own
+_ERA_SWITCH = re.compile(r"\b(switch|change|set)\b[^.]*\bera\b|\bera\b[^.]*\bto \d\.\d", re.I)
+
+
 def execute(path, workdir):
-    """Execute a copy of the notebook in ``workdir``; return the executed notebook."""
+    """Execute a copy of the notebook in ``workdir`` (after :data:`SETUP`);
+    return the executed notebook, without the set-up cell."""
     import nbformat
     from nbclient import NotebookClient
     copy = workdir / path.name
     shutil.copy(path, copy)
     nb = nbformat.read(copy, as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+    setup = nbformat.v4.new_code_cell(SETUP)
+    setup.metadata["mmkit_deck_setup"] = True
+    nb.cells.insert(0, setup)
+    env = dict(os.environ, MMKIT_PRESET="lecture", MMKIT_RELEASE="0")
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    saved = {k: os.environ.get(k) for k in ("MMKIT_PRESET", "MMKIT_RELEASE")}
+    os.environ.update({k: env[k] for k in saved})     # the kernel inherits the builder's environment
+    try:
+        client.execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    nb.cells = [c for c in nb.cells if not c.metadata.get("mmkit_deck_setup")]
     return nb
 
 
-def step_slides(scenario, era):
-    """Markdown cells, one per step of ``scenario``, each showing the
-    lecture-preset frame as an attached PNG."""
+# -- notes files ---------------------------------------------------------------------------
+_NOTE_HEAD = re.compile(r"^## +(\S+)(?: +(slide|notes))? *$", re.M)
+
+
+def read_notes(stem, notes_dir=None):
+    """``{(cell id, "notes"|"slide"): markdown}`` from ``slides/notes/<stem>.md``.
+
+    The file is a list of sections, ``## <cell id>`` (speaker notes for that
+    cell's slide) or ``## <cell id> slide`` (what the deck shows instead of
+    the cell's text); text before the first section is a comment."""
+    f = (notes_dir or NOTES_DIR) / f"{stem}.md"
+    if not f.exists():
+        return {}
+    text = f.read_text(encoding="utf-8")
+    heads = list(_NOTE_HEAD.finditer(text))
+    out = {}
+    for j, m in enumerate(heads):
+        body = text[m.end():heads[j + 1].start() if j + 1 < len(heads) else len(text)].strip()
+        key = (m.group(1), m.group(2) or "notes")
+        if key in out:
+            raise SystemExit(f"{f}: section {' '.join(key)} twice")
+        out[key] = body
+    return out
+
+
+# -- predictions ---------------------------------------------------------------------------
+def prediction_answers(path):
+    """``{variable: answer markdown}`` for every ``predict()`` / ``generate()``
+    the notebook assigns, computed from the questions' answer keys (the
+    instructor guide's reading of the notebook, ``mmkit.exercises.guide``)."""
+    from mmkit.exercises import guide
+    with guide._lecturer():                 # decks are lecturer material: answers even in a release set-up
+        return {name: (code, guide._answer_text(q)) for name, code, q in guide.notebook_questions(path)}
+
+
+def _assigned(cell):
+    return set(re.findall(r"^(\w+)\s*=", cell.source, re.M)) if cell.cell_type == "code" else set()
+
+
+# -- cells ---------------------------------------------------------------------------------
+def _slide_type(cell):
+    return cell.metadata.get("slideshow", {}).get("slide_type") or "-"
+
+
+def _set_type(cell, t):
+    cell.metadata["slideshow"] = {"slide_type": t}
+    return cell
+
+
+def notes_cell(text):
     import nbformat
-    from mmkit.widgets import Stepper
-    w = Stepper(scenario, era=era or "6.18", preset="lecture")
+    return _set_type(nbformat.v4.new_markdown_cell(text), "notes")
+
+
+def is_import_cell(cell):
+    """A code cell of imports only (not a slide)."""
+    import ast
+    if cell.cell_type != "code":
+        return False
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
+
+
+def split_frames(html_text):
+    """``(title, [(era, step, inner html)])`` of a frame sequence made by
+    :func:`mmkit.static.frames_html`, or None if ``html_text`` is none."""
+    starts = list(_FRAME.finditer(html_text))
+    if not starts:
+        return None
+    t = _TITLE.search(html_text)
+    frames = []
+    for j, m in enumerate(starts):
+        end = starts[j + 1].start() if j + 1 < len(starts) else html_text.rindex("</div>")
+        chunk = html_text[m.end():end]
+        frames.append((m.group(2), int(m.group(1)), chunk[:chunk.rindex("</div>")]))
+    return (html.unescape(t.group(1)) if t else ""), frames
+
+
+def _frames_output(cell):
+    for out in cell.get("outputs", []):
+        h = out.get("data", {}).get("text/html")
+        if h:
+            got = split_frames("".join(h) if isinstance(h, list) else h)
+            if got:
+                return got
+    return None
+
+
+#: text in a widget's frames about its controls, and what a deck says instead
+FRAME_TEXT = [(re.compile(r"(\d+) steps\. Press <b>step ▶</b> \(or focus the slider and use →\)\."),
+               r"\1 steps, one slide each: the state before the first.")]
+
+
+def frame_slides(title, frames, eras, first_type):
+    """Raw HTML cells, one slide per frame (of the eras ``eras``; None: all)."""
+    import nbformat
+    frames = [f for f in frames if (eras is None or f[0] in eras) and f[1] > 0]   # step 0: nothing mapped yet
+    n = max(step for _, step, _ in frames)
     cells = []
-    n = len(w.playback)
-    for i in range(1, n + 1):
-        w.goto(i)
-        name = f"{scenario}-{i}.png"
-        cell = nbformat.v4.new_markdown_cell(f"![step {i} of {n}](attachment:{name})")
-        cell.attachments = {name: {"image/png": base64.b64encode(w.png).decode("ascii")}}
-        cell.metadata["slideshow"] = {"slide_type": "slide" if i == 1 else "subslide"}
-        cells.append(cell)
+    for era, i, body in frames:
+        label = f"step {i} of {n}" + (f", {era}" if era else "")
+        body = body.replace('alt="figure"', f'alt="{html.escape(label)}"')
+        for rx, repl in FRAME_TEXT:
+            body = rx.sub(repl, body)
+        head = f'{html.escape(title)}{" · " + html.escape(era) if era else ""} · step {i}/{n}'
+        src = (f'<div class="mm-deck-frame" data-era="{html.escape(era)}" data-step="{i}">'
+               f'<div class="mm-deck-frame-title">{head}</div>{body}</div>')
+        cell = nbformat.v4.new_raw_cell(src)
+        cell.metadata["format"] = cell.metadata["raw_mimetype"] = "text/html"
+        cell.metadata["mmkit_deck_frame"] = True
+        cells.append(_set_type(cell, first_type if not cells else "subslide"))
     return cells
 
 
-def deckify(nb):
-    """Replace stepper cells by per-step frame slides, leave out the era
-    comparison widgets (their era tables stay), drop widget state."""
+def _short(md):
+    """The deck's version of a long reading cell: its heading and the first
+    sentences of its first paragraph."""
+    lines = md.strip().splitlines()
+    head = [ln for ln in lines[:1] if ln.startswith("#")]
+    rest = "\n".join(lines[len(head):]).strip()
+    para = re.split(r"\n\s*\n", rest)[0] if rest else ""
+    if para and not para.lstrip().startswith(("|", "<", "*", "1.", "-")):
+        sents = re.split(r"(?<=[.!?])\s+(?=[A-Z*`])", para)
+        para = " ".join(sents[:2])
+    else:
+        para = ""
+    return "\n\n".join(x for x in ("\n".join(head), para) if x)
+
+
+def _reword(cell, table):
+    """Apply the deck's replacements of a cell's text; each one must match."""
+    for old, new in table:
+        if old not in cell.source:
+            raise SystemExit(f"deck rewording of cell {cell.get('id')}: {old!r} is not in its text "
+                             "(the notebook changed: update slides/build.py's DECK_TEXT)")
+        cell.source = cell.source.replace(old, new)
+
+
+#: per deck, per cell id: [(text, what the deck says instead)] for text about a control
+#: the deck lacks (the decks have no buttons, sliders or era drop-downs)
+DECK_TEXT = {
+    "02-cow": {
+        "02-14": [("Now step it. The stepper below plays 6.18; switch its era to 5.7 and step again:",
+                   "Step by step, first under 6.18, then the same steps under 5.7:")],
+        "02-19": [("Side by side, 5.7 against 6.18, one set of controls. Step to the parent's write (step 5) "
+                   "and compare the two traces:",
+                   "Side by side, 5.7 against 6.18, step by step. At the parent's write (step 5) compare "
+                   "the two traces:")],
+        "02-38": [("Try a few seeds with `era=\"5.7\"` as well: which answers change?",
+                   "Under 5.7 (`era=\"5.7\"`), which answers would change?")],
+    },
+}
+
+
+def deckify(nb, path=None, notes_dir=None):
+    """The executed notebook as a deck:
+
+    * each Stepper / Compare (drawn by :mod:`mmkit.static` as a frame sequence)
+      becomes one slide per frame: a Compare's frames show its eras side by
+      side; a Stepper's show its own era, and every era drawn when the text
+      just before it asks to switch eras;
+    * other widgets (the labs' explorers) stay as the static snapshot that
+      :mod:`mmkit.static` drew;
+    * import cells are left out; text about controls is reworded (:data:`DECK_TEXT`);
+    * long reading cells are cut to their claim, the whole text going to the notes;
+    * speaker notes: ``slides/notes/<notebook>.md`` per cell id, and the computed
+      answer of each prediction on the slide that asks it.
+    """
+    stem = path.stem if path else nb.metadata.get("name", "")
+    notes = read_notes(stem, notes_dir)
+    reword = DECK_TEXT.get(stem, {})
+    answers = prediction_answers(path) if path else {}
+    ids = {c.get("id") for c in nb.cells}
+    unknown = sorted({k for k, _ in notes} - ids) + sorted(set(reword) - ids)
+    if unknown:
+        raise SystemExit(f"{stem}: deck notes / rewording for cells that do not exist: {', '.join(unknown)}")
     cells = []
+    prev_text = ""
     for cell in nb.cells:
-        if cell.cell_type == "code" and re.search(r"=\s*Compare\(", cell.source):
+        cid = cell.get("id")
+        extra = []
+        if is_import_cell(cell) or _slide_type(cell) == "skip":
             continue
-        m = _STEPPER.search(cell.source) if cell.cell_type == "code" else None
-        if m is None:
+        if cell.cell_type == "markdown":
+            prev_text = cell.source             # as the notebook says it (before any rewording)
+            if cid in reword:
+                _reword(cell, reword[cid])
+            if (cid, "slide") in notes:
+                extra.append(cell.source)
+                cell.source = notes[(cid, "slide")]
+            elif len(cell.source.split()) > LONG and _slide_type(cell) in ("slide", "subslide"):
+                extra.append(cell.source)
+                cell.source = _short(cell.source)
+        if (cid, "notes") in notes:
+            extra.insert(0, notes[(cid, "notes")])
+        for name in sorted(_assigned(cell) & set(answers)):
+            code, ans = answers[name]
+            extra.append(f"**Answer** to `{name}` ({'prediction' if code.startswith('predict') else 'exercise'}): {ans}")
+        got = _frames_output(cell) if cell.cell_type == "code" else None
+        if got:
+            title, frames = got
+            eras = None if _ERA_SWITCH.search(prev_text) else {frames[0][0]}
+            t = _slide_type(cell)
+            cells += frame_slides(title, frames, eras, t if t in ("slide", "subslide") else "subslide")
+        else:
             cells.append(cell)
-            continue
-        cells += step_slides(m.group(3), m.group(5))
+        if extra:
+            cells.append(notes_cell("\n\n".join(extra)))
     nb.cells = cells
     nb.metadata.pop("widgets", None)
     return nb
@@ -205,7 +423,7 @@ def build(notebooks, out):
     with tempfile.TemporaryDirectory() as tmp:
         for path in notebooks:
             t = time.perf_counter()
-            nb = deckify(execute(path, pathlib.Path(tmp)))
+            nb = deckify(execute(path, pathlib.Path(tmp)), path)
             name = path.stem
             target = out / f"{name}.slides.html"
             export(nb, target, name)
