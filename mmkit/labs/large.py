@@ -64,7 +64,8 @@ from ..pageinfo import PAGE_SIZE
 from ..table import Table, Tables
 
 __all__ = ["MODES", "LargeCosts", "LargeFolioSim", "LARGE_WORKLOADS", "run_large", "run_large_all",
-           "large_costs_table", "large_accuracy_table", "large_conclusions", "plot_large", "MODE_NOTES"]
+           "large_costs_table", "large_accuracy_table", "large_conclusions", "plot_large", "MODE_NOTES",
+           "with_decisions"]
 
 #: The tracking modes, in display order.
 MODES = ("per_page", "per_page_no_mm_id", "mm_id", "folio")
@@ -576,3 +577,40 @@ def plot_large(results):
                loc="outside lower center", ncols=4, fontsize=8, frameon=False,
                title='a "0" at the foot of a bar: measured zero (a log scale cannot draw it)', title_fontsize=8)
     return fig
+
+
+def with_decisions(scenario):
+    """A copy of ``scenario`` (a name or a Scenario) whose write steps report
+    what the write fault decided, as their outcome: ``"no fault"`` (the PTE
+    was writable), ``"reuse"`` (same page, now writable) or ``"copy"`` (a new
+    page).  A step named ``"<who> writes <X>"`` is judged on the page watched
+    as ``"<who> <X>"``.  The side-by-side era widgets then show where eras
+    decide differently, not only where their pages differ.
+
+    >>> sc = with_decisions("thp_fork_cow")
+    >>> from mmkit import Kernel
+    >>> [r.outcome for r in sc.run(Kernel(era="6.18"))][2:]
+    ['copy', 'copy', None, 'reuse']
+    """
+    from ..scenario import Scenario
+    from ..scenarios import get
+    base = get(scenario) if isinstance(scenario, str) else scenario
+    watch = {w[0]: w for w in base.watch}
+    sc = Scenario(base.name, base.title + " (each write says what it did)", watch=base.watch)
+    for st in base.steps:
+        words = st.name.split(" writes ")
+        label = f"{words[0]} {words[1]}" if len(words) == 2 else None
+        if label not in watch:
+            sc.add(st.name, st.explain, st.fn)
+            continue
+
+        def judged(k, s, fn=st.fn, w=watch[label]):
+            where = lambda: (getattr(s, w[1]), getattr(s, w[2]) + (w[3] if len(w) > 3 else 0) * k.PAGE_SIZE)
+            before = k.page(*where())
+            fn(k, s)
+            after = k.page(*where())
+            if before.present and before.writable:
+                return "no fault"
+            return "reuse" if after.pfn == before.pfn else "copy"
+        sc.add(st.name, st.explain, judged)
+    return sc
