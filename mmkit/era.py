@@ -153,11 +153,14 @@ class Era:
         (mm/memory.c: do_wp_page()).  ``"mapcount"`` (up to v5.8):
         reuse_swap_page() -> page_trans_huge_map_swapcount(): reuse iff no
         page of the folio is mapped more than once.  ``"refcount"``
-        (09854ba94c6a, v5.9, to v6.6): reuse iff the folio's refcount is 1
+        (09854ba94c6a, v5.9): reuse iff the folio's refcount is 1
         (page_count() of a tail page is the folio's), i.e. only when this PTE
-        is the folio's last mapping.  ``"never"`` (v6.7 to v6.14,
-        wp_can_reuse_anon_folio(): "let's just consistently not reuse
-        subpages"): always copy.  ``"mm_id"`` (v6.15, "mm: Copy-on-Write
+        is the folio's last mapping ("the last subpage will reuse the entire
+        large folio").  ``"never"``: wp_can_reuse_anon_folio() returns false
+        for any large folio ("let's just consistently not reuse subpages"),
+        from Barry Song's "mm: prohibit the last subpage from reusing the
+        entire large folio" (v2 posted 8 Mar 2024, after v6.8; the release
+        that first has it was not checked) until v6.15.  ``"mm_id"`` (v6.15, "mm: Copy-on-Write
         (COW) reuse support for PTE-mapped THP",
         __wp_can_reuse_large_anon_folio()): reuse iff the folio is not
         "maybe mapped shared" (MM-ID slots) and every reference is a mapping
@@ -345,6 +348,7 @@ KERNEL_NAMES = {
                                     ((0, 0), "page_dup_rmap")),
     # the large-folio reuse test: __wp_can_reuse_large_anon_folio() (v6.15);
     # wp_can_reuse_anon_folio() v6.7-v6.14; inline in do_wp_page() (v5.9-v6.6);
+    # (the large-folio rule inside them changed in 2024: Era.large_reuse)
     # reuse_swap_page() up to v5.8
     # the deferred split queue: deferred_split_huge_page(page) until Wilcox's
     # folio conversion (Jan 2023, after v6.2; first version not checked: v6.3

@@ -243,10 +243,12 @@ def wp_can_reuse_large_anon_folio(k, folio, vma, page):
       only a single page is mapped"), no if FOLIO_MM_IDS_SHARED_BIT is set,
       no if the large mapcount differs from the refcount (a non-mapping
       reference: pin, GUP, pipe); else the folio is exclusive to this mm.
-    * ``"never"`` -- v6.7-v6.14 wp_can_reuse_anon_folio(): a large folio is
-      never reused.
-    * ``"refcount"`` -- v5.9-v6.6 do_wp_page(): reuse iff page_count() of
-      the page, the folio's refcount, is 1.
+    * ``"never"`` -- wp_can_reuse_anon_folio() after "mm: prohibit the last
+      subpage from reusing the entire large folio" (Barry Song, 2024) and
+      before v6.15: a large folio is never reused.
+    * ``"refcount"`` -- from v5.9 (do_wp_page(); wp_can_reuse_anon_folio()
+      from v6.7) until that patch: reuse iff page_count() of the page, the
+      folio's refcount, is 1.
     * ``"mapcount"`` -- up to v5.8, reuse_swap_page() ->
       page_trans_huge_map_swapcount(): reuse iff no page of the folio is
       mapped more than once.

@@ -224,7 +224,7 @@ def test_pte_mapped_thp_reuse_by_era(era, reused):
 
 
 def test_refcount_era_reuses_the_last_mapped_page():
-    """5.9-6.6 reuse a page of a large folio when it is the folio's only mapping (refcount 1); 6.18 copies it."""
+    """From v5.9 until a 2024 patch a page of a large folio is reused when it is the folio's only mapping (refcount 1); 6.18 copies it."""
     for era, reused in (("6.2", True), ("6.18", False)):
         k, p, a = thp(era)
         p.munmap(a + P, 511)
