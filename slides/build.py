@@ -207,12 +207,24 @@ def read_notes(stem, notes_dir=None):
 
 # -- predictions ---------------------------------------------------------------------------
 def prediction_answers(path):
-    """``{variable: answer markdown}`` for every ``predict()`` / ``generate()``
-    the notebook assigns, computed from the questions' answer keys (the
-    instructor guide's reading of the notebook, ``mmkit.exercises.guide``)."""
+    """``{variable: (kind, answer markdown)}`` for every ``predict()`` /
+    ``generate()`` question and lab task the notebook assigns, computed from
+    the questions' answer keys and the tasks' model runs (the instructor
+    guide's reading of the notebook, ``mmkit.exercises.guide``)."""
     from mmkit.exercises import guide
+    out = {}
     with guide._lecturer():                 # decks are lecturer material: answers even in a release set-up
-        return {name: (code, guide._answer_text(q)) for name, code, q in guide.notebook_questions(path)}
+        for name, code, q in guide.notebook_questions(path):
+            out[name] = ("prediction" if code.startswith("predict") else "exercise", guide._answer_text(q))
+        try:
+            tasks = guide.notebook_tasks(path)
+        except ImportError:                 # a kit without the labs
+            tasks = []
+        for name, code, t, answers in tasks:
+            ans = "; ".join(f"{label + ': ' if label else ''}`{a!r}`" for label, a in answers if a is not None)
+            if ans:
+                out[name] = ("lab task", ans)
+    return out
 
 
 def _assigned(cell):
@@ -297,19 +309,35 @@ def frame_slides(title, frames, eras, first_type):
     return cells
 
 
+def _first_sentence(text):
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z*`])", text.strip())[0]
+
+
 def _short(md):
-    """The deck's version of a long reading cell: its heading and the first
-    sentences of its first paragraph."""
+    """The deck's version of a long reading cell: its heading and its first
+    block, cut short (a paragraph to two sentences, a list to four items of
+    one sentence each, a table only when it is short); folded ``<details>``
+    are left to the notes."""
+    md = re.sub(r"<details>.*?</details>", "", md, flags=re.S)
     lines = md.strip().splitlines()
     head = [ln for ln in lines[:1] if ln.startswith("#")]
     rest = "\n".join(lines[len(head):]).strip()
-    para = re.split(r"\n\s*\n", rest)[0] if rest else ""
-    if para and not para.lstrip().startswith(("|", "<", "*", "1.", "-")):
-        sents = re.split(r"(?<=[.!?])\s+(?=[A-Z*`])", para)
-        para = " ".join(sents[:2])
+    block = re.split(r"\n\s*\n", rest)[0].strip() if rest else ""
+    if block.startswith("|"):
+        block = block if len(block.split()) <= 160 else ""     # a reference table stays whole
+    elif re.match(r"([*-]|\d+\.)\s", block):
+        items = re.split(r"\n(?=(?:[*-]|\d+\.)\s)", block)[:4]
+        cut = []
+        for it in items:
+            mark, text = re.match(r"((?:[*-]|\d+\.)\s+)(.*)", it, re.S).groups()
+            words = _first_sentence(text).split()
+            cut.append(mark + " ".join(words[:20]) + (" …" if len(words) > 20 else ""))
+        block = "\n".join(cut)
+    elif not block.startswith("<"):
+        block = " ".join(re.split(r"(?<=[.!?])\s+(?=[A-Z*`])", block)[:2])
     else:
-        para = ""
-    return "\n\n".join(x for x in ("\n".join(head), para) if x)
+        block = ""
+    return "\n\n".join(x for x in ("\n".join(head), block) if x)
 
 
 def _reword(cell, table):
@@ -379,8 +407,8 @@ def deckify(nb, path=None, notes_dir=None):
         if (cid, "notes") in notes:
             extra.insert(0, notes[(cid, "notes")])
         for name in sorted(_assigned(cell) & set(answers)):
-            code, ans = answers[name]
-            extra.append(f"**Answer** to `{name}` ({'prediction' if code.startswith('predict') else 'exercise'}): {ans}")
+            kind, ans = answers[name]
+            extra.append(f"**Answer** to `{name}` ({kind}): {ans}")
         got = _frames_output(cell) if cell.cell_type == "code" else None
         if got:
             title, frames = got

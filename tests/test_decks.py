@@ -121,3 +121,14 @@ def test_prediction_slide_notes_carry_the_computed_answer(deck02, monkeypatch):
     fault, refcount, mapcount = q.answer_key()
     slide = next(s for s in _sections(deck02) if "q_cve" in s and "predict" in s)
     assert f"fault = {fault}, refcount = {refcount!r}, mapcount = {mapcount!r}" in _notes(slide)
+
+
+def test_later_runs_need_no_npm(monkeypatch, tmp_path):
+    """Once the tarballs are in the npm cache, a build fetches nothing: no npm, no network."""
+    b = _builder()
+    if not all((b.NPM_CACHE / tgz).exists() for _, tgz, _ in b.PACKAGES.values()):
+        pytest.skip(f"the npm cache {b.NPM_CACHE} is not filled yet (the first `make slides` fills it)")
+    monkeypatch.setattr(b.shutil, "which", lambda name: None)          # as if npm were not installed
+    monkeypatch.setattr(b.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
+    b.fetch()
+    assert (b.vendor(tmp_path / "vendor") / "reveal.js" / "plugin" / "notes" / "notes.js").exists()
