@@ -154,7 +154,10 @@ def truncate_inode_pages_range(k, file, first_index, func="truncate_inode_pages_
     """
     from .memory import folio_put, zap_pte_range
     removed = orphans = 0
-    for index in sorted(i for i in file.pages if i >= first_index):
+    indices = sorted(i for i in file.pages if i >= first_index)
+    # said first, so that the frees and orphans print after it, in kernel order
+    k.trace.emit(func, f"remove {len(indices)} page(s)", f"page-cache folios from index {first_index}")
+    for index in indices:
         folio = file.pages.pop(index)
         if folio.mapcount:
             for vma in list(file.i_mmap):

@@ -413,6 +413,9 @@ def unmap_mapping_range(k, file, first_index, even_cows):
     """mm/memory.c: unmap_mapping_range(): zap every mapping of file pages
     at index >= ``first_index`` in every VMA of the file's i_mmap; with
     ``even_cows`` also the private COW copies of those pages."""
+    # said first, so that what the zap frees prints after it, in kernel order
+    k.trace.emit("unmap_mapping_range", "zap", f"every PTE of pages from index {first_index} in the file's "
+                 f"i_mmap, even_cows={int(even_cows)}")
     total = 0
     for vma in list(file.i_mmap):
         end_index = vma.pgoff + vma.npages
@@ -420,8 +423,7 @@ def unmap_mapping_range(k, file, first_index, even_cows):
             continue
         start = vma.start + max(0, first_index - vma.pgoff) * PAGE_SIZE
         total += zap_pte_range(k, vma, start, vma.end, even_cows)
-    k.trace.emit("unmap_mapping_range", f"{total} PTE(s) zapped",
-                 f"pages from index {first_index}, even_cows={int(even_cows)}")
+    k.trace.emit("unmap_mapping_range", f"{total} PTE(s) zapped", "")
     return total
 
 

@@ -195,7 +195,8 @@ def test_truncation_and_sigbus_name_the_file_systems_functions(shmem, setattr_fn
     p.write(m + PAGE, b"x")
     f.truncate(1)
     funcs = _funcs(k)
-    assert setattr_fn in funcs and remove_fn in funcs and funcs.count("unmap_mapping_range") == 2
+    calls = [e for e in k.trace if e.func == "unmap_mapping_range" and e.decision == "zap"]
+    assert setattr_fn in funcs and remove_fn in funcs and len(calls) == 2
     with pytest.raises(SIGBUS):
         p.read(m + PAGE, 1)
     assert _funcs(k) == [fault_fn]
@@ -308,3 +309,19 @@ def test_each_caller_says_what_happens_after_the_last_pass():
     k, p, a, _ = _pinned_and_spliced()
     assert "number of pages not migrated" in k.migrate(p, a, 1, reason="move_pages").reasons[a]
     assert "offline_pages() calls it again" in k.migrate(p, a, 1, reason="offline").reasons[a]
+
+
+@pytest.mark.parametrize("shmem", [True, False])
+def test_truncation_trace_prints_in_kernel_order(shmem):
+    """Truncation's trace names each function before the pages it frees: no free_folio precedes the unmap that caused it."""
+    k = Kernel()
+    f = k.open("m", 2, shmem=shmem)
+    p = k.spawn()
+    m = p.mmap(2, file=f)
+    p.read(m, 1)
+    p.write(m, b"private copy")                 # a COW copy that the first unmap frees
+    mark = len(k.trace)
+    f.truncate(0)
+    funcs = [e.func for e in k.trace[mark:]]
+    first_free = funcs.index("free_folio")
+    assert "unmap_mapping_range" in funcs[:first_free]
