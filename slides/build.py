@@ -324,7 +324,7 @@ def _short(md):
     rest = "\n".join(lines[len(head):]).strip()
     block = re.split(r"\n\s*\n", rest)[0].strip() if rest else ""
     if block.startswith("|"):
-        block = block if len(block.split()) <= 160 else ""     # a reference table stays whole
+        pass                                # a table is slide material: it stays whole
     elif re.match(r"([*-]|\d+\.)\s", block):
         items = re.split(r"\n(?=(?:[*-]|\d+\.)\s)", block)[:4]
         cut = []
@@ -396,6 +396,13 @@ DECK_TEXT = {
                       "then **step ▶**, to watch it happen: every step",
                       "opens the run in the stepper. The slides below play it step by step: every step")],
         "446a3f8f": [("Two eras side by side, one set of controls:", "Two eras side by side, step by step:")],
+        "972ea9cb": [("Pick a case and an era: the verdict, the deciding kernel decisions, and the run in the stepper.",
+                      "In the notebook, any case in any era: the verdict, the deciding kernel decisions, and the run "
+                      "in the stepper. Here, one of them:")],
+    },
+    "08-mapcount-lab": {
+        "3a0372b0": [("Pick a workload and a size: the model runs it with every tracker attached and redraws the costs.",
+                      "In the notebook, any workload at any size, with every tracker attached. Here, fork-heavy:")],
     },
     "09-large-folios": {
         "b692d7c2": [("Now step it. The stepper plays 6.18; its era switch replays the same steps under another kernel:",
@@ -453,6 +460,10 @@ def deckify(nb, path=None, notes_dir=None):
         for name in sorted(_assigned(cell) & set(answers)):
             kind, ans = answers[name]
             extra.append(f"**Answer** to `{name}` ({kind}): {ans}")
+        if cell.cell_type == "code" and _slide_type(cell) == "-" and any(
+                'class="mm-snapshot"' in "".join(o.get("data", {}).get("text/html", ""))
+                for o in cell.get("outputs", [])):
+            _set_type(cell, "subslide")     # a lab explorer's snapshot: a slide of its own
         got = _frames_output(cell) if cell.cell_type == "code" else None
         if got:
             title, frames = got
