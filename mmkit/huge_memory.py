@@ -199,8 +199,8 @@ def _copy_huge(k, vma, addr, pmd):
     vma.mm.pgd[addr >> 21] = Pmd(new, vma.write, True)
     folio_remove_rmap_pmd(k, old, vma)
     _put(k, old, 1)
-    k.trace.emit("do_huge_pmd_wp_page", f"new THP {new.pfn} mapped writable", "copied 512 pages from {2}",
-                 new.pfn, new.pfn, old.pfn)
+    k.trace.emit("do_huge_pmd_wp_page", f"new THP {new.pfn} mapped writable", "copied 512 pages from THP {0}",
+                 new.pfn, old.pfn)
 
 
 def do_wp_large(k, vma, addr, pte, flags):
@@ -488,7 +488,7 @@ def split_folio(k, folio):
     kept = [f for f in small.values() if f.refcount]
     k.nr_folios += len(kept) - 1
     emit(fn, f"{len(kept)} order-0 page(s) kept, {folio.nr - len(kept)} freed",
-         "order {1} folio split; unmapped pages return to the allocator", folio.pfn, folio.order)
+         "order {0} folio split; unmapped pages return to the allocator", folio.pfn, folio.order)
     return None
 
 
