@@ -15,7 +15,8 @@ What it does:
    do), any other widget as a snapshot, and each exercise a cell creates is
    followed by its folded solution in an output marked for the instructor;
 2. per audience, keeps or drops those solution outputs (the student book
-   has none), folds the hidden hint cells into ``<details>``, points
+   has none; the instructor's also gets each lab task's computed answer, as
+   the decks' notes do), folds the hidden hint cells into ``<details>``, points
    ``*.ipynb`` links at the pages, and exports each notebook with
    nbconvert's ``basic`` template into a page of our own: one style sheet
    and one small script (``book/book.css``, ``book/book.js``), pictures
@@ -110,8 +111,33 @@ _IPYNB_LINK = re.compile(r'(href=")(?!https?:|//)([^"#]*?)\.ipynb(#[^"]*)?"')
 _MD_LINK = re.compile(r'(href=")(?!https?:|//)([^"#]*?)\.md(#[^"]*)?"')
 
 
-def for_audience(nb, audience):
-    """A copy of an executed notebook as ``audience`` reads it."""
+def task_answers(path):
+    """``{variable: answer markdown}`` of the lab tasks a notebook assigns,
+    as the decks' notes compute them (``slides/build.py``:
+    ``prediction_answers()``, from the tasks' model runs); {} if that cannot
+    run here.  The questions' solutions come from the kernel instead."""
+    try:
+        answers = _slides_build().prediction_answers(path)
+    except Exception as e:              # an older slides/build.py or a kit without the labs
+        log(f"  (no lab task answers for {path.name}: {type(e).__name__}: {e})")
+        return {}
+    return {name: ans for name, (kind, ans) in answers.items() if kind == "lab task"}
+
+
+def _task_solution_cell(name, answer):
+    import nbformat
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+    cell = nbformat.v4.new_markdown_cell(
+        f'<details class="mm-solution"><summary>Solution (lab task <code>{html.escape(name)}</code>): open only '
+        f"after you have tried</summary>{markdown2html_mistune(answer)}</details>")
+    cell.metadata[SOLUTION_MARK] = name
+    return cell
+
+
+def for_audience(nb, audience, tasks=None):
+    """A copy of an executed notebook as ``audience`` reads it (``tasks``:
+    the lab tasks' answers, :func:`task_answers`, shown to the instructor
+    under the cell that assigns the task)."""
     import nbformat
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
@@ -134,6 +160,9 @@ def for_audience(nb, audience):
                 outs.append(o)
             cell.outputs = outs
         cells.append(cell)
+        if audience == "instructor" and tasks and cell.cell_type == "code":
+            for name in sorted(set(re.findall(r"^(\w+)\s*=", cell.source, re.M)) & set(tasks)):
+                cells.append(_task_solution_cell(name, tasks[name]))
     nb.cells = cells
     return nb
 
@@ -223,8 +252,9 @@ def docs_for(audience, docs_dir):
     return files
 
 
-def write_site(executed, docs_dir, out, audience):
-    """Write one audience's site from executed notebooks ``[(stem, nb)]``."""
+def write_site(executed, docs_dir, out, audience, tasks=None):
+    """Write one audience's site from executed notebooks ``[(stem, nb)]``
+    (``tasks``: ``{stem: task answers}`` for the instructor)."""
     import nbformat  # noqa: F401
     from pygments.formatters import HtmlFormatter
     if (out / "_static" / "book.js").exists():       # an earlier book: no stale pages stay behind
@@ -242,7 +272,7 @@ def write_site(executed, docs_dir, out, audience):
     pages = [(e[0], e[1]) for e in entries]
     check = _slides_build().remote_references
     for i, (fname, title, stem, nb, kind) in enumerate(entries):
-        page_nb = for_audience(nb, audience) if kind == "notebook" else nb
+        page_nb = for_audience(nb, audience, (tasks or {}).get(stem)) if kind == "notebook" else nb
         body, _ = exporter.from_notebook_node(page_nb, resources={"metadata": {"name": stem}})
         if kind == "doc":
             body = _inline_images(body, docs_dir)
@@ -280,9 +310,10 @@ def build(notebooks, outs, docs_dir=ROOT / "docs"):
             t = time.perf_counter()
             executed.append((path.stem, execute(path, pathlib.Path(tmp))))
             log(f"  executed {path.name} ({time.perf_counter() - t:.1f} s)")
+    tasks = {p.stem: task_answers(p) for p in notebooks} if "instructor" in outs else {}
     written = {}
     for audience, out in outs.items():
-        written[audience] = write_site(executed, docs_dir, out, audience)
+        written[audience] = write_site(executed, docs_dir, out, audience, tasks)
         log(f"{audience} book: {len(written[audience])} page(s) in {out}; open {out / 'index.html'}")
     log(f"book built in {time.perf_counter() - t0:.1f} s")
     return written

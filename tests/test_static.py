@@ -73,6 +73,12 @@ def test_student_pages_drop_solutions_and_fold_hints():
     assert b.WIDGET_MIME not in s
     assert student.cells[0].cell_type == "markdown" and "second hint" in student.cells[0].source
     assert "<details" in student.cells[0].source
+    # a lab task's answer goes under the cell that assigns it, for the instructor only
+    nb.cells.append(nbformat.v4.new_code_cell("t1 = tasks.break_task()"))
+    with_tasks = {"t1": "`'fork; C vmsplices'`"}
+    inst = b.for_audience(nb, "instructor", with_tasks)
+    assert "mm-solution" in inst.cells[-1].source and "C vmsplices" in inst.cells[-1].source
+    assert "C vmsplices" not in str(b.for_audience(nb, "student", with_tasks))
 
 
 def test_instructor_docs_only_in_the_instructor_book(tmp_path):
