@@ -381,6 +381,9 @@ def _reword(cell, table):
 #: per deck, per cell id: [(text, what the deck says instead)] for text about a control
 #: the deck lacks (the decks have no buttons, sliders or era drop-downs)
 DECK_TEXT = {
+    "01-fork": {
+        "01-40": [("Change `SEED` for a new one.", "In the notebook, `SEED` draws a new one.")],
+    },
     "02-cow": {
         "02-14": [("Now step it. The stepper below plays 6.18; switch its era to 5.7 and step again:",
                    "Step by step, first under 6.18, then the same steps under 5.7:")],
