@@ -7,23 +7,37 @@
 What it does, per notebook:
 
 1. copies it to a temporary folder and executes it there (nbclient), so the
-   repository is never written;
-2. replaces each stepper cell (``name = Stepper("scenario", era="...")``) by
-   one slide per step, drawn with the ``lecture`` preset (16:9, large
-   fonts): a static deck cannot run a kernel, so the live widget would only
-   show its first frame;
-3. exports it with nbconvert's reveal template (the ``reveal_offline``
-   variant in ``slides/templates``, which drops the mermaid import), every
-   script and style sheet pointing into ``vendor/`` next to the deck.
+   repository is never written, after a set-up cell that makes every widget
+   display as :mod:`mmkit.static` draws it for the book (the widgets' own
+   ``goto()``), in the ``lecture`` preset (16:9, large fonts);
+2. turns each Stepper and Compare into one slide per step: a Compare's eras
+   side by side, a Stepper in its own era, and in every era drawn where the
+   text before it asks to switch eras; the labs' explorers stay as the static
+   snapshot :mod:`mmkit.static` made, on a slide of their own;
+3. makes the text fit a deck: import cells are left out, text about controls
+   a deck lacks is reworded (:data:`DECK_TEXT`), and a long reading cell
+   keeps its claim (its heading and first sentences, or the ``slide``
+   variant of ``slides/notes/<notebook>.md``, which may draw a picture)
+   while its whole text goes to the speaker notes;
+4. adds speaker notes (reveal's notes plugin, key ``s``): the sections of
+   ``slides/notes/<notebook>.md`` keyed by cell id, and on every slide that
+   asks a ``predict()`` / ``generate()`` question or a lab task, its answer,
+   computed from the answer key (decks are lecturer material: answers even
+   where release mode is on);
+5. exports it with nbconvert's reveal template (the ``reveal_offline``
+   variant in ``slides/templates``: no mermaid import, the deck's styles),
+   every script and style sheet pointing into ``vendor/`` next to the deck.
 
 ``vendor/`` holds reveal.js, require.js, jQuery, MathJax and the widget
 HTML manager, taken from the npm registry with ``npm pack`` (no dependency
-tree is installed) into ``build/npm/`` (ignored by git) and extracted once.
-A lecture hall needs no network: open ``site/slides/index.html``, or serve
-the folder with ``python -m http.server --bind 127.0.0.1 -d site/slides``.
+tree is installed) into the cache ``~/.cache/mmkit/npm`` (``MMKIT_NPM_CACHE``)
+on the first run only (that run needs npm and the registry; later runs are
+offline), and extracted once.  A lecture hall needs no network: open
+``site/slides/index.html``, or serve the folder with
+``python -m http.server --bind 127.0.0.1 -d site/slides``.
 
 Cells with slide type ``skip`` (the answer cells of the exercises) are left
-out of the decks; solutions never appear in them.
+out of the decks; solutions never appear on a slide.
 """
 
 import argparse
