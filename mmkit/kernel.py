@@ -354,9 +354,9 @@ class Kernel:
         Examples
         --------
         >>> k = Kernel(); p = k.spawn("P"); a = p.mmap(1); p.write(a, b"x")
-        >>> print(k.dump())
+        >>> print(k.dump())  # doctest: +ELLIPSIS
         P[1] 0x7f0000000000 rw private anon: pfn 2 W D | r1 m1 p0 AE anon data=b'x'
-        key: r = refcount (folio_ref_count); m = mapcount (folio_mapcount; /proc/kpagecount); p = pins (FOLL_PIN; +1024 each on the refcount); AE = PageAnonExclusive set; W = PTE writable; D = PTE dirty
+        key: r = refcount (folio_ref_count); m = this page's mapcount ...; p = pins ...; AE = PageAnonExclusive set; W = PTE writable; D = PTE dirty
         """
         from .notation import counters, key_for, pte_bits
         used = set()

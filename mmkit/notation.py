@@ -7,10 +7,13 @@ page's state the same short way, and every place that shows it carries
 ====  ======================================================================
 r     refcount: ``folio_ref_count()``, every reference (mappings, GUP, pipes,
       the page cache, a pin's bias)
-m     mapcount: ``folio_mapcount()``, how many PTEs map the page (what
-      ``/proc/kpagecount`` reports)
+m     this page's mapcount, what ``/proc/kpagecount`` reports: for a small
+      folio ``folio_mapcount()``, how many PTEs map it; for a page of a
+      large folio ``folio_precise_page_mapcount()`` (its PTEs plus the
+      folio's PMD mappings)
 p     pins: ``FOLL_PIN`` references (each adds ``GUP_PIN_COUNTING_BIAS`` = 1024
-      to the refcount of an order-0 page)
+      to the refcount of a small folio; 1 to a large folio's refcount and
+      its ``_pincount``)
 AE    PageAnonExclusive is set (absent: not set)
 W     the PTE is writable; ``RO``: present but read-only
 D     the PTE is dirty (the page was written through it)
@@ -35,8 +38,10 @@ __all__ = ["KEY", "KEY_LINE", "NAMES", "counters", "pte_bits", "key_for"]
 #: short symbol -> what it means, in the order the symbols are written
 NAMES = {
     "r": "refcount (folio_ref_count)",
-    "m": "mapcount (folio_mapcount; /proc/kpagecount)",
-    "p": "pins (FOLL_PIN; +1024 each on the refcount)",
+    "m": "this page's mapcount (/proc/kpagecount; folio_mapcount() for a small folio, "
+         "folio_precise_page_mapcount() for a page of a large one)",
+    "p": "pins (FOLL_PIN; each adds 1024 to a small folio's refcount, 1 to a large folio's "
+         "refcount and _pincount)",
     "AE": "PageAnonExclusive set",
     "W": "PTE writable",
     "RO": "PTE read-only",

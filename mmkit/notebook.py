@@ -53,11 +53,11 @@ def pages(k, fields=("pfn", "writable", "refcount", "mapcount", "pincount", "exc
     >>> t = pages(k, parent=(p, a), child=(c, a))
     >>> t.column("mapcount"), t.column("m")
     ([2, 2], [2, 2])
-    >>> print(t)
+    >>> print(t)  # doctest: +ELLIPSIS
     page    pfn  W/RO  r  m  p  AE
     parent    2  RO    2  2  0  no
     child     2  RO    2  2  0  no
-    key: r = refcount (folio_ref_count); m = mapcount (folio_mapcount; /proc/kpagecount); p = pins (FOLL_PIN; +1024 each on the refcount); AE = PageAnonExclusive set; W = PTE writable; RO = PTE read-only
+    key: r = refcount (folio_ref_count); m = this page's mapcount ...; p = pins ...; AE = PageAnonExclusive set; W = PTE writable; RO = PTE read-only
     """
     rows = []
     zero = False
