@@ -39,7 +39,7 @@ Flip one rule of a preset to see what it does::
 """
 
 from dataclasses import dataclass, fields, replace as _replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .errors import InvalidArgument
 
@@ -218,6 +218,13 @@ class Era:
             raise InvalidArgument("gup_unshares_anon needs anon_exclusive: unsharing is decided on PageAnonExclusive")
         if self.fork_copies_pinned_cache and not self.fork_copies_maybe_pinned:
             raise InvalidArgument("fork_copies_pinned_cache needs fork_copies_maybe_pinned: it widens that copy")
+
+    @cached_property
+    def kernel_names(self):
+        """Today's name -> this era's name, for every function whose name
+        changed (:data:`KERNEL_NAMES`); computed once per era, so a hot fault
+        path reads it with one dict look-up (see :func:`kernel_name`)."""
+        return {name: _kernel_name(self.name, name) for name in KERNEL_NAMES}
 
     @property
     def version(self):

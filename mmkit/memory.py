@@ -302,12 +302,12 @@ def wp_can_reuse_anon_folio(k, folio, vma):
             return True
         emit("reuse_swap_page", "no reuse", "mapcount {} > 1", folio.pfn, folio.mapcount)
         return False
-    fn = kernel_name(era, "wp_can_reuse_anon_folio")
+    fn = era.kernel_names["wp_can_reuse_anon_folio"]
     if folio.refcount != 1:
         emit(fn, "no reuse", "refcount {} > 1 (mapcount {})", folio.pfn, folio.refcount, folio.mapcount)
         return False
     emit(fn, "reuse", "refcount 1: our PTE is the only user", folio.pfn)
-    if era.reuse_moves_anon_rmap:
+    if era.reuse_moves_anon_rmap and folio.mapping is not vma.anon_vma:    # else nothing to move
         folio_move_anon_rmap(k, folio, vma)
     return True
 
