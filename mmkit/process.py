@@ -215,32 +215,38 @@ class Process:
         page = addr & _MASK
         vma = mm.find_vma(page) if n and addr + n <= page + PAGE_SIZE else None
         if vma is not None and vma.file is None and vma.write and vma.read:
-            pages = ((page, vma),)          # one page of writable anon memory: the common case
-        else:
-            pages = self._check_access(mm, addr, n, True)
+            # one page of writable anon memory: the common case
+            k.trace.begin("{}.write({:#x}, {} bytes)", task.name, addr, n)
+            self._store(k, mm, vma, page, addr - page, data)
+            return
+        pages = self._check_access(mm, addr, n, True)
         k.trace.begin("{}.write({:#x}, {} bytes)", task.name, addr, n)
         pos = 0
-        check = k.check
-        pgd = mm.pgd
         for page, vma in pages:
-            table = pgd.get(page >> _PMD_SHIFT)    # the CPU's table walk (mm.pte(), inlined)
-            e = table[(page >> PAGE_SHIFT) & 511] if table is not None else None
-            old = None
-            if e is None or not e.write:
-                old = e.folio if e is not None else None
-                e = handle_pte_fault(k, vma, page, e, FAULT_FLAG_WRITE)   # the access walked the table
             off = addr + pos - page
-            c = n - pos if n - pos < PAGE_SIZE - off else PAGE_SIZE - off
-            folio = e.folio
-            folio.data = page_write(folio.data, off, data[pos:pos + c] if c != n else data)
-            e.dirty = True
-            if not folio.anon:
-                folio.dirty = True
+            c = min(n - pos, PAGE_SIZE - off)
+            self._store(k, mm, vma, page, off, data[pos:pos + c])
             pos += c
-            if check:
-                check_pte(k, vma, e)
-                if old is not None and old is not folio:
-                    check_folio(k, old)
+
+    def _store(self, k, mm, vma, page, off, chunk):
+        """One page's part of a CPU store: walk the table, fault if the PTE
+        is missing or read-only (handle_pte_fault()), write the bytes, set
+        the PTE dirty, then check what changed."""
+        table = mm.pgd.get(page >> _PMD_SHIFT)        # the CPU's table walk (mm.pte(), inlined)
+        e = table[(page >> PAGE_SHIFT) & 511] if table is not None else None
+        old = None
+        if e is None or not e.write:
+            old = e.folio if e is not None else None
+            e = handle_pte_fault(k, vma, page, e, FAULT_FLAG_WRITE)   # the access walked the table
+        folio = e.folio
+        folio.data = page_write(folio.data, off, chunk)
+        e.dirty = True
+        if not folio.anon:
+            folio.dirty = True
+        if k.check:
+            check_pte(k, vma, e)
+            if old is not None and old is not folio:
+                check_folio(k, old)
 
     def read(self, addr, n):
         """Load ``n`` bytes from ``addr``; returns bytes."""
