@@ -19,7 +19,9 @@ assignment notebook built from seeded exercises:
   it autogrades.
 
 The lecturer's round trip (all nbgrader's own commands, run in the course
-directory)::
+directory, with the kit's venv active -- ``. .venv/bin/activate`` -- or as
+``.venv/bin/python -m nbgrader ...``: nbgrader runs its database migrations
+with the ``alembic`` command, which is only on the PATH of an active venv)::
 
     python -m mmkit.grading export course/ --assignment ps1 --kinds cow,pin,fork
     cd course && nbgrader generate_assignment ps1      # release/ps1: no answers, no hidden tests
@@ -34,6 +36,15 @@ runs the notebook in (``autograded/<student>/<assignment>``); on the hub,
 ``$JUPYTERHUB_USER`` (so hub user names must be the nbgrader student ids);
 elsewhere ``$MMKIT_STUDENT``.  The student version works in release mode
 (``MMKIT_RELEASE=1``): it never needs an answer key.
+
+Feedback (``--feedback``): ``verdict`` (the default, for marks) makes the
+assignment's set-up cell set ``MMKIT_RELEASE_FEEDBACK=verdict``, so that
+under release mode ``qN.check()`` says only right or wrong for the whole
+answer (no per-part verdicts, no misconception text that may name the
+right value); ``full`` keeps the per-part feedback (formative work).  The
+intro cell says which the assignment uses.  Neither is a sandbox: the
+student runs Python, so marks are only as safe as the hidden tests, which
+run on the lecturer's machine.
 """
 
 import argparse
@@ -98,9 +109,17 @@ def score(q, answer, points=1):
     """The hidden test: the points ``answer`` earns out of ``points``: the
     share of its parts that are right (a multiple-choice or build
     question: all or nothing)."""
+    from . import release
+    if release.verdict_only() and os.environ.get("NBGRADER_EXECUTION") != "autograde":
+        release.guard("grading.score() (per-part credit) outside nbgrader's autograder")
     if answer is ...:
         return 0.0
-    ok, _ = q.evaluate(answer)
+    with release._internal():
+        return _score(q, answer, points)
+
+
+def _score(q, answer, points):
+    ok, _ = q._evaluate(answer)
     if ok is None:
         return 0.0
     if ok or q._checker is not None or len(q.parts) == 1:
@@ -125,22 +144,38 @@ def _cell(kind, source, grade_id, grade=False, solution=False, locked=True, poin
     return c
 
 
-_EXAMPLE = {"predict": "a tuple in the order the question lists, e.g. (2, 2, 0, False), or one value",
-            "inverse": 'a letter, e.g. "B"', "build": "a function build(k) that returns (process, address)"}
+_TASK = {"predict": "Read the program and say what it does to the page: the question lists what to give.",
+         "inverse": "Which of the programs shown ends in the state described? Answer with its letter.",
+         "build": "Write a function `build(k)` that brings a page into the state described and returns "
+                  "(process, address)."}
+
+#: feedback setting -> what the assignment's intro says about it
+FEEDBACK = {"verdict": "check() says only right or wrong for the whole answer",
+            "full": "check() says which part is wrong and explains it"}
 
 
-def assignment_notebook(assignment, problems=DEFAULT_SET, title=None, points=1):
+def assignment_notebook(assignment, problems=DEFAULT_SET, title=None, points=1, feedback="verdict"):
     """The nbgrader source notebook of ``assignment``: ``problems`` is a
-    list of (kind, form, difficulty); each question is worth ``points``."""
+    list of (kind, form, difficulty); each question is worth ``points``;
+    ``feedback`` is ``"verdict"`` or ``"full"`` (see the module docstring)."""
     import nbformat
     from .exercises import FORMS, KINDS
+    if feedback not in FEEDBACK:
+        raise InvalidArgument(f"feedback must be one of {', '.join(FEEDBACK)}, not {feedback!r}")
+    if feedback == "verdict":
+        how = ("you may try an answer with `qN.check(...)`: in this assignment it says only whether the whole "
+               "answer is right or wrong (not which part, and no explanation)")
+    else:
+        how = ("try your answer with `qN.check(...)` as often as you like (it says right or wrong and explains "
+               "a wrong part)")
     cells = [_cell("markdown", f"# {title or assignment}\n\n"
                    "Each question below is drawn for you alone (your student id picks the seed). For each: read "
-                   "the question, try your answer with `qN.check(...)` as often as you like (it says right or "
-                   "wrong and explains a wrong part; `qN.hint()` gives hints), then leave your final answer in "
-                   "the answer cell as `answer_N = ...`. Only the answer cells are graded; each question is "
-                   "worth the points its title shows, shared among its parts.", "intro")]
-    cells.append(_cell("code", "import mmkit.grading as grading\n\n"
+                   f"the question; {how}; `qN.hint()` gives the hints this course allows. Then leave your final "
+                   "answer in the answer cell as `answer_N = ...`. Only the answer cells are graded; each "
+                   "question is worth the points its title shows, shared among its parts.\n\n"
+                   f"*Feedback in this assignment: {FEEDBACK[feedback]}.*", "intro")]
+    cells.append(_cell("code", "import os\nimport mmkit.grading as grading\n\n"
+                       f"os.environ['MMKIT_RELEASE_FEEDBACK'] = {feedback!r}   # {FEEDBACK[feedback]}\n"
                        "STUDENT = grading.student_id()   # on the course hub: your hub user name\n"
                        f"ASSIGNMENT = {assignment!r}\n"
                        "print(f'Questions for student {STUDENT!r}')", "setup"))
@@ -148,11 +183,11 @@ def assignment_notebook(assignment, problems=DEFAULT_SET, title=None, points=1):
         if kind not in KINDS or form not in FORMS or form not in KINDS[kind].forms:
             raise InvalidArgument(f"problem {n}: no {form!r} question of kind {kind!r}")
         pts = points
-        cells.append(_cell("markdown", f"## Question {n} ({kind}, {form}; {pts:g} point{'' if pts == 1 else 's'})",
-                           f"q{n}-title"))
+        cells.append(_cell("markdown", f"## Question {n}: {KINDS[kind].title} ({pts:g} point{'' if pts == 1 else 's'})"
+                           f"\n\n{_TASK[form]}", f"q{n}-title"))
         cells.append(_cell("code", f"q{n} = grading.question(ASSIGNMENT, STUDENT, {n}, {kind!r}, {form!r}, "
                            f"{difficulty})\nq{n}.show()", f"q{n}-question"))
-        cells.append(_cell("code", f"# try: q{n}.check(...)   answer with {_EXAMPLE[form]}\n"
+        cells.append(_cell("code", f"# try: q{n}.check(...)   answer as the question's last line says\n"
                            f"answer_{n} = ...\n"
                            "### BEGIN SOLUTION\n"
                            f"answer_{n} = q{n}.answer_key()\n"
@@ -178,7 +213,8 @@ c.Autograde.create_student = True
 '''
 
 
-def export_nbgrader(course_dir, assignment="ps1", problems=DEFAULT_SET, course_id="mmkit", title=None, points=1):
+def export_nbgrader(course_dir, assignment="ps1", problems=DEFAULT_SET, course_id="mmkit", title=None, points=1,
+                    feedback="verdict"):
     """Write an nbgrader course directory (``nbgrader_config.py`` and
     ``source/<assignment>/<assignment>.ipynb``) at ``course_dir``; returns
     the notebook's path.  Existing notebooks are overwritten, nothing else
@@ -193,7 +229,7 @@ def export_nbgrader(course_dir, assignment="ps1", problems=DEFAULT_SET, course_i
     with open(cfg, "w") as f:
         f.write(_CONFIG.format(root=course_dir, course=course_id))
     path = os.path.join(src, f"{assignment}.ipynb")
-    nbformat.write(assignment_notebook(assignment, problems, title, points), path)
+    nbformat.write(assignment_notebook(assignment, problems, title, points, feedback), path)
     return path
 
 
@@ -238,22 +274,34 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m mmkit.grading",
                                  description="Seeded mmkit exercises as an nbgrader assignment.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    ex = sub.add_parser("export", help="write an nbgrader course directory with one assignment")
-    ex.add_argument("course_dir")
-    ex.add_argument("--assignment", default="ps1")
-    ex.add_argument("--course-id", default="mmkit")
+    ex = sub.add_parser("export", help="write an nbgrader course directory with one assignment",
+                        description="Write COURSE_DIR/nbgrader_config.py and COURSE_DIR/source/ASSIGNMENT/"
+                                    "ASSIGNMENT.ipynb. Then, with the venv active (. .venv/bin/activate): "
+                                    "cd COURSE_DIR && nbgrader generate_assignment ASSIGNMENT.")
+    ex.add_argument("course_dir", help="the nbgrader course directory to write (created if missing)")
+    ex.add_argument("--assignment", default="ps1",
+                    help="the assignment name, also the notebook's name and part of every seed (default ps1)")
+    ex.add_argument("--course-id", default="mmkit", help="nbgrader's course id (default mmkit)")
+    ex.add_argument("--title", help="the notebook's heading (default: the assignment name)")
+    ex.add_argument("--feedback", choices=sorted(FEEDBACK), default="verdict",
+                    help="what check() tells students in release mode: 'verdict' only right or wrong for the "
+                         "whole answer (default, for marks), 'full' per-part feedback (formative)")
     ex.add_argument("--points", type=float, default=1, help="points per question (default 1)")
     ex.add_argument("--problems", type=_problems, default=DEFAULT_SET,
-                    help="comma-separated kind[:form[:difficulty]], e.g. fork,cow,pin,cow:inverse")
+                    help="comma-separated kind[:form[:difficulty]], e.g. fork,cow,pin,cow:inverse "
+                         "(default fork,cow,pin,cow:inverse; kinds: python -m mmkit.exercises --list)")
     gr = sub.add_parser("grades", help="print the grade table (after nbgrader autograde)")
-    gr.add_argument("course_dir")
-    gr.add_argument("--assignment")
-    gr.add_argument("--json", action="store_true")
+    gr.add_argument("course_dir", help="the nbgrader course directory (holding gradebook.db)")
+    gr.add_argument("--assignment", help="only this assignment (default: all)")
+    gr.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
     if args.cmd == "export":
         points = int(args.points) if args.points == int(args.points) else args.points
-        path = export_nbgrader(args.course_dir, args.assignment, args.problems, args.course_id, points=points)
-        print(f"wrote {path}\nnext: cd {args.course_dir} && nbgrader generate_assignment {args.assignment}")
+        path = export_nbgrader(args.course_dir, args.assignment, args.problems, args.course_id, title=args.title,
+                               points=points, feedback=args.feedback)
+        print(f"wrote {path} (feedback: {FEEDBACK[args.feedback]})\n"
+              f"next (with the venv active: . .venv/bin/activate):\n"
+              f"  cd {args.course_dir} && nbgrader generate_assignment {args.assignment}")
         return 0
     rows = grade_table(args.course_dir, args.assignment)
     if args.json:

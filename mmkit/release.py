@@ -24,8 +24,25 @@ Where the setting comes from (the first that says anything wins):
        enabled = true
        hints = [1, 2]          # hint 3 (the computed state) disabled
        contact = "Dr Example (office 1.23)"
+       feedback = "verdict"    # check() says only right or wrong (default "full")
 
-The environment's ``MMKIT_RELEASE_HINTS`` / ``_CONTACT`` override the file's.
+The environment's ``MMKIT_RELEASE_HINTS`` / ``_CONTACT`` / ``_FEEDBACK``
+override the file's.
+
+Feedback (``MMKIT_RELEASE_FEEDBACK`` or ``feedback =``): ``"full"`` (the
+default) keeps per-part verdicts and misconception feedback -- for
+formative work; ``"verdict"`` makes ``check()`` / ``evaluate()`` (and the
+lab tasks) say only right or wrong for the whole answer: no per-part
+verdict, no misconception text (which can name the right value), no
+per-part record in ``q.attempts``, and :func:`mmkit.grading.score` refuses
+outside nbgrader's autograder -- for graded work.
+
+Private twins: the question objects' underscore methods and attributes
+that hold or compute an answer (``q._answer_key()``, ``q._model_run()``,
+``q._walkthrough_text()``, ``q._all_hints()``, ``q._run``, ``q._hints``,
+the checkers' ``_letter`` / ``_states`` / ``_program`` ...) raise the same
+:class:`ReleaseModeError`; the kit's own public calls (``check()``,
+``hint()``) reach them inside :func:`_internal`.
 
 What release mode is and is not: it takes the answer off every documented
 path and every obvious attribute, so that it is not one call away.  It is
@@ -36,18 +53,23 @@ exercise with the tool.  Marks come from :mod:`mmkit.grading`'s hidden
 tests, run on the lecturer's machine.
 """
 
+import contextlib
+import contextvars
+import functools
 import os
 from dataclasses import dataclass
 
 from .errors import MMError
 
-__all__ = ["ReleaseModeError", "Release", "status", "enabled", "guard", "hint_allowed", "CONFIG_NAME",
-           "DEFAULT_CONTACT"]
+__all__ = ["ReleaseModeError", "Release", "status", "enabled", "guard", "hint_allowed", "verdict_only",
+           "private", "Secret", "CONFIG_NAME", "DEFAULT_CONTACT", "FEEDBACK"]
 
 CONFIG_NAME = "mmkit-release.toml"
 DEFAULT_CONTACT = "your lecturer"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+#: the feedback settings: per-part feedback, or one verdict for the whole answer
+FEEDBACK = ("full", "verdict")
 
 
 class ReleaseModeError(MMError):
@@ -64,6 +86,7 @@ class Release:
     hints: tuple = (1, 2, 3)
     contact: str = DEFAULT_CONTACT
     source: str = "default"
+    feedback: str = "full"
 
     def how_to_turn_off(self):
         if self.source == "MMKIT_RELEASE":
@@ -72,7 +95,8 @@ class Release:
             where = f"the file {self.source} ([release] enabled = true)"
         return (f"Release mode is on: answers and solutions are hidden in this course's student release; "
                 f"it is set by {where}. Only {self.contact} can turn it off. check() still says right "
-                f"or wrong and explains a wrong answer.")
+                f"or wrong" + (" for the whole answer." if self.feedback == "verdict"
+                                             else " and explains a wrong answer."))
 
 
 def _parse_hints(v, where):
@@ -151,7 +175,12 @@ def status(config_paths=None):
     if os.environ.get("MMKIT_RELEASE_HINTS") is not None:
         hints = _parse_hints(os.environ["MMKIT_RELEASE_HINTS"], "MMKIT_RELEASE_HINTS")
     contact = os.environ.get("MMKIT_RELEASE_CONTACT") or fileconf.get("contact") or DEFAULT_CONTACT
-    return Release(enabled=enabled, hints=hints if enabled else (1, 2, 3), contact=str(contact), source=source)
+    feedback = os.environ.get("MMKIT_RELEASE_FEEDBACK") or fileconf.get("feedback") or "full"
+    if not isinstance(feedback, str) or feedback.strip().lower() not in FEEDBACK:
+        raise ReleaseModeError(f"feedback must be one of {', '.join(FEEDBACK)}, not {feedback!r} "
+                               f"(MMKIT_RELEASE_FEEDBACK or {source})")
+    return Release(enabled=enabled, hints=hints if enabled else (1, 2, 3), contact=str(contact), source=source,
+                   feedback=feedback.strip().lower() if enabled else "full")
 
 
 def enabled():
@@ -169,3 +198,75 @@ def guard(what):
 def hint_allowed(level):
     """May hint tier ``level`` (1-3) be shown now?"""
     return level in status().hints
+
+
+def verdict_only():
+    """Does check() say only right or wrong now (release mode on with
+    ``feedback = "verdict"``)?"""
+    st = status()
+    return st.enabled and st.feedback == "verdict"
+
+
+# -- private twins ------------------------------------------------------------------------
+_TRUSTED = contextvars.ContextVar("mmkit_release_trusted", default=False)
+
+
+@contextlib.contextmanager
+def _internal():
+    """The kit's own public calls (check(), hint(), generate()...) run their
+    answer-bearing private helpers inside this."""
+    tok = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(tok)
+
+
+def _guard_private(what):
+    if not _TRUSTED.get():
+        guard(what)
+
+
+def private(what):
+    """Decorator: the method computes an answer; in release mode only the
+    kit's own public calls may run it (see :func:`_internal`)."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            _guard_private(what)
+            return fn(*a, **kw)
+        return wrapper
+    return deco
+
+
+def internal(fn):
+    """Decorator: a public entry point whose private helpers may run."""
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        with _internal():
+            return fn(*a, **kw)
+    return wrapper
+
+
+class Secret:
+    """A class attribute that holds an answer-bearing value per instance
+    (``self._letter = x`` stores it); reading it in release mode raises
+    :class:`ReleaseModeError` unless the kit's own public calls read it."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __set_name__(self, owner, name):
+        self.slot = "_mmkit_sealed_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        _guard_private(self.what)
+        try:
+            return obj.__dict__[self.slot]
+        except KeyError:
+            raise AttributeError(self.slot) from None
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value

@@ -152,3 +152,18 @@ def test_nbgrader_round_trip(lecturer, tmp_path):
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert {x["student"]: round(x["score"], 2) for x in json.loads(r.stdout)} == expected
+
+
+def test_export_states_its_feedback_and_readable_titles(lecturer, tmp_path):
+    """The exported assignment says which feedback check() gives (verdict-only by default, full on request), sets it in the set-up cell, and titles questions in words, not kind/form jargon."""
+    nb = grading.assignment_notebook("ps1", PROBLEMS)
+    intro, setup = nb.cells[0].source, nb.cells[1].source
+    assert "as often as you like" not in intro and "only right or wrong" in intro
+    assert "MMKIT_RELEASE_FEEDBACK'] = 'verdict'" in setup
+    titles = [c.source for c in nb.cells if c.metadata["nbgrader"]["grade_id"].endswith("-title")]
+    assert titles[0].startswith("## Question 1: what fork() shares") and "predict;" not in titles[0]
+    full = grading.assignment_notebook("ps1", PROBLEMS, feedback="full")
+    assert "explains a wrong part" in full.cells[0].source
+    r = subprocess.run([sys.executable, "-m", "mmkit.grading", "export", "--help"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "default ps1" in r.stdout and "--feedback" in r.stdout

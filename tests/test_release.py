@@ -166,3 +166,74 @@ def test_command_line_answers_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mmkit.exercises", "-k", "cow", "-s", "7"], env=env,
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 0 and "seed=7" in r.stdout
+
+
+def test_private_twins_hidden(on, monkeypatch):
+    """The underscore twins of the blocked calls (q._answer_key(), q._walkthrough_text(), q._all_hints(), q._run, the checkers' _letter/_program...) raise ReleaseModeError; check() still judges."""
+    monkeypatch.setenv("MMKIT_RELEASE_HINTS", "1,2")
+    q = generate("cow", seed=1)
+    calls = [q._answer_key, q._walkthrough_text, q._walkthrough_rows, q._all_hints, q._state_hint, q._model_run,
+             q._explanation, q._solution, q._last_trace, lambda: q._evaluate("copy"),
+             lambda: q._alt_value("mapcount_reuse", q.parts[0]),
+             lambda: q._run, lambda: q._hints, lambda: q._source, lambda: q._alt_runs]
+    inv = generate("cow", seed=3, form="inverse")
+    build = generate("cow", seed=3, form="build")
+    calls += [lambda: inv._checker._letter, lambda: inv._checker._states, inv._checker.key,
+              lambda: inv._checker.solution_text(inv), lambda: inv._checker.hint3(inv),
+              lambda: inv._checker.evaluate(inv, "A"), lambda: inv._source,
+              lambda: build._checker._program, build._checker.key, lambda: build._checker.solution_text(build)]
+    for call in calls:
+        with pytest.raises(ReleaseModeError) as e:
+            call()
+        assert "Release mode is on" in str(e.value)
+    assert len(q.hints()) == 2 and q.evaluate("reuse")[0] in (True, False)
+    assert inv.evaluate("A")[0] in (True, False)
+
+
+def test_lab_task_private_twins_hidden(on):
+    """A lab task's _hints and _judge raise in release mode; check() still judges."""
+    t = tasks.eras_task("fork; C pins R/O; P writes", "no_leak")
+    for get in (lambda: t._hints, lambda: t._judge):
+        with pytest.raises(ReleaseModeError):
+            get()
+    assert t.evaluate("nonsense")[0] in (None, False)
+
+
+def test_verdict_only_feedback(on, monkeypatch, tmp_path):
+    """With feedback = "verdict" (environment or mmkit-release.toml) check() says only right or wrong: no part names, no misconception, no per-part record, and grading.score refuses outside the autograder."""
+    monkeypatch.setenv("MMKIT_RELEASE", "0")
+    q = predict("fork", after="fork", fields=("refcount", "mapcount"), who="parent")
+    right = q.answer_key()
+    wrong = (right[0] + 5, right[1])
+    full = q.evaluate(wrong)[1]
+    assert any("refcount" in m for m in full)
+    monkeypatch.setenv("MMKIT_RELEASE", "1")
+    monkeypatch.setenv("MMKIT_RELEASE_FEEDBACK", "verdict")
+    assert release.status().feedback == "verdict" and release.verdict_only()
+    ok, msgs = q.evaluate(wrong)
+    assert ok is False and len(msgs) == 1 and "refcount" not in msgs[0] and "mapcount" not in msgs[0]
+    assert q.check(wrong) is False and q.attempts[-1]["verdicts"] == {}
+    assert q.evaluate(right) == (True, ["Correct."])
+    inv = generate("cow", seed=3, form="inverse")
+    assert len(inv.evaluate("A")[1]) == 1 and len(inv.evaluate("B")[1]) == 1
+    import mmkit.grading as grading
+    with pytest.raises(ReleaseModeError):
+        grading.score(q, wrong)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert grading.score(q, wrong) == 0.5
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    # the same from the config file
+    monkeypatch.delenv("MMKIT_RELEASE")
+    monkeypatch.delenv("MMKIT_RELEASE_FEEDBACK")
+    cfg = tmp_path / "mmkit-release.toml"
+    cfg.write_text('[release]\nenabled = true\nfeedback = "verdict"\n')
+    monkeypatch.setenv("MMKIT_RELEASE_CONFIG", str(cfg))
+    assert release.verdict_only() and len(q.evaluate(wrong)[1]) == 1
+    cfg.write_text('[release]\nenabled = true\nfeedback = "some"\n')
+    with pytest.raises(ReleaseModeError):
+        release.status()
+    # lab tasks too
+    cfg.write_text('[release]\nenabled = true\nfeedback = "verdict"\n')
+    t = tasks.eras_task("fork; C pins R/O; P writes", "no_leak")
+    ok, msgs = t.evaluate("5.7")
+    assert ok is not None and len(msgs) == 1

@@ -24,6 +24,7 @@ import json
 import pathlib
 import re
 import sys
+from .. import release
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -188,6 +189,7 @@ def tasks_block(path):
     return "\n".join(rows) + "\n" if len(rows) > 2 else ""
 
 
+@release.internal
 def _answer_text(q):
     key = q._answer_key()
     if q._checker is not None:
@@ -256,6 +258,7 @@ def all_misconceptions():
     return out
 
 
+@release.internal
 def question_misconceptions(q):
     """The misconceptions (key -> Misconception) the checker names for wrong
     answers to ``q`` (every plausible wrong value of every part is tried)."""

@@ -883,6 +883,9 @@ class InverseChecker:
 
     form = 'q.check("A") -- the letter of the program that ends in this state'
 
+    _letter = release.Secret("The answer of a multiple-choice question (_letter)")
+    _states = release.Secret("The end states of the choices (_states)")
+
     def __init__(self, target, letter, states):
         self.target = target
         self._letter = letter
@@ -900,9 +903,11 @@ class InverseChecker:
         release.guard("The end states of the choices")
         return self._states
 
+    @release.private("The answer of a multiple-choice question (key())")
     def key(self):
         return self._letter
 
+    @release.private("The checker's evaluate() (per-choice feedback; use q.check())")
     def evaluate(self, q, answer):
         if answer is ...:
             return None, ["No answer yet: replace ... with a letter."]
@@ -934,6 +939,7 @@ class InverseChecker:
         msgs.append("q.hint() gives a hint.")
         return False, msgs
 
+    @release.private("Hint 3 (hint3())")
     def hint3(self, q):
         wrong = [x for x in q.choices if x != self._letter and self._states[x] is not None]
         x = wrong[q.params.get("seed", 0) % len(wrong)] if wrong else None
@@ -942,6 +948,7 @@ class InverseChecker:
         f = next(f for f, a, b in zip(FIELDS, self._states[x], self.target) if a != b)
         return f"Eliminate ({x}): it ends with a different {f} than the state shown."
 
+    @release.private("The solution (solution_text())")
     def solution_text(self, q):
         sub = _full(q.choices[self._letter], q.params)
         return f"Answer: {self._letter}\n" + "\n".join(sub._walkthrough_text())
@@ -951,6 +958,8 @@ class BuildChecker:
     """Write build(k) -> (process, address) reaching a target state."""
 
     form = "q.check(build) where build(k) returns (process, address)"
+
+    _program = release.Secret("The model solution of a build question (_program)")
 
     def __init__(self, target, program):
         self.target = target
@@ -962,9 +971,11 @@ class BuildChecker:
         release.guard("The model solution of a build question")
         return self._program
 
+    @release.private("The model solution of a build question (key())")
     def key(self):
         return self._program
 
+    @release.private("The checker's evaluate() (per-part feedback; use q.check())")
     def evaluate(self, q, fn):
         if fn is ...:
             return None, ["No answer yet: define build(k) and call q.check(build)."]
@@ -1010,10 +1021,12 @@ class BuildChecker:
         msgs.append("q.hint() gives a hint.")
         return False, msgs
 
+    @release.private("Hint 3 (hint3())")
     def hint3(self, q):
         code = self._program.code().splitlines()
         return "One program that works starts like this:\n" + "\n".join(code[:max(3, len(code) // 2)])
 
+    @release.private("The solution (solution_text())")
     def solution_text(self, q):
         return ("One solution:\n\ndef build(k):\n" + "\n".join("    " + ln for ln in self._program.code().splitlines())
                 + '\n    return P, a\n\n' + "\n".join(_full(self._program, q.params)._walkthrough_text()))
@@ -1047,6 +1060,7 @@ def _state_program(kind, seed, form, era, difficulty, avoid):
     raise RuntimeError(f"could not draw a {kind} {form} exercise for seed {seed}")
 
 
+@release.internal
 def make_question(kind, seed, form="predict", era=None, difficulty=2):
     """Build the question of ``kind`` / ``seed`` / ``form`` / ``era`` / ``difficulty``."""
     spec = KINDS[kind]

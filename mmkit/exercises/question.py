@@ -272,6 +272,12 @@ class Question:
         For multiple-choice (inverse) questions: letter -> Program.
     """
 
+    # answer-bearing state: unreadable in release mode outside the kit's own public calls
+    _source = release.Secret("q._source (for a multiple-choice or build question it is the answer)")
+    _run = release.Secret("q._run (the model run the answer is read from)")
+    _alt_runs = release.Secret("q._alt_runs (model runs the feedback is read from)")
+    _hints = release.Secret("q._hints (the hints, whatever tiers the release allows)")
+
     def __init__(self, source, parts, params, text, hints=(), choices=None, intro="", checker=None):
         self._source = source
         self.parts = list(parts)
@@ -290,6 +296,7 @@ class Question:
 
     # -- the answer key --------------------------------------------------------
     @property
+    @release.internal
     def source(self):
         """The question's program (or scenario).  For a multiple-choice or
         build question it is the answer, so release mode hides it there."""
@@ -304,6 +311,7 @@ class Question:
         release.guard("q.run (the model run the answer is read from)")
         return self._model_run()
 
+    @release.private("q._model_run() (the model run the answer is read from)")
     def _model_run(self):
         if self._run is None:
             self._run = self._source.run(self.era)
@@ -315,14 +323,17 @@ class Question:
         question).  For lecturers and tests; learners use :meth:`solution`.
         Not available in release mode (:mod:`mmkit.release`)."""
         release.guard("answer_key()")
-        return self._answer_key()
+        with release._internal():
+            return self._answer_key()
 
+    @release.private("q._answer_key()")
     def _answer_key(self):
         if self._checker is not None:
             return self._checker.key()
         vals = tuple(p.fn(self._model_run()) for p in self.parts)
         return vals[0] if len(vals) == 1 else vals
 
+    @release.private("q._alt_value() (the answer under another kernel era)")
     def _alt_value(self, key, part):
         if key not in self._alt_runs:
             alt_era = ALTERNATIVES[key](self.era)
@@ -344,10 +355,12 @@ class Question:
             return None
 
     @property
+    @release.internal
     def verbs(self):
         return [op.verb for op in getattr(self._source, "ops", ())]
 
     @property
+    @release.internal
     def gup_ops(self):
         return [(op.verb, op.a4 if op.verb == "pin" else False) for op in getattr(self._source, "ops", ())
                 if op.verb in ("pin", "gup", "vmsplice")]
@@ -364,11 +377,13 @@ class Question:
         names = ", ".join(p.name for p in self.parts)
         return f"q.check(({names})) -- a tuple in this order, or keywords q.check({self.parts[0].name}=..., ...)"
 
+    @release.internal
     def code_lines(self):
         """The code shown with the question, one string per line (line 1 is
         the first); the "line N" of every prompt counts these lines."""
         return self._source.code(self.params.get("era")).splitlines()
 
+    @release.internal
     def numbered_code(self):
         ls = self.code_lines()
         if not getattr(self._source, "ops", None):
@@ -440,6 +455,7 @@ class Question:
                              f"got {answer!r}")
         return list(answer)
 
+    @release.internal
     def evaluate(self, answer=..., **kw):
         """Check without displaying: returns ``(ok, messages)``.
 
@@ -447,6 +463,13 @@ class Question:
         ``...`` placeholder) or it could not be read.  ``messages`` are the
         lines :meth:`check` would display.
         """
+        ok, msgs = self._evaluate(answer, **kw)
+        if ok is not None and release.verdict_only():
+            return ok, [_VERDICT[ok]]
+        return ok, msgs
+
+    @release.private("q._evaluate() (per-part feedback)")
+    def _evaluate(self, answer=..., **kw):
         if self._checker is not None:
             return self._checker.evaluate(self, answer)
         if answer is ... and not kw:
@@ -481,6 +504,7 @@ class Question:
         msgs.append("q.hint() gives a hint.")
         return False, msgs
 
+    @release.internal
     def check(self, answer=..., **kw):
         """Check ``answer``; display the verdict and return True / False
         (None when there is no answer yet).
@@ -502,7 +526,7 @@ class Question:
 
     def _record(self, answer, kw, ok):
         verdicts = {}
-        if self._checker is None:
+        if self._checker is None and not release.verdict_only():
             try:
                 raw = self._collect(answer, kw)
                 truth = [p.fn(self._model_run()) for p in self.parts]
@@ -522,6 +546,7 @@ class Question:
             time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")))
 
     # -- hints and solution ----------------------------------------------------------
+    @release.internal
     def hints(self):
         """All three hints as strings (hint 3 is computed from the model,
         unless the question was given its own three).  In release mode, only
@@ -532,11 +557,13 @@ class Question:
             return [h for i, h in enumerate(hs, 1) if i in st.hints]
         return hs
 
+    @release.private("q._all_hints() (every hint tier)")
     def _all_hints(self):
         if len(self._hints) >= 3:
             return list(self._hints[:3])
         return self._hints[:2] + [self._state_hint()]
 
+    @release.private("q._state_hint() (hint 3)")
     def _state_hint(self):
         if self._checker is not None:
             return self._checker.hint3(self)
@@ -563,6 +590,7 @@ class Question:
         return (f"Before {where}, {who} is {notation.counters(info.refcount, info.mapcount, info.pincount, info.exclusive)}"
                 f", {notation.pte_bits(info.writable)} ({_KEY}). What does that line change?")
 
+    @release.internal
     def hint(self, level=None):
         """Display the next hint (or hint ``level``, 1 to 3).  After the
         third, says there are no more."""
@@ -598,6 +626,11 @@ class Question:
         """The worked solution as text: the answer and the state after each line
         (not in release mode)."""
         release.guard("explanation()")
+        with release._internal():
+            return self._explanation()
+
+    @release.private("q._explanation() (the solution)")
+    def _explanation(self):
         if self._checker is not None:
             return self._checker.solution_text(self)
         key = self._answer_key()
@@ -605,6 +638,7 @@ class Question:
         lines += self._walkthrough_text()
         return "\n".join(lines)
 
+    @release.private("q._walkthrough_rows() (the solution's states)")
     def _walkthrough_rows(self):
         pkey = next((p.key for p in self.parts if p.key is not None), None)
         if pkey is None or not hasattr(self._source, "ops"):
@@ -618,6 +652,7 @@ class Question:
             rows.append((line.op.code(), val, info))
         return pkey, rows
 
+    @release.private("q._walkthrough_text() (the solution)")
     def _walkthrough_text(self):
         pkey, rows = self._walkthrough_rows()
         if not rows:
@@ -631,6 +666,7 @@ class Question:
             out += [f"  {t}" for t in trace]
         return out
 
+    @release.private("q._last_trace() (the solution's kernel trace)")
     def _last_trace(self):
         run = self._model_run()
         k = getattr(run, "kernel", None)
@@ -642,6 +678,11 @@ class Question:
         """Display the answer with a step-by-step explanation, folded:
         open it only after you have tried.  Not available in release mode."""
         release.guard("solution()")
+        with release._internal():
+            self._solution()
+
+    @release.private("q._solution() (the solution)")
+    def _solution(self):
         e = html.escape
         key = self._answer_key()
         if self._checker is not None:
@@ -664,8 +705,11 @@ class Question:
         display_html(f'<details class="mm-solution"><summary>Solution ({e(self.params_line())}): '
                      f'open only after you have tried</summary><p>Answer: <code>{e(repr(key))}</code></p>'
                      f'{table}<p>Kernel trace of the last line:</p>{trace}</details>',
-                     "Solution:\n" + self.explanation())
+                     "Solution:\n" + self._explanation())
 
+
+_VERDICT = {True: "Correct.",
+            False: "Not right. (This course's release says only right or wrong for the whole answer.)"}
 
 GENERIC = {
     "refcount": "Count every holder of the page at the end: one per page-table entry that maps it, one for "

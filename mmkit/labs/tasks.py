@@ -75,6 +75,9 @@ class Task:
     hints : list of 3 str
     """
 
+    _hints = release.Secret("t._hints (every hint tier)")
+    _judge = release.Secret("t._judge (the judge's detailed feedback)")
+
     def __init__(self, title, text, answer_form, judge, hints):
         self.title = title
         self.text = text
@@ -89,7 +92,11 @@ class Task:
         """``(ok, messages)`` without displaying anything."""
         if answer is ...:
             return None, ["No answer yet: replace ... with your answer."]
-        return self._judge(answer)
+        with release._internal():
+            ok, msgs = self._judge(answer)
+        if ok is not None and release.verdict_only():
+            return ok, ["Right." if ok else "Not right. (This course's release says only right or wrong.)"]
+        return ok, msgs
 
     def check(self, answer=...):
         """Check ``answer``, display the verdict and return True / False (None: no answer yet)."""
@@ -104,6 +111,7 @@ class Task:
                      f"{mark} " + "\n  ".join(msgs))
         return ok
 
+    @release.internal
     def hint(self):
         """The next of three hints; a fourth call says there are no more.
         In release mode (:mod:`mmkit.release`) only the hint tiers the
@@ -123,6 +131,7 @@ class Task:
             msg = f"Hint {self._hint_level}/{len(self._hints)}: {self._hints[self._hint_level - 1]}"
         display_html(f'<div class="mm-hint">{html.escape(msg)}</div>', msg)
 
+    @release.internal
     def hints(self):
         """The hints as strings (in release mode, only the tiers the lecturer allows)."""
         st = release.status()
