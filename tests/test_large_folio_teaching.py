@@ -233,6 +233,24 @@ def test_rmap_graph_hook_helpers():
     at = large_node_attrs(lf)
     assert card_variant(at) == "folio_anon" and at["large"] and at["nr"] == 512
     assert [(r.start, r.stop) for r in at["runs"]] == [(0, 3), (3, 4), (4, 512)]
-    assert "large_mapcount 512" in at["label"] and "entire_mapcount 1" in at["label"]
+    assert "large 512 entire 1" in at["label"] and "0–2 m2 · 3 m1 · 4–511 m2" in at["label"]
     xs = [cell_of(at["runs"], i, 0.0, 1.0, 512) for i in (0, 3, 4, 511)]
     assert xs == sorted(xs) and xs[1] != xs[2] and cell_of(at["runs"], 100, 0.0, 1.0, 512) == xs[3]
+
+
+def test_rmap_graph_draws_a_large_folio_as_one_node():
+    """In the rmap graph a THP is one folio node whose label lists its pages' runs; the parent's PMD is
+    one 'PMD' entry, the child's split PMD runs of PTEs, all pointing at that node; a copy is its own node."""
+    from mmkit.viz import rmap_graph
+    k, p, c, a = _forked_thp([3])
+    g = rmap_graph(k)
+    head = k.page(p, a).pfn
+    large = [n for n, d in g.nodes(data=True) if d.get("large")]
+    assert large == [("folio", head)]
+    assert "0–2 m2 · 3 m1 · 4–511 m2" in g.nodes[("folio", head)]["label"]
+    ptes = {n: d for n, d in g.nodes(data=True) if d["kind"] == "pte"}
+    pmd = [n for n, d in ptes.items() if d.get("pmd")]
+    assert len(pmd) == 1 and g.nodes[pmd[0]]["label"] == "PMD\nRO" and g.has_edge(pmd[0], ("folio", head), "pte")
+    child = [n for n, d in ptes.items() if d["pid"] == c.pid]
+    assert sum(1 for n in child if g.has_edge(n, ("folio", head), "pte")) == 2      # pages 0-2 and 4-511
+    assert ("folio", k.page(c, a + 3 * 4096).pfn) in g

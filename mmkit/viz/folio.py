@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from ..errors import InvalidArgument
 from .style import PALETTE
 
-__all__ = ["FolioView", "Run", "folio_view", "draw_folio", "draw_strip", "strip_runs", "large_node_attrs", "cell_of",
+__all__ = ["FolioView", "Run", "folio_view", "draw_folio", "draw_strip", "strip_runs", "run_text", "large_node_attrs", "cell_of",
            "LANE_STATES", "GROUP_CELLS"]
 
 PAGE = 4096
@@ -340,15 +340,30 @@ def large_node_attrs(folio):
     it at that page's cell (:func:`cell_of`)."""
     size = folio.nr * 4
     size_s = f"{size // 1024} MiB" if size >= 1024 else f"{size} KiB"
-    label = (f"folio pfn {folio.pfn}, order {folio.order} ({size_s})\n"
-             f"r{folio.refcount} p{folio.pincount} large_mapcount {folio.large_mapcount} "
-             f"entire_mapcount {folio.entire_mapcount}")
+    runs = strip_runs(folio)
+    label = (f"folio pfn {folio.pfn}, {size_s} ({folio.nr} pages)\n"
+             f"r{folio.refcount} p{folio.pincount} large {folio.large_mapcount} entire {folio.entire_mapcount}\n"
+             + run_text(runs))
     return dict(kind="folio", group=False, large=True, pfn=folio.pfn, pfns=(folio.pfn,), count=1,
-                order=folio.order, nr=folio.nr, runs=strip_runs(folio), refcount=folio.refcount,
+                order=folio.order, nr=folio.nr, runs=runs, refcount=folio.refcount,
                 mapcount=folio.large_mapcount, pincount=folio.pincount, anon=folio.anon,
                 exclusive=any(pg.anon_exclusive for pg in folio.pages), pinned=folio.pincount > 0,
                 maybe_pinned=folio.pincount > 0, zero=False, in_page_cache=False, orphan=False,
                 dirty=folio.dirty, index=folio.index, page=0, label=label)
+
+
+def run_text(runs, most=4):
+    """The strip in words, for a card: ``"0–2 m2 · 3 m1 AE · 4–511 m2"``
+    (the first ``most`` - 1 runs and a count of the rest when there are more)."""
+    def one(r):
+        where = f"{r.start}" if r.n == 1 else f"{r.start}–{r.stop - 1}"
+        if r.mixed:
+            return f"{where} mixed"
+        m, ae = r.page
+        return f"{where} m{m}" + (" AE" if ae else "")
+    if len(runs) <= most:
+        return " · ".join(one(r) for r in runs)
+    return " · ".join(one(r) for r in runs[:most - 1]) + f" · … {len(runs) - most + 1} more runs"
 
 
 def cell_of(runs, page, x, w, nr, min_frac=0.04):

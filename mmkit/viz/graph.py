@@ -39,6 +39,7 @@ import networkx as nx
 from ..gup import FOLL_LONGTERM, FOLL_WRITE
 from ..notation import counters
 from ..pageinfo import GUP_PIN_COUNTING_BIAS, PAGE_SIZE
+from .folio import large_node_attrs
 
 __all__ = ["rmap_graph", "graph_diff", "GraphDiff", "folio_label", "GROUP_THRESHOLD", "KINDS"]
 
@@ -143,14 +144,22 @@ def rmap_graph(kernel, *, group=GROUP_THRESHOLD, expand=(), names=None):
 
     # -- folio nodes (maybe grouped) --------------------------------------------
     target = {}                            # pfn -> folio node id
-    if group and len(folios) > group:
+    # a large folio is one node, with its pages in a strip (mmkit.viz.folio)
+    for pfn, f in folios.items():
+        lf = getattr(f, "folio", None) if getattr(f, "large", False) else None
+        if lf is not None:
+            if ("folio", lf.pfn) not in g:
+                g.add_node(("folio", lf.pfn), **large_node_attrs(lf))
+            target[pfn] = ("folio", lf.pfn)
+    small = {pfn: f for pfn, f in folios.items() if pfn not in target}
+    if group and (len(folios) > group or len(small) < len(folios)):
         g.graph["grouped"] = True
         keep, keep_ptes, keep_vmas = _expansion(expand, ptes)
-        target = _group_folios(g, folios, mappers, held, keep)
-    for pfn in sorted(folios):
+        target.update(_group_folios(g, small, mappers, held, keep))
+    for pfn in sorted(small):
         if pfn not in target:
             target[pfn] = ("folio", pfn)
-            _add_folio(g, folios[pfn], mappers.get(pfn, ()))
+            _add_folio(g, small[pfn], mappers.get(pfn, ()))
 
     # -- PTEs ------------------------------------------------------------------
     if g.graph["grouped"]:
@@ -492,7 +501,7 @@ def _add_grouped_ptes(g, ptes, target, keep_ranges, keep_vmas):
     runs = []
     for pid, vma, addr, e in ptes:
         t = target[e.folio.pfn]
-        key = (pid, vma.id, t, bool(getattr(e, "write", False)), not e.present)
+        key = (pid, vma.id, t, bool(getattr(e, "write", False)), not e.present, hasattr(e, "pmd"))
         single = vma.id in keep_vmas or any(pid == r[0] and r[1] <= addr <= r[2] for r in keep_ranges)
         if runs and not single and runs[-1][0] == key and runs[-1][-1][-1] == addr - PAGE_SIZE \
                 and not runs[-1][1]:
@@ -500,15 +509,15 @@ def _add_grouped_ptes(g, ptes, target, keep_ranges, keep_vmas):
             continue
         runs.append([key, single, vma, e, [addr]])
     for key, _, vma, e, addrs in runs:
-        pid, _, t, write, mig = key
+        pid, _, t, write, mig, pmd = key
         if len(addrs) == 1:
             _add_pte(g, pid, vma, addrs[0], e, t)
             continue
         node = ("ptes", pid, addrs[0], addrs[-1])
         n = len(addrs)
         g.add_node(node, kind="pte", group=True, pid=pid, addr=addrs[0], last_addr=addrs[-1], write=write,
-                   dirty=e.dirty, migration=mig, pfn=e.folio.pfn, count=n,
-                   label=f"{n}×\n{'mig' if mig else 'W' if write else 'RO'}")
+                   dirty=e.dirty, migration=mig, pfn=e.folio.pfn, count=n, pmd=pmd,
+                   label=f"{'PMD' if pmd else f'{n}×'}\n{'mig' if mig else 'W' if write else 'RO'}")
         g.add_edge(("vma", vma.id), node, key="page_table", kind="page_table")
         g.add_edge(node, t, key="pte", kind="pte", write=write, migration=mig, count=n)
 
