@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 NOTEBOOKS = ["notebooks/02-cow.ipynb", "notebooks/glossary.ipynb"]
-GUIDE = "# A guide\n\nSee the [glossary](../notebooks/glossary.ipynb#gup).\n"
+GUIDE = "# A guide\n\nSee the [glossary](../notebooks/glossary.ipynb#gup) and [nbgrader](https://nbgrader.readthedocs.io).\n"
 INSTRUCTOR = "# Instructor guide\n\nThe answer to q_cve is INSTRUCTOR-ONLY-ANSWER.\n"
 
 
