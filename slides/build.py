@@ -383,50 +383,48 @@ def picture_cell(md):
     return cell
 
 
-def _reword(cell, table):
-    """Apply the deck's replacements of a cell's text; each one must match."""
+def _reword(cell, table, used):
+    """Apply the deck's replacements (:data:`DECK_TEXT`) that occur in the cell's text."""
     for old, new in table:
-        if old not in cell.source:          # the notebook changed; tests/test_decks.py says so too
-            log(f"warning: deck rewording of cell {cell.get('id')}: {old!r} is not in its text "
-                "(update slides/build.py's DECK_TEXT)")
-        cell.source = cell.source.replace(old, new)
+        if old in cell.source:
+            cell.source = cell.source.replace(old, new)
+            used.add(old)
 
 
-#: per deck, per cell id: [(text, what the deck says instead)] for text about a control
-#: the deck lacks (the decks have no buttons, sliders or era drop-downs)
+#: per deck: [(text, what the deck says instead)] for text about a control the deck lacks
+#: (the decks have no buttons, sliders or era drop-downs); matched against the text of every
+#: markdown cell, so that it survives a notebook's cell ids being renewed
 DECK_TEXT = {
-    "01-fork": {
-        "01-40": [("Change `SEED` for a new one.", "In the notebook, `SEED` draws a new one.")],
-    },
-    "02-cow": {
-        "02-14": [("Now step it. The stepper below plays 6.18; switch its era to 5.7 and step again:",
-                   "Step by step, first under 6.18, then the same steps under 5.7:")],
-        "02-19": [("Side by side, 5.7 against 6.18, one set of controls. Step to the parent's write (step 5) "
-                   "and compare the two traces:",
-                   "Side by side, 5.7 against 6.18, step by step. At the parent's write (step 5) compare "
-                   "the two traces:")],
-        "02-38": [("Try a few seeds with `era=\"5.7\"` as well: which answers change?",
-                   "Under 5.7 (`era=\"5.7\"`), which answers would change?")],
-    },
-    "07-history-lab": {
-        "3da8cf3c": [("opens the run in the stepper at its last step, so the verdict shows; press\n**⏮ reset**, "
-                      "then **step ▶**, to watch it happen: every step",
-                      "opens the run in the stepper. The slides below play it step by step: every step")],
-        "446a3f8f": [("Two eras side by side, one set of controls:", "Two eras side by side, step by step:")],
-        "972ea9cb": [("Pick a case and an era: the verdict, the deciding kernel decisions, and the run in the stepper.",
-                      "In the notebook, any case in any era: the verdict, the deciding kernel decisions, and the run "
-                      "in the stepper. Here, one of them:")],
-    },
-    "08-mapcount-lab": {
-        "3a0372b0": [("Pick a workload and a size: the model runs it with every tracker attached and redraws the costs.",
-                      "In the notebook, any workload at any size, with every tracker attached. Here, fork-heavy:")],
-    },
-    "09-large-folios": {
-        "b692d7c2": [("Now step it. The stepper plays 6.18; its era switch replays the same steps under another kernel:",
-                      "Step by step under 6.18 (the comparison below adds the other eras):")],
-        "374ebcce": [("one set of controls;", "step by step;"),
-                     ("Step to the end and compare", "At the end compare")],
-    },
+    "01-fork": [("Change `SEED` for a new one.", "In the notebook, `SEED` draws a new one.")],
+    "02-cow": [
+        ("Now step it. The stepper below plays 6.18; switch its era to 5.7 and step again:",
+         "Step by step, first under 6.18, then the same steps under 5.7:"),
+        ("Side by side, 5.7 against 6.18, one set of controls. Step to the parent's write (step 5) "
+         "and compare the two traces:",
+         "Side by side, 5.7 against 6.18, step by step. At the parent's write (step 5) compare "
+         "the two traces:"),
+        ("Try a few seeds with `era=\"5.7\"` as well: which answers change?",
+         "Under 5.7 (`era=\"5.7\"`), which answers would change?"),
+    ],
+    "07-history-lab": [
+        ("opens the run in the stepper at its last step, so the verdict shows; press\n**⏮ reset**, "
+         "then **step ▶**, to watch it happen: every step",
+         "opens the run in the stepper. The slides below play it step by step: every step"),
+        ("Two eras side by side, one set of controls:", "Two eras side by side, step by step:"),
+        ("Pick a case and an era: the verdict, the deciding kernel decisions, and the run in the stepper.",
+         "In the notebook, any case in any era: the verdict, the deciding kernel decisions, and the run "
+         "in the stepper. Here, one of them:"),
+    ],
+    "08-mapcount-lab": [
+        ("Pick a workload and a size: the model runs it with every tracker attached and redraws the costs.",
+         "In the notebook, any workload at any size, with every tracker attached. Here, fork-heavy:"),
+    ],
+    "09-large-folios": [
+        ("Now step it. The stepper plays 6.18; its era switch replays the same steps under another kernel:",
+         "Step by step under 6.18 (the comparison below adds the other eras):"),
+        ("5.8, 6.2 and 6.18, one set of controls;", "5.8, 6.2 and 6.18, step by step;"),
+        ("Step to the end and compare the traces", "At the end compare the traces"),
+    ],
 }
 
 
@@ -446,11 +444,12 @@ def deckify(nb, path=None, notes_dir=None):
     """
     stem = path.stem if path else nb.metadata.get("name", "")
     notes = read_notes(stem, notes_dir)
-    reword = DECK_TEXT.get(stem, {})
+    reword = DECK_TEXT.get(stem, [])
+    used = set()
     answers = prediction_answers(path) if path else {}
     ids = {c.get("id") for c in nb.cells}
-    unknown = sorted({k for k, _ in notes} - ids) + sorted(set(reword) - ids)
-    if unknown:                             # the notebook changed; tests/test_decks.py says so too
+    unknown = sorted({k for k, _ in notes} - ids)
+    if unknown:                             # the notebook changed; tests/test_slide_decks.py says so too
         log(f"warning: {stem}: deck notes / rewording for cells that do not exist: {', '.join(unknown)}")
     cells = []
     prev_text = ""
@@ -461,8 +460,7 @@ def deckify(nb, path=None, notes_dir=None):
             continue
         if cell.cell_type == "markdown":
             prev_text = cell.source             # as the notebook says it (before any rewording)
-            if cid in reword:
-                _reword(cell, reword[cid])
+            _reword(cell, reword, used)
             if (cid, "slide") in notes:
                 extra.append(cell.source)
                 pic = picture_cell(notes[(cid, "slide")])
@@ -474,7 +472,10 @@ def deckify(nb, path=None, notes_dir=None):
                 cell.source = _short(cell.source)
         if (cid, "notes") in notes:
             extra.insert(0, notes[(cid, "notes")])
-        for name in sorted(_assigned(cell) & set(answers)):
+        asked = sorted(_assigned(cell) & set(answers))
+        if asked and _slide_type(cell) == "-":
+            _set_type(cell, "subslide")     # a question on a slide of its own, its answer in that slide's notes
+        for name in asked:
             kind, ans = answers[name]
             extra.append(f"**Answer** to `{name}` ({kind}): {ans}")
         if cell.cell_type == "code" and _slide_type(cell) == "-" and any(
@@ -491,6 +492,9 @@ def deckify(nb, path=None, notes_dir=None):
             cells.append(cell)
         if extra:
             cells.append(notes_cell("\n\n".join(extra)))
+    for old, _ in reword:
+        if old not in used:                 # the notebook changed; tests/test_slide_decks.py says so too
+            log(f"warning: {stem}: the deck rewording of {old!r} found no such text (update DECK_TEXT)")
     nb.cells = cells
     nb.metadata.pop("widgets", None)
     return nb
