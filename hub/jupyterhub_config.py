@@ -2,10 +2,12 @@
 #
 #   make hub                      # or: .venv/bin/python hub/workshop.py serve
 #
-# Everything is JupyterHub's: configurable-http-proxy in front, the hub on 127.0.0.1,
-# SharedPasswordAuthenticator (one class password), SimpleLocalProcessSpawner (no system
-# user per student) and jupyterhub-idle-culler as a hub service.  hub/workshop.py starts it
-# with the settings below taken from MMKIT_HUB_* variables; see hub/README.md.
+# Everything is JupyterHub's: configurable-http-proxy in front (on 127.0.0.1 unless --ip /
+# MMKIT_HUB_IP), the hub on 127.0.0.1, SharedPasswordAuthenticator (one class password: a
+# WORKSHOP hub, optionally with an allow-list of names) or oauthenticator (MMKIT_HUB_AUTH=oauth:
+# graded use), see hub/hub_auth.py; SimpleLocalProcessSpawner (no system user per student),
+# jupyterhub-idle-culler as a hub service and the servers' own idle-kernel culler.
+# hub/workshop.py starts it with the settings below taken from MMKIT_HUB_* variables; see hub/README.md.
 #
 # One thing is added to the spawner, and only when the hub runs as root: each student's
 # server runs under an unprivileged uid of its own (MMKIT_HUB_UID_BASE + the hub's user id,
@@ -23,6 +25,10 @@ import tempfile
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "hub"))
+import hub_auth  # noqa: E402  (who may log in: MMKIT_HUB_AUTH, MMKIT_HUB_USERS)
+import notebook_sync  # noqa: E402  (the students' copies of notebooks/, kept up to date)
+
 NOTEBOOKS = ROOT / "notebooks"
 BIN = pathlib.Path(sys.executable).parent
 
@@ -36,11 +42,13 @@ def _env(name, default=None):
 
 STATE = pathlib.Path(_env("MMKIT_HUB_STATE")).resolve()
 HOMES = STATE / "homes"
+IP = _env("MMKIT_HUB_IP", "127.0.0.1")        # the proxy's public address (--ip)
 PORT = int(_env("MMKIT_HUB_PORT", "8000"))
 HUB_PORT = int(_env("MMKIT_HUB_HUB_PORT", "8081"))
 PROXY_API_PORT = int(_env("MMKIT_HUB_PROXY_API_PORT", "8001"))
 PROXY_COMMAND = _env("MMKIT_HUB_PROXY_COMMAND").split("\x1f")   # node + the proxy's bin script
 CULL_TIMEOUT = int(_env("MMKIT_HUB_CULL_TIMEOUT", "3600"))
+KERNEL_CULL_TIMEOUT = int(_env("MMKIT_HUB_KERNEL_CULL_TIMEOUT", "1800"))   # 0: kernels are never culled
 RELEASE = _env("MMKIT_HUB_RELEASE", "1")
 UID_BASE = int(_env("MMKIT_HUB_UID_BASE", "2000000"))
 
@@ -86,15 +94,15 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
         return UID_BASE + self.user.id
 
     def copy_notebooks(self):
-        """Give the student a copy of notebooks/ on first spawn; later spawns keep their work."""
+        """Bring the student's copy of notebooks/ up to date on every spawn (hub/notebook_sync.py):
+        new and untouched notebooks are copied, an edited one is never overwritten (the new
+        version goes beside it as <name>.updated.ipynb, listed in UPDATES.md)."""
         home = pathlib.Path(self.home_dir)
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mine = home / "notebooks"
-        if not mine.exists():
-            tmp = home / ".notebooks.copying"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(NOTEBOOKS, tmp, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-            tmp.rename(mine)
+        done = notebook_sync.sync(NOTEBOOKS, home / "notebooks")
+        for what, rels in done.items():
+            if rels and what != "kept":
+                self.log.info("mmkit notebooks for %s, %s: %s", self.user.name, what, ", ".join(rels))
         if AS_ROOT:
             uid = self.student_uid
             for path in [home, *home.rglob("*")]:
@@ -147,6 +155,12 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
         # student's websocket lost: 2 of 2231 cells in one 30-student load test); and a TCP
         # kernel port is reachable by every user of the machine, a socket in a 0700 home is not
         args.append("--KernelManager.transport=ipc")
+        # idle kernels: a student keeps several notebooks (kernels) open in JupyterLab; one idle
+        # for KERNEL_CULL_TIMEOUT s is shut down even with its tab open (rerun the cells to go on)
+        if KERNEL_CULL_TIMEOUT > 0:
+            args += [f"--MappingKernelManager.cull_idle_timeout={KERNEL_CULL_TIMEOUT}",
+                     f"--MappingKernelManager.cull_interval={max(60, KERNEL_CULL_TIMEOUT // 10)}",
+                     "--MappingKernelManager.cull_connected=True"]
         if os.geteuid() == 0 and not AS_ROOT:
             args.append("--allow-root")
         return args
@@ -161,10 +175,10 @@ def post_stop_hook(spawner):
         shutil.rmtree(spawner.runtime_dir, ignore_errors=True)
 
 
-# -- the hub and its proxy, loopback only --------------------------------------------------
+# -- the hub and its proxy: the proxy on IP (127.0.0.1 unless --ip), the hub on loopback -----
 c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
 
-c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.ip = IP
 c.JupyterHub.port = PORT
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = HUB_PORT
@@ -178,13 +192,13 @@ c.JupyterHub.cleanup_servers = True          # stopping the hub stops every stud
 c.JupyterHub.cleanup_proxy = True
 c.JupyterHub.concurrent_spawn_limit = 50      # a whole class may press "start" at once
 
-# -- who may log in: one class password ----------------------------------------------------
-c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = _env("MMKIT_HUB_PASSWORD")
-c.Authenticator.allow_all = True              # any name with the class password (a workshop)
-if os.environ.get("MMKIT_HUB_ADMIN_PASSWORD"):
-    c.SharedPasswordAuthenticator.admin_password = os.environ["MMKIT_HUB_ADMIN_PASSWORD"]
-    c.Authenticator.admin_users = {"lecturer"}
+# -- who may log in (hub/hub_auth.py): a class password (workshop) or OAuth (graded use) -----
+AUTH = hub_auth.settings()          # a clear SystemExit naming the missing setting
+for section, traits in AUTH.items():
+    for trait, value in traits.items():
+        setattr(c[section], trait, value)
+if hub_auth.mode() == "shared":     # every page says what kind of hub this is
+    c.JupyterHub.template_vars = {"announcement": hub_auth.WORKSHOP_BANNER}
 
 # -- the students' servers -----------------------------------------------------------------
 c.JupyterHub.spawner_class = WorkshopSpawner

@@ -14,7 +14,8 @@ The same pieces are used by tests/test_hub.py and hub/bench.py:
 * :class:`Student` logs in through the hub's login form, asks the hub's REST API for a token
   and a server, and executes notebook cells through the Jupyter server's kernel websocket.
 
-Every wait is bounded in time; nothing listens on anything but 127.0.0.1.
+Every wait is bounded in time; nothing listens on anything but 127.0.0.1 unless ``serve --ip``
+(``MMKIT_HUB_IP``) says so for the proxy.
 """
 
 import argparse
@@ -105,7 +106,7 @@ class Hub:
     """A running workshop hub; use as a context manager so that everything stops."""
 
     def __init__(self, state=None, port=None, password=None, cull_timeout=3600, release="1",
-                 admin_password=None, log=print, quiet=True, keep_log=None):
+                 admin_password=None, log=print, quiet=True, keep_log=None, ip="127.0.0.1", env=None):
         self.tmp = state is None
         self.state = pathlib.Path(state or tempfile.mkdtemp(prefix="mmkit-hub-")).resolve()
         self.port = port or free_port()
@@ -118,7 +119,11 @@ class Hub:
         self.proc = None
         self.logfile = None
         self.keep_log = keep_log        # copy the hub's log (hub, proxy, servers) here on stop
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ip = ip
+        self.env = dict(env or {})      # more MMKIT_HUB_* settings (MMKIT_HUB_USERS, MMKIT_HUB_AUTH ...)
+        # where this machine reaches the proxy: the address it listens on, or loopback for "all"
+        self.host = "127.0.0.1" if ip in ("", "0.0.0.0", "::", "127.0.0.1") else ip
+        self.url = f"http://{self.host}:{self.port}"
         self._seen = {}                 # pid -> psutil.Process: everything the hub started
 
     def start(self, timeout=90):
@@ -133,7 +138,9 @@ class Hub:
                    MMKIT_HUB_STATE=str(self.state), MMKIT_HUB_PORT=str(self.port),
                    MMKIT_HUB_HUB_PORT=str(free_port()), MMKIT_HUB_PROXY_API_PORT=str(free_port()),
                    MMKIT_HUB_PROXY_COMMAND="\x1f".join(proxy), MMKIT_HUB_PASSWORD=self.password,
-                   MMKIT_HUB_CULL_TIMEOUT=str(int(self.cull_timeout)), MMKIT_HUB_RELEASE=self.release)
+                   MMKIT_HUB_CULL_TIMEOUT=str(int(self.cull_timeout)), MMKIT_HUB_RELEASE=self.release,
+                   MMKIT_HUB_IP=self.ip)
+        env.update(self.env)
         if self.admin_password:
             env["MMKIT_HUB_ADMIN_PASSWORD"] = self.admin_password
         self.logfile = open(self.state / "hub.log", "ab") if self.quiet else None
@@ -326,7 +333,7 @@ class Kernel:
         import websocket
         self.student, self.session = student, session
         self.id = session["kernel"]["id"]
-        url = (f"ws://127.0.0.1:{student.hub.port}/user/{student.name}/api/kernels/{self.id}/channels"
+        url = (f"ws://{student.hub.host}:{student.hub.port}/user/{student.name}/api/kernels/{self.id}/channels"
                f"?session_id={uuid.uuid4().hex}")
         self.ws = websocket.create_connection(url, timeout=120,
                                               header=[f"Authorization: token {student.token}"])
@@ -399,19 +406,38 @@ def serve(args):
             pwfile.write_text(secrets.token_urlsafe(9) + "\n")
             pwfile.chmod(0o600)
         password = pwfile.read_text().strip()
+    ip = args.ip or os.environ.get("MMKIT_HUB_IP") or "127.0.0.1"
+    env = {}
+    if args.users:
+        env["MMKIT_HUB_USERS_FILE" if os.path.exists(args.users) else "MMKIT_HUB_USERS"] = (
+            os.path.abspath(args.users) if os.path.exists(args.users) else args.users)
+    sys.path.insert(0, str(HUB_DIR))
+    import hub_auth
+    check = dict(os.environ, MMKIT_HUB_PASSWORD=password, **env)
+    hub_auth.settings(check)                     # a clear error now, not in the hub's log
     hub = Hub(state=state, port=args.port, password=password, cull_timeout=args.cull_timeout,
-              release="0" if args.answers else "1", quiet=False)
+              release="0" if args.answers else "1", quiet=False, ip=ip, env=env)
     hub.tmp = False                              # a lecturer's hub keeps its students' work
     stop = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):   # also when started with SIGINT ignored (&)
         signal.signal(sig, lambda *a: stop.append(1))
+    shared = hub_auth.mode(check) == "shared"
+    where = ("127.0.0.1 only: put a TLS reverse proxy in front for a room, hub/README.md" if ip == "127.0.0.1"
+             else f"listening on {ip}" + (": WITHOUT TLS the class password crosses the network in clear"
+                                          if shared else ""))
     try:
         with hub:
-            print(f"\nmmkit workshop hub: {hub.url}/  (127.0.0.1 only)\n"
-                  f"  students log in with any name and the class password: {password}\n"
-                  f"  their copies of the notebooks: {state / 'homes'}/<name>/notebooks\n"
+            print(f"\nmmkit {'WORKSHOP ' if shared else ''}hub: http://{ip if ip not in ('', '0.0.0.0', '::') else hub.host}"
+                  f":{hub.port}/  ({where})\n"
+                  f"  {hub_auth.describe(check)}\n"
+                  + (f"  class password: {password}\n" if shared else "")
+                  + f"  their copies of the notebooks: {state / 'homes'}/<name>/notebooks (updated on each start;"
+                  f" edited ones are kept, new versions beside them as <name>.updated.ipynb)\n"
                   f"  release mode (answers hidden): {'off' if args.answers else 'on'};"
-                  f" idle servers stop after {args.cull_timeout} s\n  Ctrl-C stops the hub and every server.\n",
+                  f" idle servers stop after {args.cull_timeout} s, idle kernels after "
+                  f"{os.environ.get('MMKIT_HUB_KERNEL_CULL_TIMEOUT', '1800')} s\n"
+                  "  no per-student memory limit on one machine (hub/README.md)\n"
+                  "  Ctrl-C stops the hub and every server.\n",
                   flush=True)
             while not stop and hub.proc.poll() is None:
                 time.sleep(0.5)
@@ -430,6 +456,10 @@ def main(argv=None):
                                    "(default /var/lib/mmkit-hub as root, else ~/.local/state/mmkit-hub)")
     s.add_argument("--password", help="the class password (default: $MMKIT_HUB_PASSWORD, "
                                       "else one generated once and kept in STATE/class-password)")
+    s.add_argument("--ip", help="address the proxy listens on (default $MMKIT_HUB_IP, else 127.0.0.1; "
+                                "for a room prefer a TLS reverse proxy in front of 127.0.0.1, hub/README.md)")
+    s.add_argument("--users", help="allow-list: a file of student names (one a line) or 'alice,bob'; "
+                                   "other names are refused (default $MMKIT_HUB_USERS / $MMKIT_HUB_USERS_FILE)")
     s.add_argument("--cull-timeout", type=int, default=3600, help="stop servers idle this many seconds")
     s.add_argument("--answers", action="store_true", help="instructor hub: do not set the student release mode")
     s.add_argument("--proxy-only", action="store_true", help=argparse.SUPPRESS)
@@ -442,6 +472,11 @@ def main(argv=None):
     except Missing as e:
         print(f"make hub: {e}", file=sys.stderr)
         return 2
+    except SystemExit as e:                      # hub_auth.AuthConfigError: a setting is missing
+        if isinstance(e.code, str):
+            print(f"make hub: {e.code}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

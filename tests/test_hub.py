@@ -37,7 +37,7 @@ def proxy():
 
 @pytest.fixture(scope="module")
 def hub(proxy):
-    with workshop.Hub(cull_timeout=600) as running:
+    with workshop.Hub(cull_timeout=600, env={"MMKIT_HUB_USERS": "alice,bob,carol"}) as running:
         yield running
 
 
@@ -49,6 +49,15 @@ def test_wrong_password_is_refused(hub):
     """The login form refuses a student who does not give the class password."""
     with pytest.raises(PermissionError):
         workshop.Student(hub, "mallory", password="not-the-class-password").login()
+
+
+def test_a_name_not_on_the_allow_list_is_refused_and_the_login_page_says_workshop(hub):
+    """With MMKIT_HUB_USERS set, a mistyped name is refused even with the class password, and the login page announces a workshop hub."""
+    with pytest.raises(PermissionError):
+        workshop.Student(hub, "alcie").login()
+    import requests
+    page = requests.get(f"{hub.url}/hub/login", timeout=30).text
+    assert "WORKSHOP hub" in page and "Not for graded work" in page
 
 
 def test_two_students_run_cells_in_their_own_copies(hub):
@@ -108,6 +117,18 @@ def test_idle_culler_runs_as_a_hub_service(hub):
     cmdlines = [" ".join(p.cmdline()) for p in hub.processes()]
     assert any("jupyterhub_idle_culler" in c and "--timeout=600" in c for c in cmdlines), cmdlines
     assert any("configurable-http-proxy" in c and "127.0.0.1" in c for c in cmdlines), cmdlines
+
+
+def test_students_servers_cull_idle_kernels(hub):
+    """A student's server is started with MappingKernelManager's idle-kernel culler (30 min, also for kernels with a tab open)."""
+    s = workshop.Student(hub, "carol").login().start()
+    try:
+        cmdlines = [" ".join(p.cmdline()) for p in hub.processes() if p.is_running()]
+        server = [c for c in cmdlines if "jupyterhub-singleuser" in c]
+        assert server and "--MappingKernelManager.cull_idle_timeout=1800" in server[0], cmdlines
+        assert "--MappingKernelManager.cull_connected=True" in server[0]
+    finally:
+        s.stop()
 
 
 def test_stopping_the_hub_leaves_nothing(proxy):
@@ -198,3 +219,171 @@ def test_binder_start_copies_the_notebooks_once_and_runs_the_command(tmp_path):
     for script in ("postBuild", "start"):
         assert os.access(BINDER / script, os.X_OK)
         subprocess.run(["bash", "-n", str(BINDER / script)], check=True, timeout=30)
+
+
+# -- who may log in (hub/hub_auth.py) and the config file, without starting a hub ------------------
+import hub_auth  # noqa: E402
+import notebook_sync  # noqa: E402
+
+PASSWORD = "class-password-2026"
+GITHUB = {"MMKIT_HUB_AUTH": "oauth", "MMKIT_HUB_OAUTH_CLIENT_ID": "id", "MMKIT_HUB_OAUTH_CLIENT_SECRET": "secret",
+          "MMKIT_HUB_OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback"}
+
+
+def _login(env, name, password=PASSWORD):
+    """What SharedPasswordAuthenticator, configured by hub_auth.settings(env), makes of a login."""
+    import asyncio
+    from traitlets.config import Config
+    conf = hub_auth.settings(env)
+    cls = hub_auth.authenticator_class(conf)
+    auth = cls(config=Config({k: v for k, v in conf.items() if k != "JupyterHub"}))
+    got = asyncio.run(auth.get_authenticated_user(None, {"username": name, "password": password}))
+    return got and got["name"]
+
+
+def test_shared_password_accepts_any_name_without_an_allow_list():
+    """Without an allow-list the workshop hub lets any name in with the class password (and the startup line says so)."""
+    env = {"MMKIT_HUB_PASSWORD": PASSWORD}
+    assert _login(env, "anyone") == "anyone"
+    assert _login(env, "anyone", "wrong-password") is None
+    assert "ANY name" in hub_auth.describe(env) and "not for graded work" in hub_auth.describe(env)
+
+
+def test_shared_password_allow_list_refuses_a_mistyped_name(tmp_path):
+    """With MMKIT_HUB_USERS or a names file only listed names (case-insensitive) get in; the admin stays allowed."""
+    names = tmp_path / "class.txt"
+    names.write_text("# CS 101\nAlice\nbob  # late\n\n")
+    for env in ({"MMKIT_HUB_USERS": "alice, Bob"}, {"MMKIT_HUB_USERS_FILE": str(names)}):
+        env = dict(env, MMKIT_HUB_PASSWORD=PASSWORD, MMKIT_HUB_ADMIN_PASSWORD="a" * 32)
+        assert hub_auth.allowed_users(env) == {"alice", "bob"}
+        assert _login(env, "Alice") == "alice"
+        assert _login(env, "alcie") is None
+        assert _login(env, "lecturer", "a" * 32) == "lecturer"
+    with pytest.raises(SystemExit, match="names nobody"):
+        hub_auth.settings({"MMKIT_HUB_PASSWORD": PASSWORD, "MMKIT_HUB_USERS": " , "})
+    with pytest.raises(SystemExit, match="MMKIT_HUB_USERS_FILE"):
+        hub_auth.settings({"MMKIT_HUB_PASSWORD": PASSWORD, "MMKIT_HUB_USERS_FILE": str(tmp_path / "none")})
+
+
+def test_oauth_mode_names_each_missing_setting():
+    """MMKIT_HUB_AUTH=oauth refuses to start without client id/secret/callback, an https callback, or a rule for who may log in."""
+    with pytest.raises(SystemExit, match="MMKIT_HUB_OAUTH_CLIENT_ID, MMKIT_HUB_OAUTH_CLIENT_SECRET"):
+        hub_auth.settings({"MMKIT_HUB_AUTH": "oauth"})
+    with pytest.raises(SystemExit, match="say who may log in"):
+        hub_auth.settings(GITHUB)
+    with pytest.raises(SystemExit, match="use https"):
+        hub_auth.settings(dict(GITHUB, MMKIT_HUB_OAUTH_ALLOW_ALL="1",
+                               MMKIT_HUB_OAUTH_CALLBACK_URL="http://hub.example.org/hub/oauth_callback"))
+    with pytest.raises(SystemExit, match="AUTHORIZE_URL"):
+        hub_auth.settings(dict(GITHUB, MMKIT_HUB_OAUTH_PROVIDER="generic", MMKIT_HUB_USERS="alice"))
+    with pytest.raises(SystemExit, match="use one of shared, oauth"):
+        hub_auth.settings({"MMKIT_HUB_AUTH": "lti"})
+
+
+@pytest.mark.parametrize("provider", ["github", "generic"])
+def test_oauth_mode_resolves_and_configures_the_authenticator(provider):
+    """A complete oauth setting resolves oauthenticator's class and configures it (course list as allowed users), without network."""
+    pytest.importorskip("oauthenticator", reason="oauthenticator not installed (pip install oauthenticator)")
+    from traitlets.config import Config
+    env = dict(GITHUB, MMKIT_HUB_OAUTH_PROVIDER=provider, MMKIT_HUB_USERS="alice,bob", MMKIT_HUB_ADMINS="prof",
+               MMKIT_HUB_OAUTH_AUTHORIZE_URL="https://sso.example.org/auth",
+               MMKIT_HUB_OAUTH_TOKEN_URL="https://sso.example.org/token",
+               MMKIT_HUB_OAUTH_USERDATA_URL="https://sso.example.org/userinfo")
+    conf = hub_auth.settings(env)
+    cls = hub_auth.authenticator_class(conf)
+    assert cls.__name__ == {"github": "GitHubOAuthenticator", "generic": "GenericOAuthenticator"}[provider]
+    auth = cls(config=Config({k: v for k, v in conf.items() if k != "JupyterHub"}))
+    assert (auth.client_id, auth.client_secret) == ("id", "secret")
+    assert auth.allowed_users == {"alice", "bob"} and auth.allow_all is False and auth.admin_users == {"prof"}
+    import asyncio
+    model = lambda name: {"name": name, "admin": None, "auth_state": {"scope": []}}   # noqa: E731
+    assert asyncio.run(auth.check_allowed("alice", model("alice"))) is True
+    assert not asyncio.run(auth.check_allowed("mallory", model("mallory")))
+    assert "proves who they are" in hub_auth.describe(env)
+
+
+def _load_config(monkeypatch, tmp_path, **env):
+    from traitlets.config.loader import PyFileConfigLoader
+    monkeypatch.setenv("MMKIT_HUB_STATE", str(tmp_path))
+    monkeypatch.setenv("MMKIT_HUB_PROXY_COMMAND", "node\x1fchp")
+    monkeypatch.setenv("MMKIT_HUB_PASSWORD", PASSWORD)
+    import os
+    for k in [k for k in os.environ if k.startswith("MMKIT_HUB_")]:
+        if k not in ("MMKIT_HUB_STATE", "MMKIT_HUB_PROXY_COMMAND", "MMKIT_HUB_PASSWORD"):
+            monkeypatch.delenv(k)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return PyFileConfigLoader("jupyterhub_config.py", path=str(ROOT / "hub")).load_config()
+
+
+def test_config_file_loads_in_each_mode(monkeypatch, tmp_path):
+    """hub/jupyterhub_config.py loads: loopback by default, MMKIT_HUB_IP for the proxy, the workshop banner in shared mode, oauth's class when asked."""
+    c = _load_config(monkeypatch, tmp_path)
+    assert c.JupyterHub.ip == "127.0.0.1" and c.JupyterHub.hub_ip == "127.0.0.1"
+    assert c.JupyterHub.authenticator_class == "shared-password" and c.Authenticator.allow_all is True
+    assert "WORKSHOP hub" in c.JupyterHub.template_vars["announcement"]
+    c = _load_config(monkeypatch, tmp_path, MMKIT_HUB_IP="0.0.0.0", MMKIT_HUB_USERS="alice")
+    assert c.JupyterHub.ip == "0.0.0.0" and c.JupyterHub.hub_ip == "127.0.0.1"
+    assert c.Authenticator.allowed_users == {"alice"} and c.Authenticator.allow_all is False
+    c = _load_config(monkeypatch, tmp_path, **dict(GITHUB, MMKIT_HUB_OAUTH_ORGS="my-course-org"))
+    assert c.JupyterHub.authenticator_class == "oauthenticator.github.GitHubOAuthenticator"
+    assert c.GitHubOAuthenticator.allowed_organizations == {"my-course-org"}
+    assert "template_vars" not in c.JupyterHub
+    with pytest.raises(SystemExit, match="say who may log in"):
+        _load_config(monkeypatch, tmp_path, **GITHUB)
+
+
+# -- keeping students' copies of the notebooks up to date (hub/notebook_sync.py) --------------------
+def test_sync_copies_new_and_untouched_notebooks_and_keeps_edited_ones(tmp_path):
+    """On each spawn new notebooks are copied, untouched copies follow the lecturer's fix, an edited one is kept and the fix goes beside it as .updated.ipynb, once."""
+    src, mine = tmp_path / "notebooks", tmp_path / "home" / "notebooks"
+    src.mkdir()
+    (src / "00.ipynb").write_text("v1 of 00")
+    (src / "01.ipynb").write_text("v1 of 01")
+    (src / ".ipynb_checkpoints").mkdir()
+    (src / ".ipynb_checkpoints" / "00-checkpoint.ipynb").write_text("x")
+    assert notebook_sync.sync(src, mine)["copied"] == ["00.ipynb", "01.ipynb"]
+    assert not (mine / ".ipynb_checkpoints").exists()
+
+    (mine / "01.ipynb").write_text("the student's answers")          # the student works in 01
+    (src / "00.ipynb").write_text("v2 of 00")                         # the lecturer fixes both
+    (src / "01.ipynb").write_text("v2 of 01")
+    (src / "02.ipynb").write_text("v1 of 02")                         # and adds a notebook
+    done = notebook_sync.sync(src, mine)
+    assert done == {"copied": ["02.ipynb"], "updated": ["00.ipynb"], "offered": ["01.ipynb"], "kept": []}
+    assert (mine / "00.ipynb").read_text() == "v2 of 00"
+    assert (mine / "01.ipynb").read_text() == "the student's answers"
+    assert (mine / "01.updated.ipynb").read_text() == "v2 of 01"
+    assert "`01.updated.ipynb`" in (mine / "UPDATES.md").read_text()
+
+    (mine / "01.updated.ipynb").unlink()                              # read, merged, deleted
+    assert notebook_sync.sync(src, mine)["kept"] == ["01.ipynb"]      # not offered again ...
+    assert not (mine / "01.updated.ipynb").exists()
+    (src / "01.ipynb").write_text("v3 of 01")                         # ... until there is a newer one
+    assert notebook_sync.sync(src, mine)["offered"] == ["01.ipynb"]
+    assert (mine / "01.updated.ipynb").read_text() == "v3 of 01"
+    assert (mine / "01.ipynb").read_text() == "the student's answers"
+
+    (mine / "00.ipynb").unlink()                                      # deleting gets a fresh copy
+    assert notebook_sync.sync(src, mine)["copied"] == ["00.ipynb"]
+
+
+def test_sync_adopts_copies_made_before_the_manifest(tmp_path):
+    """A home copied by the old first-spawn-only code: identical files are adopted, different ones count as the student's edits."""
+    src, mine = tmp_path / "notebooks", tmp_path / "home"
+    src.mkdir()
+    mine.mkdir()
+    for name, text in (("00.ipynb", "v1"), ("01.ipynb", "v1")):
+        (src / name).write_text(text)
+    (mine / "00.ipynb").write_text("v1")
+    (mine / "01.ipynb").write_text("edited")
+    assert notebook_sync.sync(src, mine) == {"copied": [], "updated": [], "offered": ["01.ipynb"], "kept": []}
+    (src / "00.ipynb").write_text("v2")
+    assert notebook_sync.sync(src, mine)["updated"] == ["00.ipynb"]
+
+
+def test_sync_on_the_real_notebooks_is_idempotent(tmp_path):
+    """Syncing the kit's notebooks/ twice copies everything once and then nothing."""
+    first = notebook_sync.sync(ROOT / "notebooks", tmp_path / "nb")
+    assert "00-orientation.ipynb" in first["copied"]
+    assert notebook_sync.sync(ROOT / "notebooks", tmp_path / "nb") == {"copied": [], "updated": [], "offered": [], "kept": []}
