@@ -88,8 +88,9 @@ def sync(source, dest, now=None):
             files[rel] = {"copied": new}
             done["updated"].append(rel)
             continue
-        # edited by the student (or there before the manifest, and different)
-        if entry.get("offered") != new:
+        # edited by the student (or there before the manifest, and different): offer the
+        # source's version only if it is not the one they started from nor one already offered
+        if new != entry.get("copied") and new != entry.get("offered"):
             _copy(src, dest / updated_name(rel))
             entry = dict(entry, offered=new)
             files[rel] = entry

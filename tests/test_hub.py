@@ -199,23 +199,32 @@ def test_binder_environment_has_the_packages_of_pyproject():
 
 
 def test_binder_start_copies_the_notebooks_once_and_runs_the_command(tmp_path):
-    """binder/start gives an empty home the notebooks, keeps a student's changes on the next start, and execs its command."""
+    """binder/start gives an empty home the notebooks, keeps a student's changes on the next start (a newer version goes beside them), and execs its command."""
     import os
     import shutil
     import subprocess
     share = tmp_path / "share"
     shutil.copytree(ROOT / "notebooks", share / "notebooks")
     (share / "jupyter-config").mkdir()
+    shutil.copy(ROOT / "hub" / "notebook_sync.py", share)      # as binder/postBuild does
     home = tmp_path / "home"
     home.mkdir()
     env = dict(os.environ, HOME=str(home), MMKIT_SHARE=str(share))
     out = subprocess.run([str(BINDER / "start"), "sh", "-c", 'echo "$JUPYTER_CONFIG_PATH"'], env=env,
                          capture_output=True, text=True, timeout=30, check=True).stdout
     assert out.split(":")[0].strip() == str(share / "jupyter-config")
-    assert sorted(p.name for p in (home / "notebooks").iterdir()) == sorted(p.name for p in (ROOT / "notebooks").iterdir())
+    copied = sorted(p.name for p in (home / "notebooks").iterdir() if not p.name.startswith("."))
+    assert copied == sorted(p.name for p in (ROOT / "notebooks").iterdir() if not p.name.startswith("."))
     (home / "notebooks" / "00-orientation.ipynb").write_text("student's work")
     subprocess.run([str(BINDER / "start"), "true"], env=env, timeout=30, check=True)
     assert (home / "notebooks" / "00-orientation.ipynb").read_text() == "student's work"
+    assert not (home / "notebooks" / "00-orientation.updated.ipynb").exists()   # nothing newer yet
+    (share / "notebooks" / "00-orientation.ipynb").write_text("the lecturer's fix")
+    (share / "notebooks" / "01-fork.ipynb").write_text("the lecturer's fix of 01")
+    subprocess.run([str(BINDER / "start"), "true"], env=env, timeout=30, check=True)
+    assert (home / "notebooks" / "00-orientation.ipynb").read_text() == "student's work"
+    assert (home / "notebooks" / "00-orientation.updated.ipynb").read_text() == "the lecturer's fix"
+    assert (home / "notebooks" / "01-fork.ipynb").read_text() == "the lecturer's fix of 01"
     for script in ("postBuild", "start"):
         assert os.access(BINDER / script, os.X_OK)
         subprocess.run(["bash", "-n", str(BINDER / script)], check=True, timeout=30)
