@@ -677,7 +677,7 @@ def test_mm_slots_give_false_positives_never_false_negatives():
 
 def test_large_workloads_measure_the_trade():
     """Per-page modes are exact and pay per page; CONFIG_NO_PAGE_MAPCOUNT pays per call and gets averages
-    and "maybe shared" wrong; v6.7-v6.14 copies where v6.15 reuses; Wilcox's count walks."""
+    and "maybe shared" wrong; before v6.15 it copies where v6.15 reuses; Wilcox's count walks."""
     res = large.run_large_all()
     for r in res.values():
         pp, mm = r.costs["per_page"], r.costs["mm_id"]

@@ -60,7 +60,7 @@ def test_thp_reuse_by_era_as_notebook_09_says():
 
 
 def test_mthp_reuse_needs_mm_ids():
-    """The mTHP scenario's last write reuses under 6.18 (r16 m1) and copies with the v6.7-v6.14 rule."""
+    """The mTHP scenario's last write reuses under 6.18 (r16 m1) and copies with the pre-6.15 rule (never reuse a page of a large folio)."""
     what, info = _last_write("mthp_fork_cow", "6.18", 5)
     assert what == "reuse" and (info.refcount, info.mapcount) == (16, 1)
     older = era("6.18").replace(name="older", large_reuse="never", mm_id=False)

@@ -171,7 +171,8 @@ FOLIO_MISCONCEPTIONS = dict([
        """Since v6.15 ("mm: Copy-on-Write (COW) reuse support for PTE-mapped THP",
        __wp_can_reuse_large_anon_folio() in mm/memory.c) a write fault reuses a page of a PTE-mapped large
        folio when the MM-ID slots say no other process maps the folio and every reference is a mapping
-       (large mapcount == refcount).  Before (v6.7 to v6.14) the kernel copied."""),
+       (large mapcount == refcount).  Before, from Barry Song's 2024 "mm: prohibit the last
+       subpage from reusing the entire large folio" until v6.15, the kernel copied."""),
     _m("reuse_while_folio_shared", "reuse while another process maps the folio",
        """A page of a large folio is reused on a write fault only when the whole folio is this process's
        alone: folio_maybe_mapped_shared() false and refcount == large mapcount.  Another process mapping

@@ -22,7 +22,8 @@ measures four ways of tracking (:data:`MODES`):
     "mm: track mapcount of large folios in single value") to v6.14.
     folio_maybe_mapped_shared() does not exist yet (include/linux/mm.h since
     v6.15) and a write fault on a PTE-mapped large folio never reuses it
-    (mm/memory.c: wp_can_reuse_anon_folio(), v6.7 to v6.14: "let's just
+    (mm/memory.c: wp_can_reuse_anon_folio(), from Barry Song's 2024 "mm:
+    prohibit the last subpage from reusing the entire large folio" to v6.14: "let's just
     consistently not reuse subpages").
 ``mm_id``
     CONFIG_NO_PAGE_MAPCOUNT (v6.15, "mm: CONFIG_NO_PAGE_MAPCOUNT to prepare
@@ -340,7 +341,7 @@ class LargeFolioSim:
             if not alone:
                 continue
             if m == "per_page_no_mm_id":
-                c.cow_copies += 1         # v6.7-v6.14: never reuse a page of a large folio
+                c.cow_copies += 1         # before v6.15: never reuse a page of a large folio
 
 
 # -- workloads ------------------------------------------------------------------------------
@@ -520,7 +521,7 @@ def large_conclusions(results):
     cc = sum(r.costs["per_page_no_mm_id"].cow_copies for r in results.values())
     cm = sum(r.costs["mm_id"].cow_copies for r in results.values())
     if cc:
-        out.append(f"Without MM slots (v6.7-v6.14) {cc} write faults copied a page its process alone mapped; "
+        out.append(f"Without MM slots (before v6.15) {cc} write faults copied a page its process alone mapped; "
                    f"with them (v6.15) {cm}.")
     ws = sum(r.costs["folio"].walk_steps for r in results.values())
     out.append(f"One count per folio (Wilcox's proposal) is the cheapest to keep ({up['folio']} updates), "
