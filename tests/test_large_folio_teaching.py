@@ -254,3 +254,17 @@ def test_rmap_graph_draws_a_large_folio_as_one_node():
     child = [n for n, d in ptes.items() if d["pid"] == c.pid]
     assert sum(1 for n in child if g.has_edge(n, ("folio", head), "pte")) == 2      # pages 0-2 and 4-511
     assert ("folio", k.page(c, a + 3 * 4096).pfn) in g
+
+
+def test_a_folio_drawing_shows_in_a_notebook_without_pyplot():
+    """draw_folio() returns a figure IPython renders as a PNG, so 09's drawings appear as pictures, not '<Figure ...>'."""
+    from IPython.core.formatters import PNGFormatter
+    from mmkit import Kernel
+    from mmkit.viz.folio import draw_folio, folio_view
+    k = Kernel()
+    k.thp.enabled = "always"
+    p = k.spawn("P")
+    a = p.mmap(512)
+    p.write(a, b"x")
+    png = PNGFormatter()(draw_folio(folio_view(k, {"P": (p, a)}), title="P's THP"))
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from ..errors import InvalidArgument
 from .style import PALETTE
 
+
 __all__ = ["FolioView", "Run", "folio_view", "draw_folio", "draw_strip", "strip_runs", "run_text", "large_node_attrs", "cell_of",
            "LANE_STATES", "GROUP_CELLS"]
 
@@ -320,7 +321,8 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
             fontsize=font - 1.5, ha="left", va="center", wrap=True)
     if title:
         ax.set_title(title, fontsize=font + 2, loc="left")
-    return fig
+    from .export import displayable      # (imported here: export imports view, which imports this module)
+    return displayable(fig)              # a notebook shows it without pyplot's inline backend
 
 
 # -- the hook for the rmap graph (mmkit.viz.graph / view) -----------------------------------------
