@@ -53,8 +53,10 @@ present: $(STAMP)
 	MMKIT_PRESET=lecture JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(VPY) -m voila $(NB) --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0 \
 	  --theme=light --show_tracebacks=True
 
-## make hub: a workshop JupyterHub on http://127.0.0.1:8000 (PORT_HUB=...) for a class: one class
-## password, each student in their own copy of the notebooks, release mode on, idle culler;
+## make hub: a WORKSHOP JupyterHub on http://127.0.0.1:8000 (PORT_HUB=..., MMKIT_HUB_IP=...) for a class:
+## one class password (anyone with it can log in as anyone: not for graded work; MMKIT_HUB_USERS=a,b
+## refuses other names, MMKIT_HUB_AUTH=oauth is a real login), each student in their own copy of the
+## notebooks (updated on each start, edits kept), release mode on, idle server and kernel culling;
 ## configurable-http-proxy is installed once with npm outside the checkout (hub/README.md)
 hub: $(STAMP)
 	$(VPY) hub/workshop.py serve --port $${PORT_HUB:-8000}

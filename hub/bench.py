@@ -3,13 +3,16 @@
 
     python hub/bench.py                          # 30 students, notebooks 00-02
     python hub/bench.py --students 5 --notebooks 00-orientation.ipynb --json out.json
+    python hub/bench.py --students 5 --notebooks 07-history-lab.ipynb 08-mapcount-lab.ipynb   # a lab day
+    python hub/bench.py --students 1 --keep-kernels --notebooks 00-orientation.ipynb 07-history-lab.ipynb 08-mapcount-lab.ipynb
 
 A hub is started in a temporary folder on free 127.0.0.1 ports.  Every simulated student
 (one thread each) logs in through the login form, asks the hub's REST API for a server and,
 once all servers are up, runs every code cell of each notebook in order on their own copy,
 through the kernel websocket, all students at once.  Meanwhile a sampler reads the resident
 memory (RSS, and PSS where the kernel gives it) of each student's single-user server plus its
-kernels.  The report: cell latency p50/p95/max (execute_request -> execute_reply), server
+kernels (and of the server alone).  ``--keep-kernels`` leaves each notebook's kernel running
+until the student's last notebook is done, as JupyterLab users with several tabs open do.  The report: cell latency p50/p95/max (execute_request -> execute_reply), server
 start time, memory per student (peak), the hub's and proxy's own memory, and every error
 (there must be none).  It is bounded: --timeout seconds in all (each wait inside is bounded
 too), then the hub and every process it started are stopped, also on failure or Ctrl-C.
@@ -76,7 +79,8 @@ class Sampler(threading.Thread):
                 for q in [p, *kids]:
                     r, s = self._mem(q)
                     rss, pss = rss + r, pss + s
-                per[user] = {"rss": rss, "pss": pss, "procs": 1 + len(kids)}
+                per[user] = {"rss": rss, "pss": pss, "procs": 1 + len(kids), "server_rss": self._mem(p)[0],
+                             "kernels": sum("ipykernel" in " ".join(q.cmdline()) for q in kids)}
             elif "configurable-http-proxy" in cmd or "jupyterhub_idle_culler" in cmd:
                 r, s = self._mem(p)
                 base["rss"] += r
@@ -136,9 +140,10 @@ def run(args):
                 return
             if name not in starts:
                 return
+            kept = [] if args.keep_kernels else None
             for nb in args.notebooks:
                 try:
-                    got = s.run_notebook(nb, timeout=left())
+                    got = s.run_notebook(nb, timeout=left(), keep=kept)
                 except Exception as e:
                     err(name, f"{nb}: {e!r}")
                     continue
@@ -147,6 +152,11 @@ def run(args):
                 for i, (_, e) in enumerate(got):
                     if e:
                         err(name, f"{nb} code cell {i}: {e}")
+            if kept:
+                time.sleep(2 * sampler.every)          # let the sampler see every kernel open
+                sampler.sample()
+                for k in kept:
+                    k.close()
 
         threads = [threading.Thread(target=student, args=(n,), daemon=True) for n in names]
         for t in threads:
@@ -183,7 +193,7 @@ def run(args):
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                     "mem_total_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
                     "students_run_as": run_as},
-        "students": len(names), "notebooks": args.notebooks,
+        "students": len(names), "notebooks": args.notebooks, "keep_kernels": bool(args.keep_kernels),
         "servers_started": len(starts),
         "server_start_s": {"p50": percentile(list(starts.values()), .5), "max": max(starts.values(), default=None)},
         "cells_executed": len(every), "run_wall_s": round(wall, 1),
@@ -193,6 +203,8 @@ def run(args):
             "rss_median": statistics.median(m["rss"] for m in peaks) / MiB if peaks else None,
             "rss_max": max(m["rss"] for m in peaks) / MiB if peaks else None,
             "pss_median": statistics.median(m["pss"] for m in peaks) / MiB if peaks else None,
+            "server_rss_median": statistics.median(m["server_rss"] for m in peaks) / MiB if peaks else None,
+            "kernels_open_at_peak": max((m["kernels"] for m in peaks), default=None),
             "processes": max((m["procs"] for m in peaks), default=None)},
         "hub_proxy_culler_mib": {"rss": sampler.base["rss"] / MiB, "pss": sampler.base["pss"] / MiB},
         "memory_samples": sampler.samples,
@@ -214,7 +226,8 @@ def report(r):
     for nb, (p50, p95) in r["per_notebook_p50_p95_s"].items():
         print(f"    {nb:24s} p50 {fmt(p50)} s   p95 {fmt(p95)} s")
     print(f"  memory per student   peak RSS median {fmt(mem['rss_median'])} MiB, max {fmt(mem['rss_max'])} MiB "
-          f"(PSS median {fmt(mem['pss_median'])} MiB; server + kernel)")
+          f"(PSS median {fmt(mem['pss_median'])} MiB; server + kernels, {mem['kernels_open_at_peak']} kernel(s) "
+          f"open at the peak; the server alone {fmt(mem['server_rss_median'])} MiB)")
     print(f"  hub+proxy+culler     RSS {fmt(r['hub_proxy_culler_mib']['rss'])} MiB")
     print(f"  errors               {len(r['errors'])}")
     for e in r["errors"][:20]:
@@ -225,6 +238,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--notebooks", nargs="+", default=DEFAULT_NOTEBOOKS)
+    ap.add_argument("--keep-kernels", action="store_true",
+                    help="keep each notebook's kernel running until the student's last notebook is done")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds for the whole run (default 1800)")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--log", help="keep the hub's log (hub, proxy and every server) here")

@@ -291,15 +291,21 @@ class Student:
                                                       "kernel": {"name": "python3"}})
         return Kernel(self, session)
 
-    def run_notebook(self, path, timeout=600):
+    def run_notebook(self, path, timeout=600, keep=None):
         """Execute every code cell of the student's copy of ``path`` in order.
 
         Returns a list of (seconds, error-or-None), one per code cell: the time from sending
         execute_request to receiving its execute_reply.  Cells tagged ``raises-exception`` may fail.
+        With ``keep`` (a list) the kernel is left running and appended to it, as a student who
+        leaves the notebook's tab open does; the caller closes it.
         """
+        import contextlib
         cells = [c for c in self.notebook(path)["cells"] if c["cell_type"] == "code"]
         out = []
-        with self.kernel(path) as k:
+        kernel = self.kernel(path)
+        if keep is not None:
+            keep.append(kernel)
+        with (contextlib.nullcontext(kernel) if keep is not None else kernel) as k:
             end = time.monotonic() + timeout
             for i, cell in enumerate(cells):
                 t0 = time.perf_counter()

@@ -166,18 +166,19 @@ def test_z2jh_values_use_only_keys_of_the_chart():
 
 
 def test_z2jh_values_carry_the_measured_sizing_and_the_release_mode():
-    """The students' memory guarantee and limit, placeholders and release mode in values.yaml are those sizing.py derives from the measured load test."""
+    """The students' memory guarantee and limit, placeholders and release mode in values.yaml are those sizing.py derives from the measured load tests (class, labs, several kernels open)."""
     sys.path.insert(0, str(Z2JH))
-    import json
     import sizing
     values = _values()
-    s = sizing.size(json.loads((Z2JH / "measured.json").read_text()))
+    s = sizing.size(sizing.load(sizing.MEASURED), labs=sizing.load(sizing.LABS), kernels=sizing.load(sizing.KERNELS))
+    assert s["measured_rss_max_kernels_open_mib"] is not None         # the several-kernels run is there
     user = values["singleuser"]
     assert user["memory"] == {"guarantee": s["guarantee"], "limit": s["limit"]}
     assert user["cpu"] == {"guarantee": s["cpu_guarantee"], "limit": s["cpu_limit"]}
     assert values["scheduling"]["userPlaceholder"]["replicas"] == s["placeholders"]
     assert str(user["extraEnv"]["MMKIT_RELEASE"]) == "1"
     assert values["cull"]["enabled"] is True
+    assert "--MappingKernelManager.cull_idle_timeout=1800" in user["cmd"]     # idle kernels too
     url = user["defaultUrl"].removeprefix("/lab/tree/")
     assert (ROOT / url).exists(), url                    # start copies notebooks/ into the home
 
