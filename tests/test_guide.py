@@ -97,3 +97,24 @@ def test_guide_explains_release_grading_live_and_hub(text):
     for cmd in re.findall(r"`(make [a-z-]+)", text):
         target = cmd.split()[1]
         assert re.search(rf"^{re.escape(target)}:", (ROOT / "Makefile").read_text(), re.M), cmd
+
+
+def test_course_plans_fit_their_meetings(text):
+    """Every meeting of both course plans adds up to its length, each notebook's minutes in class are its stated core time or less, and a shortfall is named as homework."""
+    stated = guide.stated_minutes()
+    assert set(stated) >= {f"{n:02d}" for n in range(10)} or len(stated) >= 10
+    for name in guide.PLANS:
+        assert f"<!-- BEGIN GENERATED {name} -->" in text, name
+        planned = set()
+        for meeting, minutes, total, nbs in guide.plan_sums(name):
+            assert total == minutes, (name, meeting, total, minutes)
+            for stem, (in_class, core) in nbs.items():
+                assert core is not None and 0 < in_class <= core, (name, meeting, stem)
+                planned.add(stem)
+        assert {p for p in stated if p[:2].isdigit()} <= planned, name
+        block = guide.plan_block(name)
+        for meeting, minutes, total, nbs in guide.plan_sums(name):
+            row = next(ln for ln in block.splitlines() if ln.startswith(f"| {meeting} |"))
+            for stem, (in_class, core) in nbs.items():
+                if in_class < core:
+                    assert f"notebook {stem[:2]}:" in row.split(" | ")[3], (name, meeting, stem)

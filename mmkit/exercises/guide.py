@@ -323,6 +323,108 @@ def notebooks_block(notebooks=NOTEBOOKS):
     return "\n".join(out) + "\n"
 
 
+# -- the course plans -------------------------------------------------------------------------
+# A meeting: (name, minutes, [items]); an item is (minutes, what) or (minutes, notebook stem, what in class,
+# homework).  A notebook item's minutes are its core time in class; when they are less than the notebook's
+# stated time (its header's "Time"), the homework names the rest of the core.  plan_sums() checks them.
+PLANS = {
+    "plan-90": ("Five lectures and two labs of 90 minutes", [
+        ("Lecture 1", 90, [(10, "intro"), (30, "00-orientation", "sections 1–7 and the first exercise", ""),
+                           (30, "01-fork", "sections 1–4", ""), (20, "discussion, a second seeded exercise")]),
+        ("Lecture 2", 90, [(10, "recap"), (45, "02-cow", "sections 1–5", ""),
+                           (15, "the CVE, 5.7 against 6.18 side by side"),
+                           (20, "exercises (`cow`, predict and inverse)")]),
+        ("Lecture 3", 90, [(40, "03-gup", "sections 1–6", ""), (35, "04-unshare", "sections 1–6", ""),
+                           (15, "discussion")]),
+        ("Lecture 4", 90, [(40, "05-migration", "sections 1–5", ""), (35, "06-truncation", "sections 1–6", ""),
+                           (15, "discussion")]),
+        ("Lab A", 90, [(10, "briefing"), (60, "07-history-lab", "table, why, attack finder, task phases 1–4", ""),
+                       (20, "debrief")]),
+        ("Lab B", 90, [(45, "08-mapcount-lab", "the tiny run, both task phases, the results", ""),
+                       (30, "graded problem set (nbgrader, below)"), (15, "debrief")]),
+        ("Lecture 5", 90, [(50, "09-large-folios", "sections 1–5", ""), (40, "review, questions, the glossary")]),
+    ]),
+    "plan-50": ("Eight 50-minute lectures and two 90-minute labs", [
+        ("Lecture 1", 50, [(5, "intro"), (30, "00-orientation", "sections 1–7 and the first exercise", ""),
+                           (15, "discussion")]),
+        ("Lecture 2", 50, [(5, "recap"), (30, "01-fork", "sections 1–4", ""), (15, "a seeded `fork` exercise")]),
+        ("Lecture 3", 50, [(45, "02-cow", "sections 1–5", ""), (5, "wrap-up")]),
+        ("Lecture 4", 50, [(40, "03-gup", "sections 1–6", ""), (10, "discussion")]),
+        ("Lecture 5", 50, [(35, "04-unshare", "sections 1–6", ""), (15, "discussion")]),
+        ("Lecture 6", 50, [(40, "05-migration", "sections 1–5", ""), (10, "discussion")]),
+        ("Lecture 7", 50, [(35, "06-truncation", "sections 1–6", ""), (15, "discussion")]),
+        ("Lab A", 90, [(10, "briefing"), (60, "07-history-lab", "table, why, attack finder, task phases 1–4", ""),
+                       (20, "debrief")]),
+        ("Lab B", 90, [(45, "08-mapcount-lab", "the tiny run, both task phases, the results", ""),
+                       (30, "graded problem set (nbgrader, below)"), (15, "debrief")]),
+        ("Lecture 8", 50, [(5, "recap"), (45, "09-large-folios", "sections 1–4 and as much of 5 as time allows",
+                                              "the rest of section 5 (about 5 minutes)")]),
+    ]),
+}
+
+
+#: what the class leaves a notebook with (the plans' last column)
+LEAVES = {
+    "00-orientation": "the four counters `r m p AE`",
+    "01-fork": "fork shares and write-protects, copies nothing",
+    "02-cow": "copy or reuse is decided on the refcount; why the mapcount cannot decide (CVE-2020-29374)",
+    "03-gup": "a reference from a pin in the counters; fork and pinned pages",
+    "04-unshare": "read-only pins unshare",
+    "05-migration": "what stops a move",
+    "06-truncation": "\"not mapped\" needs no walk; a pin outlives its file",
+    "07-history-lab": "the bugs and fixes of 5.7–5.19 as rule changes, found again by a search",
+    "08-mapcount-lab": "the mapcount debate as measured costs",
+    "09-large-folios": "folios, PMD vs PTE mappings, \"maybe mapped shared\", `CONFIG_NO_PAGE_MAPCOUNT`",
+}
+
+
+def stated_minutes(notebooks=NOTEBOOKS):
+    """{stem: the core minutes the notebook's header states} (the first number of its "Time")."""
+    out = {}
+    for p in sorted(pathlib.Path(notebooks).glob("*.ipynb")):
+        m = re.search(r"\d+", _header(p)[1].get("Time", ""))
+        if m:
+            out[p.stem] = int(m.group())
+    return out
+
+
+def plan_sums(name, notebooks=NOTEBOOKS):
+    """[(meeting, minutes, the sum of its items, {stem: (in class, stated)})] of plan ``name``."""
+    stated = stated_minutes(notebooks)
+    rows = []
+    for meeting, minutes, items in PLANS[name][1]:
+        nbs = {it[1]: (it[0], stated.get(it[1])) for it in items if len(it) == 4}
+        rows.append((meeting, minutes, sum(it[0] for it in items), nbs))
+    return rows
+
+
+def plan_block(name, notebooks=NOTEBOOKS):
+    """The plan's table: per meeting, the minutes of each item, what of each notebook's core is done in
+    class and what is left as homework (besides the optional sections and further seeded exercises)."""
+    stated = stated_minutes(notebooks)
+    title, meetings = PLANS[name]
+    out = [f"**{title}** (every meeting's items add up to its length; notebook minutes are the core times "
+           "the notebooks' headers state):", "",
+           "| meeting | minutes | in class | homework | what the class leaves with |", "|---|---|---|---|---|"]
+    for meeting, minutes, items in meetings:
+        cls, home, leaves = [], [], []
+        for it in items:
+            if len(it) == 4:
+                n, stem, what, hw = it
+                cls.append(f"{n} notebook {stem[:2]} ({what})")
+                leaves.append(LEAVES.get(stem, ""))
+                if hw:
+                    home.append(f"notebook {stem[:2]}: {hw}")
+                elif n < stated.get(stem, n):
+                    home.append(f"notebook {stem[:2]}: the rest of its core")
+            else:
+                cls.append(f"{it[0]} {it[1]}")
+        labs = all(it[1].startswith(("07", "08")) for it in items if len(it) == 4)
+        home.append("the optional sections" + ("" if labs else "; seeded exercises at other seeds"))
+        out.append(f"| {meeting} | {minutes} | {' · '.join(cls)} | {'; '.join(home)} | {'; '.join(filter(None, leaves))} |")
+    return "\n".join(out) + "\n"
+
+
 def all_misconceptions_block():
     return "\n".join(f"- **{m.title}** (`{k}`): {m.explain}" for k, m in all_misconceptions().items()) + "\n"
 
@@ -334,6 +436,8 @@ def block(name, notebooks=NOTEBOOKS):
         return all_misconceptions_block()
     if name == "notebooks":
         return notebooks_block(notebooks)
+    if name in PLANS:
+        return plan_block(name, notebooks)
     what, _, nb = name.partition(" ")
     path = pathlib.Path(notebooks) / f"{nb}.ipynb"
     if what == "answers":
