@@ -29,8 +29,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VPY) -m mmkit.bench
 
-## make slides: offline reveal.js decks of the notebooks in site/slides (reveal.js & co. are
-## fetched once with `npm pack` into build/npm, which git ignores; open site/slides/index.html)
+## make slides: offline reveal.js decks of the notebooks in site/slides (the first run needs npm and the
+## registry: reveal.js & co. are fetched once with `npm pack` into ~/.cache/mmkit/npm, or $MMKIT_NPM_CACHE;
+## later runs are offline; open site/slides/index.html).  Lecturer material: the speaker notes carry the
+## computed answers to the predictions and exercises.
 slides: $(STAMP)
 	$(VPY) slides/build.py --out site/slides
 
