@@ -37,7 +37,9 @@ offline), and extracted once.  A lecture hall needs no network: open
 ``python -m http.server --bind 127.0.0.1 -d site/slides``.
 
 Cells with slide type ``skip`` (the answer cells of the exercises) are left
-out of the decks; solutions never appear on a slide.
+out of the decks; solutions never appear on a slide's face, but the speaker
+notes (press ``s``) carry the computed answer to every prediction, exercise
+and lab task on it: the decks are lecturer material, not for students.
 """
 
 import argparse
