@@ -19,6 +19,7 @@ import os
 import pathlib
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 
@@ -56,13 +57,13 @@ UID_BASE = int(_env("MMKIT_HUB_UID_BASE", "2000000"))
 def closed_to_others():
     """The first file the students' servers need that another uid cannot reach, or None.
 
-    The interpreter (and its standard library), the venv's scripts and packages and the
-    checkout's mmkit/ must be readable (and their folders searchable) by "others"."""
+    The interpreter (and its standard library), the venv's scripts and packages, the
+    checkout's mmkit/, notebooks/ and hub/notebook_sync.py (the sync runs as the student) must be readable (and their folders searchable) by "others"."""
     import sysconfig
     need = [pathlib.Path(os.path.realpath(sys.executable)), BIN / "jupyterhub-singleuser",
             pathlib.Path(sysconfig.get_paths()["stdlib"]) / "os.py",
             pathlib.Path(sysconfig.get_paths()["purelib"]), ROOT / "mmkit" / "__init__.py",
-            ROOT / "jupyter-config"]
+            ROOT / "jupyter-config", NOTEBOOKS / "00-orientation.ipynb", ROOT / "hub" / "notebook_sync.py"]
     for path in need:
         path = pathlib.Path(os.path.realpath(path))
         for folder in [*reversed(path.parents)] + ([path] if path.is_dir() else []):
@@ -99,15 +100,30 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
         version goes beside it as <name>.updated.ipynb, listed in UPDATES.md)."""
         home = pathlib.Path(self.home_dir)
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        done = notebook_sync.sync(NOTEBOOKS, home / "notebooks")
-        for what, rels in done.items():
-            if rels and what != "kept":
-                self.log.info("mmkit notebooks for %s, %s: %s", self.user.name, what, ", ".join(rels))
-        if AS_ROOT:
-            uid = self.student_uid
-            for path in [home, *home.rglob("*")]:
-                os.lchown(path, uid, uid)
         home.chmod(0o700)
+        if AS_ROOT:
+            # the student owns their home and could plant symlinks in it: the sync writes there
+            # as the student's uid, never as root
+            uid = self.student_uid
+            os.lchown(home, uid, uid)
+
+            def as_student():
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+
+            done = subprocess.run([sys.executable, str(ROOT / "hub" / "notebook_sync.py"), str(NOTEBOOKS),
+                                   str(home / "notebooks")], preexec_fn=as_student, capture_output=True,
+                                  text=True, timeout=120, cwd=str(home))
+            for line in (done.stdout + done.stderr).splitlines():
+                self.log.info("%s: %s", self.user.name, line)
+            if done.returncode != 0:
+                self.log.warning("mmkit notebooks for %s: sync failed (rc %s)", self.user.name, done.returncode)
+        else:
+            done = notebook_sync.sync(NOTEBOOKS, home / "notebooks")
+            for what, rels in done.items():
+                if rels and what != "kept":
+                    self.log.info("mmkit notebooks for %s, %s: %s", self.user.name, what, ", ".join(rels))
         self.make_runtime_dir()
 
     def make_runtime_dir(self):

@@ -5,7 +5,8 @@ which stops the hub and kills every process it started even when a test fails); 
 students log in through the login form, get their servers from the hub's REST API and run
 notebook cells over the kernel websocket.  It skips, saying why, without Node.js (the
 proxy) or when configurable-http-proxy cannot be installed once; `make bench-hub` is the
-30-student load test.
+30-student load test.  Without a hub: the login settings (hub/hub_auth.py), the config file in
+each mode, and the notebook sync (hub/notebook_sync.py) on scratch folders.
 """
 
 import pathlib
