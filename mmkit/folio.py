@@ -150,6 +150,9 @@ def page_write(data, off, chunk):
     """Return new sparse contents with ``chunk`` written at ``off``."""
     n = len(data)
     end = off + len(chunk)
+    if not off and end >= n:
+        # the write covers everything stored (the common rewrite of a page)
+        return chunk.rstrip(b"\0") if chunk and chunk[-1] == 0 else chunk
     if end >= n:
         # the write reaches the end of what is stored: no tail to keep
         new = data[:off] + chunk if off <= n else data + bytes(off - n) + chunk
