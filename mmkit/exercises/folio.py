@@ -167,12 +167,18 @@ FOLIO_MISCONCEPTIONS = dict([
        """This question runs on v5.7: do_huge_pmd_wp_page() then copied the whole shared THP into a new THP
        (do_huge_pmd_wp_page_fallback() only when no THP could be allocated); the split-and-fall-back rule
        came with 3917c80280c9 in v5.8."""),
-    _m("pte_mapped_never_reused", "a PTE-mapped large folio never reused",
-       """Since v6.15 ("mm: Copy-on-Write (COW) reuse support for PTE-mapped THP",
-       __wp_can_reuse_large_anon_folio() in mm/memory.c) a write fault reuses a page of a PTE-mapped large
-       folio when the MM-ID slots say no other process maps the folio and every reference is a mapping
-       (large mapcount == refcount).  Before, from Barry Song's 2024 "mm: prohibit the last
-       subpage from reusing the entire large folio" until v6.15, the kernel copied."""),
+    _m("pte_mapped_never_reused", "a page of a large folio is never reused (or only at refcount 1)",
+       """That was the rule from Barry Song's 2024 "mm: prohibit the last subpage from reusing the entire
+       large folio" until v6.15, and the small-page rule "reuse at refcount 1" never fits a large folio:
+       its refcount is the folio's, one per PTE that maps any of its pages.  Since v6.15 ("mm:
+       Copy-on-Write (COW) reuse support for PTE-mapped THP", __wp_can_reuse_large_anon_folio() in
+       mm/memory.c) a write fault reuses a page of a PTE-mapped large folio when the MM-ID slots say no
+       other process maps the folio and every reference is a mapping (refcount == large mapcount)."""),
+    _m("large_page_own_refcount", "a page of a large folio counted on its own",
+       """Every page of a large folio shows the folio's _refcount (folio_ref_count() reads the head page):
+       one per PTE that maps any page of it, one per PMD, plus pins and other references.  A page reused
+       by a write fault stays in the folio and keeps showing the folio's refcount; refcount 1 and
+       mapcount 1 would be a fresh 4 KiB copy."""),
     _m("reuse_while_folio_shared", "reuse while another process maps the folio",
        """A page of a large folio is reused on a write fault only when the whole folio is this process's
        alone: folio_maybe_mapped_shared() false and refcount == large mapcount.  Another process mapping
@@ -246,21 +252,37 @@ def _check_shared(learner, truth, ctx):
     return None
 
 
+def _before(ctx):
+    """The asked page just before the last step: a generated program's line,
+    or the scenario's previous step (predict())."""
+    run, part = ctx.run, ctx.part
+    lines = getattr(run, "lines", None)
+    if lines and getattr(part, "line", None) is not None:
+        return lines[part.line].before
+    results = getattr(run, "results", None)
+    if results and len(results) >= 2 and part.key:
+        return results[-2].pages.get(part.key[0])
+    return None
+
+
 def _check_refcount_large(prev):
     def check(learner, truth, ctx):
         f = ctx.folio
         if getattr(f, "large", False) and isinstance(learner, int) and ctx.pins:
             if learner == truth + 1023 * ctx.pins:
                 return _fm("large_pin_bias")
+        b = _before(ctx) if isinstance(learner, int) else None
+        if (b is not None and b.present and b.nr_pages > 1 and learner == 1 and isinstance(truth, int)
+                and truth > 1):
+            return _fm("large_page_own_refcount")
         return prev(learner, truth, ctx)
     return check
 
 
 def _check_fault_large(prev):
     def check(learner, truth, ctx):
-        lines = getattr(ctx.run, "lines", None)
-        before = lines[ctx.part.line].before if lines and ctx.part.line is not None else None
-        if before is not None and before.nr_pages > 1:
+        before = _before(ctx)
+        if before is not None and before.present and before.nr_pages > 1:
             e = ctx.q.era
             if learner == "copy" and truth == "reuse" and e.large_reuse == "mm_id":
                 return _fm("pte_mapped_never_reused")
@@ -270,9 +292,33 @@ def _check_fault_large(prev):
     return check
 
 
+def _large_first(diagnose):
+    """``diagnose`` that asks the large-folio checks first for a fault or a
+    refcount of a page that was in a large folio before the step: an era
+    alternative about small pages (a pin, an mprotect round trip) may give
+    the same numbers there but explains nothing about a large folio."""
+    def check(part, learner, truth, ctx):
+        if part.type in ("fault", "refcount"):
+            try:
+                b = _before(ctx)
+            except Exception:
+                b = None
+            if b is not None and b.present and b.nr_pages > 1:
+                m = (_check_fault_large if part.type == "fault" else _check_refcount_large)(
+                    lambda *a: None)(learner, truth, ctx)
+                if m is not None:
+                    return m
+        return diagnose(part, learner, truth, ctx)
+    check.large_first = True
+    return check
+
+
 def _register_checks():
     """Add the large-folio part types to the misconception diagnosis, and let
     the refcount and fault checks know large folios first."""
+    for mod in (_mis, _question):
+        if not getattr(mod.diagnose, "large_first", False):
+            mod.diagnose = _large_first(mod.diagnose)
     fc = _mis._FIELD_CHECKS
     if fc.get("large_mapcount") is _check_large:
         return

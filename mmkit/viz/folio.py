@@ -46,7 +46,7 @@ from .style import PALETTE
 
 
 __all__ = ["FolioView", "Run", "folio_view", "draw_folio", "draw_strip", "strip_runs", "run_text", "large_node_attrs", "cell_of",
-           "LANE_STATES", "GROUP_CELLS"]
+           "LANE_STATES", "GROUP_CELLS", "mm_slots"]
 
 PAGE = 4096
 #: how a process maps one page of the folio
@@ -203,8 +203,24 @@ def folio_view(k, procs, at=None):
     counters = dict(refcount=info.refcount, large_mapcount=info.large_mapcount,
                     entire_mapcount=info.entire_mapcount, nr_pages_mapped=info.nr_pages_mapped,
                     folio_pincount=info.folio_pincount, maybe_mapped_shared=info.maybe_mapped_shared,
-                    mm_ids=info.mm_ids)
+                    mm_ids=info.mm_ids,
+                    mm_names={getattr(getattr(p, "mm", None), "mm_id", None): label
+                              for label, (p, _) in procs.items()})
     return FolioView(head, info.order, nr, mapcount, excl, lanes, counters)
+
+
+def mm_slots(ids, names=None):
+    """The folio's two MM-ID slots in words: ``"slot 0: mm 1 (P), slot 1:
+    empty"`` (id 0, MM_ID_DUMMY, is a free slot); ``names`` maps an mm id
+    to a process label."""
+    if not ids:
+        return "none (no MM-ID tracking before v6.15)"
+    names = names or {}
+    out = []
+    for i, m in enumerate(ids):
+        who = f" ({names[m]})" if m in names else ""
+        out.append(f"slot {i}: " + (f"mm {m}{who}" if m else "empty"))
+    return ", ".join(out)
 
 
 def _widths(runs, nr, min_frac):
@@ -264,7 +280,8 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
     X0, W = 0.16, 0.82
     strip_y, strip_h = nl * 1.0 + 0.9, 0.9
     # the card around the strip: one node, square corners (anon)
-    ax.add_patch(FancyBboxPatch((X0 - 0.01, strip_y - 0.45), W + 0.02, strip_h + 1.45,
+    top = 0.35 if view.counters.get("maybe_mapped_shared") is not None else 0.0   # a third line: MM-ID slots
+    ax.add_patch(FancyBboxPatch((X0 - 0.01, strip_y - 0.45), W + 0.02, strip_h + 1.45 + top,
                                 boxstyle="square,pad=0", facecolor="#f6f8fb", edgecolor=PALETTE["black"],
                                 linewidth=1.4))
     c = view.counters
@@ -275,9 +292,9 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
             f"  nr_pages_mapped {'-' if c.get('nr_pages_mapped') is None else c.get('nr_pages_mapped')}"
             f"  _pincount {c.get('folio_pincount')}")
     if c.get("maybe_mapped_shared") is not None:
-        ids = c.get("mm_ids") or ()
-        head += f"  maybe shared: {'yes' if c['maybe_mapped_shared'] else 'no'}  MM ids {tuple(ids)}"
-    ax.text(X0, strip_y + strip_h + 0.5, head, ha="left", va="center", fontsize=font, linespacing=1.5)
+        head += (f"  maybe shared: {'yes' if c['maybe_mapped_shared'] else 'no'}\n"
+                 f"MM-ID slots: {mm_slots(c.get('mm_ids'), c.get('mm_names'))}")
+    ax.text(X0, strip_y + strip_h + 0.5 + top / 2, head, ha="left", va="center", fontsize=font, linespacing=1.5)
     cells = draw_strip(ax, X0, strip_y, W, strip_h, runs, view.nr, min_frac, font)
     # page numbers at run starts (and the last page), under the strip
     last = -1.0
@@ -313,7 +330,7 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
                         color="white" if s in ("pmd_w", "pte_w") else "black",
                         bbox=dict(facecolor="white", edgecolor="none", pad=0.5) if s == "copy" else None)
     ax.set_xlim(0, 1)
-    ax.set_ylim(-0.75, strip_y + strip_h + 1.05)
+    ax.set_ylim(-0.75, strip_y + strip_h + 1.05 + top)
     key = notation.key_for(["m", "AE", "W", "RO"])
     ax.text(0.0, -0.45, key + "; black bar on a page: AE; lanes: black = mapped writable (PMD or PTE), white "
             "dashed = read-only (PMD or PTE), crossed = the process maps its own copy there, empty = not mapped"
