@@ -60,7 +60,7 @@ def catalogue():
     return {k.name: (k.notebook, k.title, k.forms) for k in KINDS.values()}
 
 
-def generate(kind, seed=None, form="predict", era=None, difficulty=2):
+def generate(kind, seed=None, form="predict", era=None, difficulty=2, upto=None):
     """A new exercise of ``kind``.
 
     Parameters
@@ -80,6 +80,13 @@ def generate(kind, seed=None, form="predict", era=None, difficulty=2):
         four operations, up to three parts; 3: three to six operations, a
         grandchild process, up to four parts, and a drawn era unless
         ``era`` is given.
+    upto : str, optional
+        A notebook number (``"00"`` ... ``"06"``, ``"09"``): draw only a
+        question whose programs use operations the notebooks up to that
+        one have taught (:mod:`mmkit.exercises.taught`; in ``"00"``
+        also only the 6.18 kernel).  The seed's own draw if it fits, else
+        the first fitting draw of a stream derived from the seed: the same
+        ``(kind, seed, upto)`` always gives the same question.
 
     Every form of a seed is drawn from its own random stream, so the
     predict, inverse and build questions of one seed do not give each
@@ -109,4 +116,31 @@ def generate(kind, seed=None, form="predict", era=None, difficulty=2):
         seed = int.from_bytes(os.urandom(3), "little")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InvalidArgument(f"seed must be a non-negative int, not {seed!r}")
-    return make_question(kind, seed, form, None if era is None else str(era), difficulty)
+    if upto is None:
+        return make_question(kind, seed, form, None if era is None else str(era), difficulty)
+    from . import taught
+    allowed = taught.taught(upto)
+    upto = str(upto)[:2]
+    if era is None and "era" not in allowed:
+        era = "6.18"
+    import hashlib
+    for attempt in range(UPTO_ATTEMPTS):
+        s = seed if attempt == 0 else int.from_bytes(
+            hashlib.sha256(f"mmkit/upto/{kind}/{form}/{upto}/{seed}/{attempt}".encode()).digest()[:3], "little")
+        try:
+            q = make_question(kind, s, form, None if era is None else str(era), difficulty)
+        except RuntimeError:
+            continue
+        if taught.operations(q) <= allowed:
+            params = {"kind": kind, "seed": seed, "upto": upto}
+            if s != seed:
+                params["draw"] = attempt
+            params.update((k, v) for k, v in q.params.items() if k not in ("kind", "seed"))
+            q.params = params
+            return q
+    raise InvalidArgument(f"no {form} question of kind {kind!r} at difficulty {difficulty} uses only what "
+                          f"notebooks up to {upto} teach (tried {UPTO_ATTEMPTS} draws of seed {seed})")
+
+
+#: how many draws generate(..., upto=...) tries before it gives up
+UPTO_ATTEMPTS = 300

@@ -44,6 +44,8 @@ def main(argv=None):
     ap.add_argument("-e", "--era", type=_era, default=None,
                     help="kernel era (default 6.18; drawn at difficulty 3)")
     ap.add_argument("-d", "--difficulty", type=int, choices=DIFFICULTIES, default=2)
+    ap.add_argument("-u", "--upto", default=None,
+                    help="only what notebooks up to this one teach, as the notebooks draw them (e.g. 00)")
     ap.add_argument("-c", "--compute", action="store_true", help="also print the answers")
     ap.add_argument("--list", action="store_true", help="list the kinds and exit")
     args = ap.parse_args(argv)
@@ -57,7 +59,7 @@ def main(argv=None):
     if args.form not in KINDS[args.kind].forms:
         ap.error(f"kind {args.kind!r} offers the forms {', '.join(KINDS[args.kind].forms)}")
     for seed in range(args.seed, args.seed + args.count):
-        q = generate(args.kind, seed, args.form, args.era, args.difficulty)
+        q = generate(args.kind, seed, args.form, args.era, args.difficulty, upto=args.upto)
         print(str(q))
         if args.compute:
             print()
