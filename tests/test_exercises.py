@@ -795,3 +795,43 @@ def test_misconception_alternatives_exist_for_every_era():
     vals = list(q.answer_key()) if len(q.parts) > 1 else [q.answer_key()]
     vals[q.parts.index(p)] += 3
     assert q.evaluate(tuple(vals) if len(vals) > 1 else vals[0])[0] is False
+
+
+def test_upto_limits_exercises_to_what_the_notebook_taught():
+    """generate(kind, seed, upto=NN) over 100 seeds draws only programs whose operations notebooks up to NN have taught (no unsharing in 00, no FOLL_GET before 03), reproducibly; notebook 00's counters question at seed 8 no longer needs FAULT_FLAG_UNSHARE."""
+    from mmkit.exercises import taught
+    from mmkit.exercises import catalogue
+    for kind, (nb, _, forms) in catalogue().items():
+        upto = nb[:2]
+        for seed in range(100):
+            q = generate(kind, seed=seed, upto=upto)
+            ops = taught.operations(q)
+            assert ops <= taught.taught(upto), (kind, seed, ops - taught.taught(upto))
+            assert q.params["seed"] == seed and q.params["upto"] == upto
+        for form in forms:
+            if form != "predict":
+                for seed in range(1, 11):
+                    assert taught.fits(generate(kind, seed=seed, form=form, upto=upto), upto), (kind, form, seed)
+    q = generate("counters", seed=8, upto="00")
+    assert "unshare" not in taught.operations(q) and "gup" not in taught.operations(q)
+    assert str(generate("counters", seed=8, upto="00")) == str(q)
+    assert "unshare" in taught.operations(generate("counters", seed=8))
+    with pytest.raises(InvalidArgument):
+        generate("counters", seed=1, upto="77")
+
+
+def test_notebooks_draw_exercises_upto_themselves():
+    """Every generate() call in a numbered notebook passes upto= that notebook's number."""
+    import json
+    import pathlib
+    import re
+    for p in sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb")):
+        nb = json.loads(p.read_text(encoding="utf-8"))
+        for c in nb["cells"]:
+            if c["cell_type"] != "code":
+                continue
+            for call in re.findall(r"\bgenerate\([^)]*\)", "".join(c["source"])):
+                assert f"upto={p.stem[:2]!r}" in call or f'upto="{p.stem[:2]}"' in call, (p.name, call)
+
+
+# -- build targets need the kind's concept (student review, item 7) ----------------------------------
