@@ -183,6 +183,22 @@ FOLIO_MISCONCEPTIONS = dict([
        """A page of a large folio is reused on a write fault only when the whole folio is this process's
        alone: folio_maybe_mapped_shared() false and refcount == large mapcount.  Another process mapping
        *any* page of the folio, or a pin, forces a copy of the faulting 4 KiB page."""),
+    _m("large_reuse_last_mapping", "a page of a large folio reused while the folio has other holders",
+       """In this kernel (from 09854ba94c6a, v5.9, until Barry Song's 2024 "mm: prohibit the last subpage from
+       reusing the entire large folio") do_wp_page() reuses a page of a large folio only when the folio's
+       refcount is 1 (wp_page_reuse() after the refcount check; page_count() of any page of a large folio
+       is the folio's): only when this PTE is the folio's last mapping and nothing else holds it.  Another
+       PTE mapping any page of the folio, in this process or another, or a pin, means a copy."""),
+    _m("large_reuse_never_then", "a page of a large folio reused in a kernel that never reuses one",
+       """In this kernel (from Barry Song's 2024 "mm: prohibit the last subpage from reusing the entire large
+       folio" until v6.15) wp_can_reuse_anon_folio() returns false for every large folio: a write fault on
+       a read-only PTE mapping a page of a large folio always copies that 4 KiB page.  Reuse of a
+       PTE-mapped large folio came back in v6.15 (__wp_can_reuse_large_anon_folio())."""),
+    _m("large_reuse_mapcount_then", "a page of a large folio reused while some page of it is mapped twice",
+       """In this kernel (up to v5.8) do_wp_page() asked reuse_swap_page(), which for a large folio reads
+       page_trans_huge_map_swapcount(): the page is reused only if no page of the folio is mapped more
+       than once.  A page of the folio still shared with another
+       process means a copy."""),
     _m("maybe_shared_per_page", "\"maybe mapped shared\" read per page",
        """folio_maybe_mapped_shared() (include/linux/mm.h, v6.15) is per folio: it is true when a second mm
        maps any page of the folio, even if not this page.  With CONFIG_NO_PAGE_MAPCOUNT it is what pagemap
@@ -287,7 +303,11 @@ def _check_fault_large(prev):
             if learner == "copy" and truth == "reuse" and e.large_reuse == "mm_id":
                 return _fm("pte_mapped_never_reused")
             if learner == "reuse" and truth == "copy":
-                return _fm("reuse_while_folio_shared")
+                # the rule of the question's kernel (mmkit/era.py, Era.large_reuse), not today's
+                return _fm({"mm_id": "reuse_while_folio_shared", "never": "large_reuse_never_then",
+                            "refcount": "large_reuse_last_mapping",
+                            "mapcount": "large_reuse_mapcount_then"}.get(e.large_reuse,
+                                                                        "reuse_while_folio_shared"))
         return prev(learner, truth, ctx)
     return check
 
