@@ -319,7 +319,8 @@ def draw_folio(view, title="", max_cells=GROUP_CELLS, min_frac=0.04, preset="com
             if s == "none":
                 continue
             fill = _LANE_FILL.get(s, "#bbbbbb")
-            ax.add_patch(Rectangle((cx + cw * 0.04, ly), cw * 0.92, 0.6, facecolor=fill or "#ffffff",
+            gap = min(cw * 0.04, 0.002)     # a hairline between cells: a wide run is not drawn inset
+            ax.add_patch(Rectangle((cx + gap, ly), cw - 2 * gap, 0.6, facecolor=fill or "#ffffff",
                                    edgecolor=PALETTE["black"], linewidth=0.8,
                                    hatch="xx" if s == "copy" else ("////" if s == "mixed" else None),
                                    linestyle=(0, (3, 2)) if s in ("pte_ro", "pmd_ro") else "-"))
