@@ -492,8 +492,11 @@ class Question:
         else:
             msgs.append("Not yet.")
         seen = set()
+        given = {p.name: v for p, v in zip(self.parts, vals)}
         for p, v, t in wrong:
-            m = diagnose(p, v, t, _Context(self, p, self._model_run()))
+            ctx = _Context(self, p, self._model_run())
+            ctx.answer = given          # the whole answer: a misconception must fit all of it
+            m = diagnose(p, v, t, ctx)
             if m is None:
                 msgs.append(f"{p.name}: {GENERIC.get(p.type, 'Check this part again.')}")
             elif m.key not in seen:
