@@ -34,6 +34,7 @@ a state).
 """
 
 import random
+import zlib
 
 from .. import release
 from ..errors import MMError
@@ -932,7 +933,9 @@ class InverseChecker:
         seen = set()
         for f in diffs:
             part = next(p for p in sub.parts if p.name == f)
-            m = diagnose(part, self.target[FIELDS.index(f)], st[FIELDS.index(f)], _Context(sub, part, sub._model_run()))
+            ctx = _Context(sub, part, sub._model_run())
+            ctx.answer = dict(zip(FIELDS, self.target))     # the state shown, as the whole answer
+            m = diagnose(part, self.target[FIELDS.index(f)], st[FIELDS.index(f)], ctx)
             if m is not None and m.key not in seen:
                 seen.add(m.key)
                 msgs.append(f"{m.title}: {m.explain}")
@@ -1044,20 +1047,118 @@ def _mutants(prog, setup=3):
 
 def _state_program(kind, seed, form, era, difficulty, avoid):
     """A program for an inverse/build question: its own stream, a mapped,
-    counted end page, and neither the predict program nor its end state."""
-    for attempt in range(50):
+    counted end page, and neither the predict program nor its end state.
+
+    A build target must need the kind's concept (:func:`_needs_concept`), and
+    among the drawn programs that qualify the one whose target hashes highest
+    for this seed is taken, so rare end states come up as often as common
+    ones (without it, "write" alone or "write + pin" reached a fifth of the
+    targets)."""
+    found, plain = [], None
+    for attempt in range(BUILD_ATTEMPTS if form == "build" else 50):
         rng = _rng(kind, form, difficulty, seed, attempt)
         e = _era_for(rng, era, difficulty)
         try:
             b, _, _, _ = _draw(kind, rng, e, difficulty)
         except RuntimeError:
             continue
+        if form == "build":
+            _draw_moves(b, BUILD_TAIL, rng.randint(0, 2))
         prog = b.program()
-        target = _target(prog.run(e))
+        run = prog.run(e)
+        target = _target(run)
         if target is None or prog.code() in avoid[0] or target in avoid[1]:
             continue
-        return prog, target, e
+        if form != "build":
+            return prog, target, e
+        plain = plain or (prog, target, e)
+        if _needs_concept(kind, prog, run, target, e):
+            found.append((prog, target, e))
+            if len(found) >= BUILD_CANDIDATES:
+                break
+    if found:
+        return max(found, key=lambda c: zlib.crc32(repr((kind, seed, difficulty, c[1])).encode()))
+    if plain is not None:           # no drawn program needed the concept (not met in seeds 0-299)
+        return plain
     raise RuntimeError(f"could not draw a {kind} {form} exercise for seed {seed}")
+
+
+#: a build question draws up to BUILD_ATTEMPTS programs and chooses among the
+#: first BUILD_CANDIDATES whose target needs the kind's concept
+BUILD_ATTEMPTS = 400
+BUILD_CANDIDATES = 10
+#: lines a build program may end with, so that targets vary in their holders
+BUILD_TAIL = dict(gup=1, vmsplice=1, pin_rw=1, pin_ro=1, fork=1, exit=1, munmap=1, write=1)
+
+_TRIVIAL_CACHE = {}
+
+
+def _fork_free_states(era, depth=3):
+    """End states of a page P wrote to, reachable without fork(): the first
+    write, then up to ``depth`` lines of write, R/W or R/O pin,
+    get_user_pages(), vmsplice() and an mprotect() to read-only or back (every
+    order)."""
+    if (era, depth) in _TRIVIAL_CACHE:
+        return _TRIVIAL_CACHE[era, depth]
+    steps = {
+        "write": lambda P, a: P.write(a, b"2"),
+        "pin_rw": lambda P, a: P.pin(a, write=True),
+        "pin_ro": lambda P, a: P.pin(a, write=False),
+        "gup": lambda P, a: P.get_user_pages(a),
+        "vmsplice": lambda P, a: P.vmsplice(a, 1),
+        "ro": lambda P, a: P.mprotect(a, 1, "r"),
+        "rw": lambda P, a: P.mprotect(a, 1, "rw"),
+    }
+    out = set()
+    seqs = [()]
+    for n in range(depth):
+        seqs += [s + (v,) for s in seqs if len(s) == n for v in steps]
+    for seq in seqs:
+        k = Kernel(era=era, check=False, trace="off")
+        P = k.spawn("P")
+        a = P.mmap(1)
+        try:
+            P.write(a, b"1")
+            for v in seq:
+                steps[v](P, a)
+        except Exception:
+            continue
+        i = k.page(P, a)
+        if i.present and not i.zero_page:
+            out.add(tuple(getattr(i, f) for f in FIELDS))
+    _TRIVIAL_CACHE[era, depth] = frozenset(out)
+    return _TRIVIAL_CACHE[era, depth]
+
+
+def _unshares(run):
+    """Did a read-only pin of the run take an unshare fault (find a page that
+    was not PageAnonExclusive, and leave one that is)?"""
+    for ln in run.lines:
+        op = ln.op
+        if op.verb == "pin" and not op.a4 and ln.before is not None and ln.after is not None:
+            if ln.before.present and not ln.before.exclusive and ln.after.exclusive:
+                return True
+    return False
+
+
+def _needs_concept(kind, prog, run, target, era):
+    """Does reaching ``target`` need what ``kind`` teaches?  fork and cow: the
+    page is shared or not PageAnonExclusive, which only fork() makes (and,
+    in eras without the flag, no short fork-free program reaches it); unshare: the same, and the program itself
+    unshares with a read-only pin; pin: the page is pinned; counters: the
+    state is not that of "write" followed by at most one line such as a pin."""
+    verbs = {op.verb for op in prog.ops}
+    trivial = _fork_free_states(era)
+    if kind in ("fork", "cow"):
+        shared = not target[FIELDS.index("exclusive")] or target[FIELDS.index("mapcount")] > 1
+        from ..era import era as _era
+        return "fork" in verbs and target not in trivial and (shared or not _era(era).anon_exclusive)
+    easy = _fork_free_states(era, 1)
+    if kind == "unshare":
+        return target not in easy and _unshares(run)
+    if kind == "pin":
+        return target[FIELDS.index("pincount")] >= 1 and target not in easy
+    return target not in easy
 
 
 @release.internal
