@@ -205,6 +205,11 @@ class Part:
         raise ValueError(f"{self.name}: expected {self.form}, got {v!r}")
 
 
+def _at(key):
+    """The address a part's key names: ``a``, or ``a + 1*4096`` for a later page."""
+    return key[1] + (f" + {key[2]}*4096" if len(key) > 2 and key[2] else "")
+
+
 def _same(part, v, t):
     """Is the learner's (normalized) value ``v`` the truth ``t``?  For data,
     "0" also means bytes of zeros."""
@@ -583,7 +588,7 @@ class Question:
         n = max(n, 1)
         before = self._source.run(self.era, upto=n, trace="off")
         info = before.page(*key)
-        who = f"{key[0]}'s page at {key[1]}"
+        who = f"{key[0]}'s page at {_at(key)}"
         where = f"line {line_no(n)} (`{self._source.ops[n].code()}`)"
         if not info.present:
             return f"Before {where}, {who} is not mapped. What does that line do?"
@@ -660,7 +665,7 @@ class Question:
         pkey, rows = self._walkthrough_rows()
         if not rows:
             return []
-        out = [f"State of {pkey[0]}'s page at {pkey[1]} after each line ({_KEY}):"]
+        out = [f"State of {pkey[0]}'s page at {_at(pkey)} after each line ({_KEY}):"]
         for n, (code, val, i) in enumerate(rows, 2):
             out.append(f"  {n:>2}  {code:44} {('-> ' + str(val)) if val != '' else '':14} {_state_str(i)}")
         trace = self._last_trace()
@@ -701,7 +706,7 @@ class Question:
             body = "".join(
                 f"<tr><td>{n}</td><td><code>{e(c)}</code></td><td>{e(str(v))}</td><td>{e(_state_str(i))}</td></tr>"
                 for n, (c, v, i) in enumerate(rows, 2))
-            table = (f"<p>{e(pkey[0])}'s page at <code>{e(pkey[1])}</code> after each line "
+            table = (f"<p>{e(pkey[0])}'s page at <code>{e(_at(pkey))}</code> after each line "
                      f"(line 1 is <code>k = Kernel(...)</code>):</p><table>{head}{body}</table>"
                      f"<p style='font-size:85%'>{e(_KEY)}</p>")
         trace = "".join(f"<div><code>{e(t)}</code></div>" for t in self._last_trace())
