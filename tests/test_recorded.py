@@ -7,10 +7,13 @@ import json
 import os
 import pathlib
 import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -87,6 +90,110 @@ def test_recorded_result_falls_back_when_the_file_is_damaged(tmp_path, monkeypat
     bad.write_text("{not json")
     monkeypatch.setenv("MMKIT_RECORDED", str(bad))
     assert recorded_result("fork", "not root") is None
+
+
+_CHILD = r"""
+import json, sys
+from mmkit.notebook import live_compare
+r = live_compare(sys.argv[1])
+print(json.dumps({"uid": __import__("os").geteuid(), "html": r._repr_html_(), "text": str(r),
+                  "ran": r.ran}))
+"""
+
+
+def _as_nobody_fork(scenario, env):
+    """Fork, drop to uid/gid 65534 with no groups, call the notebook's live
+    helper there, and send back what it shows.  No exec: this interpreter may
+    live where uid 65534 cannot read it (a pyenv Python under /root)."""
+    import mmkit.live.availability as availability
+    import mmkit.notebook  # noqa: F401   everything the helper needs is imported before the drop
+    from mmkit.live.recorded import recorded_result
+    recorded_result("fork", "warm-up")               # imports the model, the scenarios, conformance
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                     # child: never returns into pytest
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            os.environ.update(env)
+            availability._results.clear()            # a fresh process has not asked yet
+            from mmkit.notebook import live_compare
+            res = live_compare(scenario)
+            out = {"uid": os.geteuid(), "html": res._repr_html_(), "text": str(res), "ran": res.ran}
+            code = 0
+        except BaseException as e:                   # report, never raise into the forked pytest
+            out = {"error": f"{type(e).__name__}: {e}"}
+        try:
+            os.write(w, json.dumps(out).encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            ready, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:                            # a hung child: stop it, report
+                os.kill(pid, signal.SIGKILL)
+                return {"error": "no answer from the uid 65534 child within 120 s"}
+            b = os.read(r, 65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks) or b'{"error": "no answer"}')
+
+
+def test_notebook_live_cell_shows_the_recorded_run_to_a_non_root_user():
+    """A user who is not root (uid 65534, as a student on a hub) calling the
+    notebooks' live helper gets the run recorded on a real kernel, marked
+    "recorded on Linux ...", instead of just "skipped"."""
+    scenario = "cow_child_writes"
+    tmp = tempfile.mkdtemp(prefix="mmkit-recorded-")
+    try:
+        os.chmod(tmp, 0o755)
+        env = {"HOME": tmp, "MPLCONFIGDIR": tmp}
+        from mmkit.live.recorded import recordings
+        shipped = recordings()[0]
+        if os.geteuid() != 0:                        # already not root: a plain fresh process
+            p = subprocess.run([sys.executable, "-c", _CHILD, scenario], capture_output=True, text=True,
+                               timeout=120, env=dict(os.environ, **env))
+            assert p.returncode == 0, p.stderr
+            out = json.loads(p.stdout.strip().splitlines()[-1])
+        else:
+            if not hasattr(os, "setresuid"):
+                pytest.skip("cannot drop privileges: no setresuid() on this platform")
+            # the checkout may sit where uid 65534 cannot read (under /root): then show it a copy
+            if not _readable_by_nobody(shipped):
+                copy = pathlib.Path(tmp) / shipped.name
+                shutil.copy(shipped, copy)
+                os.chmod(copy, 0o644)
+                env["MMKIT_RECORDED"] = str(copy)
+            out = _as_nobody_fork(scenario, env)
+            if "error" in out and out["error"].startswith("PermissionError"):
+                pytest.skip(f"cannot drop privileges to uid {NOBODY}: {out['error']}")
+        assert "error" not in out, out
+        assert out["uid"] != 0 and out["ran"] is False
+        assert MARK.search(out["html"]) and MARK.search(out["text"]), out["html"][:500]
+        assert "not root" in out["text"] and "child writes" in out["text"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _readable_by_nobody(path):
+    p = pathlib.Path(path).resolve()
+    st = p.stat()
+    if not st.st_mode & 0o004:
+        return False
+    for d in p.parents:
+        if not d.stat().st_mode & 0o001:
+            return False
+    return True
 
 
 @pytest.mark.live
