@@ -241,6 +241,15 @@ GITHUB = {"MMKIT_HUB_AUTH": "oauth", "MMKIT_HUB_OAUTH_CLIENT_ID": "id", "MMKIT_H
           "MMKIT_HUB_OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback"}
 
 
+def _run(coro):
+    """Run a coroutine to its end in a fresh event loop of its own thread: another test of the
+    session (nbclient, Playwright) may have left a loop running in this one."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(60)
+
+
 def _login(env, name, password=PASSWORD):
     """What SharedPasswordAuthenticator, configured by hub_auth.settings(env), makes of a login."""
     import asyncio
@@ -248,7 +257,7 @@ def _login(env, name, password=PASSWORD):
     conf = hub_auth.settings(env)
     cls = hub_auth.authenticator_class(conf)
     auth = cls(config=Config({k: v for k, v in conf.items() if k != "JupyterHub"}))
-    got = asyncio.run(auth.get_authenticated_user(None, {"username": name, "password": password}))
+    got = _run(auth.get_authenticated_user(None, {"username": name, "password": password}))
     return got and got["name"]
 
 
@@ -308,8 +317,8 @@ def test_oauth_mode_resolves_and_configures_the_authenticator(provider):
     assert auth.allowed_users == {"alice", "bob"} and auth.allow_all is False and auth.admin_users == {"prof"}
     import asyncio
     model = lambda name: {"name": name, "admin": None, "auth_state": {"scope": []}}   # noqa: E731
-    assert asyncio.run(auth.check_allowed("alice", model("alice"))) is True
-    assert not asyncio.run(auth.check_allowed("mallory", model("mallory")))
+    assert _run(auth.check_allowed("alice", model("alice"))) is True
+    assert not _run(auth.check_allowed("mallory", model("mallory")))
     assert "proves who they are" in hub_auth.describe(env)
 
 

@@ -7,6 +7,8 @@ Wait conditions follow what proved reliable on these machines
 looking at the figure.
 """
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -82,16 +84,17 @@ def test_voila_app_steps_and_goes_back(voila, page):
     from playwright.sync_api import expect
     page.goto(f"{voila['url']}/voila/render/01-fork.ipynb")
     status = page.locator(".mm-status").first
-    expect(status).to_have_text("step 0/3 drawn", timeout=90_000)
+    expect(status).to_have_text(re.compile(r"step 0/\d+ drawn"), timeout=90_000)
+    n = int(re.search(r"/(\d+)", status.inner_text()).group(1))
     img = page.locator("img.widget-image").first
     expect(img).to_be_visible()
     first = img.get_attribute("src")
     page.get_by_role("button", name="step ▶").first.click()
-    expect(status).to_have_text("step 1/3 drawn")
+    expect(status).to_have_text(f"step 1/{n} drawn")
     page.wait_for_function(_SRC_CHANGED, arg=["img.widget-image", first])
     after_step = img.get_attribute("src")
     page.get_by_role("button", name="◀ back").first.click()
-    expect(status).to_have_text("step 0/3 drawn")
+    expect(status).to_have_text(f"step 0/{n} drawn")
     page.wait_for_function(_SRC_CHANGED, arg=["img.widget-image", after_step])
     assert "Traceback" not in page.content()
     expect(page.locator(".mm-question").first).to_be_visible()
