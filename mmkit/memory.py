@@ -259,8 +259,8 @@ def do_wp_page(k, vma, addr, pte, flags):
     elif wp_can_reuse_anon_folio(k, folio, vma):
         if era.anon_exclusive:
             folio.anon_exclusive = True
-        emit("do_wp_page", "reuse", "no one else uses the page" +
-             ("; set PageAnonExclusive" if era.anon_exclusive else ""), folio.pfn)
+        emit("do_wp_page", "reuse", "no one else uses the page; set PageAnonExclusive" if era.anon_exclusive
+             else "no one else uses the page", folio.pfn)
     else:
         emit("do_wp_page", "wp_page_copy",
              "page not exclusive" if era.anon_exclusive else "page may be shared", folio.pfn)
