@@ -32,7 +32,6 @@ Examples
 ('folio', True)
 """
 
-from ..errors import MMError
 from ..era import era as _era
 from . import misconceptions as _mis
 from . import question as _question
@@ -366,17 +365,7 @@ def _register_checks():
 class FolioBuilder(Builder):
     """A :class:`~mmkit.exercises.kinds.Builder` whose lines are :class:`FolioOp`."""
 
-    def do(self, verb, *args):
-        op = FolioOp(verb, *args)
-        try:
-            v = op.apply(self.k, self.env)
-        except MMError as e:
-            v = getattr(e, "signal", None) or getattr(e, "errno", None)
-            if v is None:
-                raise
-        self.ops.append(op)
-        self.values.append(v)
-        return v
+    op_class = FolioOp
 
     def finfo(self, X, page=0):
         return self.k.page(self.env[X], self.env["a"] + page * P)

@@ -69,8 +69,11 @@ class Builder:
         self.digit = 1
         self.madvised = False
 
+    #: the class of the lines this builder writes (a subclass swaps in its own)
+    op_class = Op
+
     def do(self, verb, *args):
-        op = Op(verb, *args)
+        op = self.op_class(verb, *args)
         try:
             v = op.apply(self.k, self.env)
         except MMError as e:
