@@ -182,6 +182,16 @@ class Era:
         anonymous mappings on THP boundaries", v6.7, limited to lengths
         that are multiples of PMD_SIZE by d4148aeab412, v6.12; the model
         applies the v6.12 rule).
+    split_remaps_zero : bool
+        Splitting an anon large folio maps every subpage that is still
+        mapped and holds only zeros to the shared zero page instead of
+        keeping it as a 4 KiB anon page (b1f202060afe "mm: remap unused
+        subpages to shared zeropage when splitting isolated thp", v6.12):
+        mm/huge_memory.c: __folio_split() -> remap_page(...,
+        RMP_USE_SHARED_ZEROPAGE) -> mm/migrate.c: remove_migration_pte() ->
+        try_to_map_unused_to_zeropage(), which skips mlocked folios and
+        VM_LOCKED VMAs (the model has no mlock).  Before, the split kept
+        every mapped subpage.
     """
 
     name: str
@@ -202,6 +212,7 @@ class Era:
     mthp: bool = True
     mm_id: bool = True
     thp_align_anon: bool = True
+    split_remaps_zero: bool = True
 
     def __post_init__(self):
         if self.reuse_rule not in _REUSE_RULES:
@@ -250,7 +261,7 @@ class Era:
 
 
 _BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False, migrate_batch=False,
-                   mthp=False, mm_id=False, thp_align_anon=False)
+                   mthp=False, mm_id=False, thp_align_anon=False, split_remaps_zero=False)
 
 ERAS = {
     "5.7": Era("5.7", reuse_rule="mapcount", gup_breaks_cow=False, fork_copies_maybe_pinned=False,

@@ -453,8 +453,24 @@ def split_folio(k, folio):
     caller's), else -EAGAIN -- a pinned or GUP-referenced folio stays whole.
     Then the folio is unmapped (PMDs split), cut into order-0 folios that
     keep their pfns, contents and PageAnonExclusive, and remapped
-    (remap_page()); pages no PTE mapped are freed.  Returns the errno name
-    or None.
+    (remap_page()); pages no PTE mapped are freed.  Since v6.12 (era rule
+    ``split_remaps_zero``) remap_page() passes RMP_USE_SHARED_ZEROPAGE: a
+    mapped subpage that holds only zeros gets a special PTE of the shared
+    zero page instead (mm/migrate.c: try_to_map_unused_to_zeropage()), and
+    is freed with the unmapped ones.  Returns the errno name or None.
+
+    >>> from mmkit import Kernel
+    >>> k = Kernel(era="6.18")
+    >>> p = k.spawn("P")
+    >>> k.thp.set("2048kB", "madvise")
+    >>> a = p.mmap(512)
+    >>> p.madvise(a, 512, "hugepage")
+    >>> p.write(a, b"data")
+    >>> p.munmap(a + 256 * 4096, 256)
+    >>> k.shrink_deferred_split()
+    (1, 0)
+    >>> k.page(p, a).order, k.page(p, a + 4096).zero_page
+    (0, True)
     """
     emit = k.trace.emit
     fn = kernel_name(k.era, "split_folio")
@@ -477,8 +493,16 @@ def split_folio(k, folio):
         f.anon_exclusive = page.anon_exclusive
         f.dirty = folio.dirty
         small[page.i] = f
+    zero_remap = k.era.split_remaps_zero
+    zeroed = 0
     for vma, table, i, e in maps:
         f = small[e.folio.i]
+        if zero_remap and not f.data:
+            # try_to_map_unused_to_zeropage(): memchr_inv() found no data;
+            # pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot))
+            table[i] = Pte(k.zero_page, False, False)
+            zeroed += 1
+            continue
         f.refcount += 1
         f.mapcount += 1
         e.folio = f
@@ -487,7 +511,12 @@ def split_folio(k, folio):
         k.deferred_split.remove(folio)
     kept = [f for f in small.values() if f.refcount]
     k.nr_folios += len(kept) - 1
+    if zero_remap:
+        emit("try_to_map_unused_to_zeropage", f"{zeroed} PTE(s) now map the shared zero page",
+             "remap_page(RMP_USE_SHARED_ZEROPAGE): mapped subpages holding only zeros (v6.12, b1f202060afe)",
+             folio.pfn)
     emit(fn, f"{len(kept)} order-0 page(s) kept, {folio.nr - len(kept)} freed",
+         "order {0} folio split; unmapped and zero-filled pages return to the allocator" if zero_remap else
          "order {0} folio split; unmapped pages return to the allocator", folio.pfn, folio.order)
     return None
 

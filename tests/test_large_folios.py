@@ -341,6 +341,57 @@ def test_deferred_split_shrinker_frees_unmapped_pages():
     k.check_invariants()
 
 
+def _half_written_thp(era):
+    """A THP whose pages 0 and 2 hold data, page 1 was written with zeros only, the rest never written;
+    its upper half unmapped: on the deferred split queue."""
+    k = Kernel(era=era)
+    p = k.spawn("P")
+    a = p.mmap(512)
+    p.madvise(a, 512, "hugepage")
+    p.write(a, b"data")
+    p.write(a + P, bytes(64))
+    p.write(a + 2 * P, b"more")
+    p.munmap(a + 256 * P, 256)
+    return k, p, a
+
+
+def test_split_maps_zero_filled_subpages_to_the_zero_page_since_6_12():
+    """6.18: split_folio() remaps every mapped subpage holding only zeros to the shared zero page
+    (try_to_map_unused_to_zeropage(), b1f202060afe): by content, so a page written with zeros goes too;
+    only the pages holding data stay, and the next write to a zero-page PTE allocates a fresh page."""
+    k, p, a = _half_written_thp("6.18")
+    assert k.shrink_deferred_split() == (1, 0)
+    assert [k.page(p, a + i * P).zero_page for i in range(4)] == [False, True, False, True]
+    assert k.page(p, a + 255 * P).zero_page and k.nr_folios == 2
+    events = [e for e in k.trace if e.func == "try_to_map_unused_to_zeropage"]
+    assert events and "254 PTE(s)" in events[-1].decision
+    zero = k.page(p, a + P)
+    assert not zero.writable and zero.mapcount == 0
+    p.write(a + P, b"x")
+    assert k.page(p, a + P).anon and k.page(p, a + P).pfn not in (zero.pfn,)
+    k.check_invariants()
+
+
+@pytest.mark.parametrize("era", ["5.9", "6.2"])
+def test_split_keeps_zero_filled_subpages_before_6_12(era):
+    """Before v6.12 the split kept every mapped subpage as a 4 KiB anon page (era rule split_remaps_zero)."""
+    k, p, a = _half_written_thp(era)
+    assert k.shrink_deferred_split() == (1, 0)
+    assert not any(k.page(p, a + i * P).zero_page for i in range(256))
+    assert k.nr_folios == 256
+    k.check_invariants()
+
+
+def test_split_remaps_a_shared_zero_filled_subpage_in_every_process():
+    """A zero-filled subpage mapped by parent and child is remapped in both and freed."""
+    k, p, a = _half_written_thp("6.18")
+    c = p.fork("C")
+    assert k.shrink_deferred_split() == (1, 0)
+    assert k.page(c, a + 3 * P).zero_page and k.page(p, a + 3 * P).zero_page
+    assert k.page(c, a).mapcount == 2 and k.nr_folios == 2
+    k.check_invariants()
+
+
 def test_pinned_folio_is_not_split():
     """split_folio() refuses a folio with a reference that is not a mapping (-EAGAIN): it stays queued."""
     k, p, a = thp()
