@@ -331,13 +331,16 @@ def test_partial_operations_split_the_pmd(how):
 
 
 def test_deferred_split_shrinker_frees_unmapped_pages():
-    """The deferred split shrinker splits a partially mapped folio and frees its unmapped pages."""
+    """The deferred split shrinker splits a partially mapped folio, frees its unmapped pages and (6.18) maps
+    the never-written ones to the zero page; a write there allocates a fresh page."""
     k = Kernel()
     rs = get("thp_partial_unmap").run(k)
-    assert rs[-1].outcome == (1, 0)
-    head = rs[-1].pages["head"]
+    assert rs[2].outcome == (1, 0)
+    head, page3, page100 = (rs[2].pages[w] for w in ("head", "page 3", "page 100"))
     assert head.order == 0 and head.pfn == rs[0].pages["head"].pfn and head.refcount == 1
-    assert k.nr_folios == 256 and not k.deferred_split
+    assert page3.pfn == rs[0].pages["page 3"].pfn and page100.zero_page and not rs[2].pages["last"].present
+    assert rs[3].pages["page 100"].anon and rs[3].pages["page 100"].exclusive and k.nr_folios == 3
+    assert not k.deferred_split
     k.check_invariants()
 
 

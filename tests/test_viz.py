@@ -16,6 +16,7 @@ from matplotlib.transforms import Bbox
 
 from mmkit.era import ERAS as ERA_NAMES
 from mmkit.scenarios import COW_CASES, NON_ANON_CASES, TOPICS
+from mmkit.scenarios.topics import LARGE_TOPICS
 from mmkit.viz import (GraphView, Layout, Playback, draw, frame_strip, graph_diff, render_frames, rmap_graph,
                        save, save_gif)
 from mmkit.viz.graph import KINDS
@@ -391,7 +392,7 @@ def test_gif_and_frame_strip(tmp_path):
 
 # -- figures that never mislead (issue 10, section 4) ------------------------------------
 ALL_ERAS = tuple(ERA_NAMES)
-ALL_SCENARIOS = SCENARIOS + [(c.name, c) for c in NON_ANON_CASES]
+ALL_SCENARIOS = SCENARIOS + [(c.name, c) for c in NON_ANON_CASES] + [(n, sc) for n, sc in LARGE_TOPICS.items()]
 #: The only frames of the shipped scenarios whose mapping edges cross: after
 #: fork in "migration", pages a and b are each mapped by the parent and the
 #: child, in the order parent a, parent b, child a, child b, and no drawing

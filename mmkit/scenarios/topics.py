@@ -294,14 +294,31 @@ def thp_pin_fork():
     return sc
 
 
+def _sparse_thp(k, s):
+    """A 2 MiB MADV_HUGEPAGE mapping whose program wrote only pages 0 and 3:
+    the first write fault allocates the whole THP (zero-filled,
+    do_huge_pmd_anonymous_page()), the second store takes no fault."""
+    s.p = k.spawn("parent")
+    s.a = s.p.mmap(512)
+    s.p.madvise(s.a, 512, "hugepage")
+    s.p.write(s.a, OLD)
+    s.p.write(s.a + 3 * k.PAGE_SIZE, OLD)
+
+
 def thp_partial_unmap():
     sc = Scenario("thp_partial_unmap", "Partial munmap of a THP: PMD split, deferred split, shrinker",
-                  watch=[("head", "p", "a", 0), ("page 3", "p", "a", 3), ("last", "p", "a", 511)])
-    sc.add("THP", "A 2 MiB THP mapped by one PMD.", _thp)
+                  watch=[("head", "p", "a", 0), ("page 3", "p", "a", 3), ("page 100", "p", "a", 100),
+                         ("last", "p", "a", 511)])
+    sc.add("THP, two pages written", "One write fault allocated the whole zero-filled 2 MiB THP, mapped by one "
+           "PMD; the program stored data in pages 0 and 3 only.", _sparse_thp)
     sc.add("munmap the upper half", "__split_vma() splits the PMD first; zapping 256 PTEs leaves the folio "
            "partially mapped: it goes on the deferred split queue.", lambda k, s: s.p.munmap(s.a + 256 * k.PAGE_SIZE, 256))
-    sc.add("shrinker", "deferred_split_scan(): split_folio() cuts the folio into 4 KiB folios and frees the "
-           "256 unmapped pages.", lambda k, s: k.shrink_deferred_split())
+    sc.add("shrinker", "deferred_split_scan() -> split_folio(): 4 KiB folios; the 256 unmapped pages are freed, "
+           "and since v6.12 (b1f202060afe) so is every mapped page holding only zeros: its PTE now maps the "
+           "shared zero page (try_to_map_unused_to_zeropage()). Pages 0 and 3 keep theirs.",
+           lambda k, s: k.shrink_deferred_split())
+    sc.add("write page 100", "A write to the zero page's read-only PTE: do_wp_page() -> wp_page_copy() "
+           "allocates a fresh zero-filled page.", lambda k, s: s.p.write(s.a + 100 * k.PAGE_SIZE, NEW))
     return sc
 
 

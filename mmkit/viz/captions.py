@@ -48,6 +48,12 @@ VARIANTS = {
         "5.8": "mapcount 1 and refcount 1: 5.8's vmsplice() had already broken COW in the child (GUP with "
                "FOLL_WRITE), so the pipe holds the child's copy and the parent reuses its own page in place.",
     },
+    # before v6.12 (b1f202060afe) a split kept every mapped subpage (era rule split_remaps_zero)
+    ("thp_partial_unmap", 3, "shrinker"): dict.fromkeys(("5.7", "5.8", "5.9", "5.19", "6.2"), (
+        "deferred_split_scan() -> split_huge_page(): 4 KiB folios; the 256 unmapped pages are freed, the 256 "
+        "mapped ones are kept, page 100 too although it holds only zeros (the zero-page remap came in v6.12).")),
+    ("thp_partial_unmap", 4, "write page 100"): dict.fromkeys(("5.7", "5.8", "5.9", "5.19", "6.2"), (
+        "Page 100 kept its own 4 KiB page behind a writable PTE: the store takes no fault.")),
 }
 
 
