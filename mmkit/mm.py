@@ -150,7 +150,9 @@ class Vma:
     file : File or None
         The mapped file (shmem for MAP_SHARED|MAP_ANONYMOUS), or None.
     pgoff : int
-        vm_pgoff: file offset in pages, or ``start >> PAGE_SHIFT`` for anon.
+        vm_pgoff: file offset in pages; for anon ``start >> PAGE_SHIFT`` of
+        the mmap() that made it (a split, fork or mremap() keeps the pages'
+        offsets, so a moved anon VMA's pgoff no longer matches its start).
     anon_vma : AnonVma or None
         The VMA's own anon_vma, where its new anon pages point.
     anon_vma_chain : list of AnonVmaChain
@@ -164,7 +166,7 @@ class Vma:
     __slots__ = ("mm", "start", "end", "read", "write", "shared", "file", "pgoff",
                  "anon_vma", "anon_vma_chain", "dontcopy", "wipeonfork", "id", "hugepage", "nohugepage")
 
-    def __init__(self, mm, start, end, read, write, shared, file=None, pgoff=0, id=0):
+    def __init__(self, mm, start, end, read, write, shared, file=None, pgoff=None, id=0):
         self.mm = mm
         self.start = start
         self.end = end
@@ -172,7 +174,9 @@ class Vma:
         self.write = write
         self.shared = shared
         self.file = file
-        self.pgoff = pgoff if file is not None else start >> PAGE_SHIFT
+        # a new anon VMA: vm_pgoff = vm_start >> PAGE_SHIFT (do_mmap()); a copy
+        # (fork's vm_area_dup(), mremap's copy_vma()) passes the pgoff it keeps
+        self.pgoff = pgoff if pgoff is not None else 0 if file is not None else start >> PAGE_SHIFT
         self.anon_vma = None
         self.anon_vma_chain = []
         self.dontcopy = False

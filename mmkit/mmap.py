@@ -25,7 +25,8 @@ def do_mmap(k, mm, npages, read, write, shared, file=None, pgoff=0):
     start = mm.get_unmapped_area(npages, align)  # ENOMEM before anything is created
     if shared and file is None:
         file = k.new_file("dev/zero (deleted)", npages, shmem=True)
-    vma = Vma(mm, start, start + npages * PAGE_SIZE, read, write, shared, file, pgoff, id=k.next_id())
+    vma = Vma(mm, start, start + npages * PAGE_SIZE, read, write, shared, file,
+              pgoff if file is not None else None, id=k.next_id())
     mm.insert_vma(vma)
     if file is not None:
         file.i_mmap.append(vma)

@@ -18,6 +18,7 @@ from .invariants import check_folio, check_pte
 from .mm import _PMD_SHIFT, PAGE_SHIFT, check_range
 from .mmap import do_mmap, do_munmap, exit_mmap
 from .mprotect import mprotect_fixup
+from .mremap import check_mremap_args, do_mremap
 from .pageinfo import PAGE_SIZE
 
 __all__ = ["Process", "Pin", "Ref", "Pipe", "FileHandle", "PROTS"]
@@ -151,6 +152,56 @@ class Process:
         mprotect_fixup(k, task.mm, addr, addr + npages * PAGE_SIZE, read, write)
         if k.check:
             k.after_range(task.mm, addr, addr + npages * PAGE_SIZE)
+
+    def mremap(self, addr, old_npages, new_npages, maymove=False, fixed=None, dontunmap=False):
+        """mremap(): shrink, grow or move ``[addr, addr+old_npages)``; returns
+        the address of the mapping now (see :mod:`mmkit.mremap`).
+
+        Parameters
+        ----------
+        addr : int
+            Page-aligned start of the old range, inside one VMA.
+        old_npages, new_npages : int
+            Old and new lengths in pages (``new_npages`` > 0; ``old_npages``
+            0 is refused for private mappings, as the kernel does).
+        maymove : bool
+            MREMAP_MAYMOVE: the kernel may move the mapping to grow it.
+        fixed : int, optional
+            MREMAP_FIXED: move to this address, unmapping what is there
+            first (needs ``maymove``).
+        dontunmap : bool
+            MREMAP_DONTUNMAP: move the pages, keep the old VMA (empty);
+            needs ``maymove`` and the same length.
+
+        Raises
+        ------
+        InvalidArgument
+            A value of the wrong type, or negative.
+        KernelError
+            ``EINVAL`` (unaligned address, ``new_npages`` 0, bad flag
+            combination, target past TASK_SIZE or overlapping the source),
+            ``EFAULT`` (no VMA at ``addr``, or the old range leaves it),
+            ``ENOMEM`` (cannot grow in place without ``maymove``; no room).
+            Nothing has changed then.
+
+        Examples
+        --------
+        >>> from mmkit import Kernel
+        >>> k = Kernel()
+        >>> p = k.spawn()
+        >>> a = p.mmap(4)
+        >>> p.write(a, b"x")
+        >>> b = p.mremap(a, 4, 8, maymove=True)
+        >>> p.read(b, 1)
+        b'x'
+        """
+        k = self.kernel
+        task = k._task(self)
+        flags = check_mremap_args(addr, old_npages, new_npages, maymove, fixed, dontunmap)
+        opts = "".join([", maymove" if maymove else "", f", fixed={fixed:#x}" if fixed is not None else "",
+                        ", dontunmap" if dontunmap else ""])
+        k.trace.begin(f"{task.name}.mremap({addr:#x}, {old_npages}, {new_npages}{opts})")
+        return do_mremap(k, task.mm, addr, old_npages, new_npages, flags, fixed or 0)
 
     def madvise(self, addr, npages, advice):
         """madvise(): ``"dontneed"``, ``"dontfork"``, ``"dofork"``,

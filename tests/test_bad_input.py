@@ -46,7 +46,7 @@ def world():
     f = k.open("data", npages=4)
     m = p.mmap(4, file=f, shared=True)
     p.read(m, 1)
-    w = dict(k=k, p=p, c=c, a=a, f=f, m=m)
+    w = dict(k=k, p=p, c=c, a=a, f=f, m=m, t=a + (1 << 32))
     w["pin"] = p.pin(a, 1, write=True)
     w["ref"] = p.get_user_pages(a + PAGE, 1)
     w["pipe"] = p.vmsplice(a + 2 * PAGE, 100)
@@ -75,6 +75,9 @@ VERBS = {
     "pin": (lambda w, *x: w["p"].pin(*x), ["a", 1]),
     "get_user_pages": (lambda w, *x: w["p"].get_user_pages(*x), ["a", 1]),
     "vmsplice": (lambda w, *x: w["p"].vmsplice(*x), ["a", 1]),
+    "mremap": (lambda w, a, old, new=8: w["p"].mremap(a, old, new, maymove=True), ["a", 4, 8]),
+    "mremap fixed": (lambda w, a, n, t=None: w["p"].mremap(a, n, n, maymove=True, fixed=w["t"] if t is None else t),
+                     ["a", 1, "t"]),
     "migrate": (lambda w, *x: w["k"].migrate(w["p"], *x), ["a", 1]),
     "page": (lambda w, addr: w["k"].page(w["p"], addr), ["a"]),
     "open": (lambda w, n: w["k"].open("new", npages=n), [1]),
@@ -112,7 +115,7 @@ def test_bad_argument_returns_or_raises_at_once(verb, pos, bad):
 
 
 @pytest.mark.parametrize("verb", ["pin", "get_user_pages", "migrate", "munmap", "mprotect", "madvise",
-                                  "madvise hugepage"])
+                                  "madvise hugepage", "mremap", "mremap fixed"])
 @pytest.mark.parametrize("count", [10**9, 2**36, 10**30])
 def test_huge_count_from_a_mapped_address(verb, count):
     """A huge page count starting inside a 4-page mapping fails (or acts on what is mapped) at once."""
@@ -126,6 +129,20 @@ def test_huge_count_from_a_mapped_address(verb, count):
         assert state(w["k"]) == before
     except Hang:
         pytest.fail(f"{verb}(a, {count}) did not return within a second")
+
+
+@pytest.mark.parametrize("count", [2**35 + 1, 2**36, 10**30])
+@pytest.mark.parametrize("maymove", [False, True])
+def test_mremap_to_a_huge_size_fails_at_once(count, maymove):
+    """Growing a mapping beyond the address space is ENOMEM at once, moving or not, and changes nothing
+    (EINVAL when the page offset would wrap around 64 bits: resize_is_valid())."""
+    w = world()
+    before = state(w["k"])
+    with deadline(1.0):
+        with pytest.raises(KernelError) as e:
+            w["p"].mremap(w["a"], 4, count, maymove=maymove)
+    assert e.value.errno == ("EINVAL" if count > 2**60 else "ENOMEM")
+    assert state(w["k"]) == before
 
 
 @pytest.mark.parametrize("n", [2**36, 10**30])
