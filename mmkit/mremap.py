@@ -8,8 +8,11 @@ has, 5.7 to 6.18):
 * **checks** -- check_mremap_params(): a page-aligned ``addr``, a non-zero
   new length, MREMAP_FIXED / MREMAP_DONTUNMAP only with MREMAP_MAYMOVE,
   MREMAP_DONTUNMAP only without resizing (all ``EINVAL``).  No VMA at
-  ``addr``: ``EFAULT`` (do_mremap()).  mremap_to(): a target past
-  ``TASK_SIZE`` or overlapping the source is ``EINVAL``.
+  ``addr``: ``EFAULT`` (do_mremap()).  A target past ``TASK_SIZE`` or
+  overlapping the source is ``EINVAL`` (mremap_to()); since v6.17
+  (3215eaceca87 "mm/mremap: refactor initial parameter sanity checks")
+  those checks, and a new length past ``TASK_SIZE`` (``EINVAL``, where
+  older kernels ended in ``ENOMEM``), come before the VMA is looked up.
 * **same size, not moved** -- nothing happens (mremap_at(): MREMAP_NO_RESIZE).
 * **shrink** -- shrink_vma(): munmap of the tail ``[addr+new, addr+old)``.
 * **grow** -- expand_vma(): resize_is_valid() (the old range must end
@@ -148,6 +151,16 @@ def do_mremap(k, mm, addr, old_npages, new_npages, flags, new_addr=0):
     """
     old_len, new_len = old_npages * PAGE_SIZE, new_npages * PAGE_SIZE
     emit = k.trace.emit
+    v = k.era.version
+    if v is None or v >= (6, 17):
+        # 3215eaceca87 "mm/mremap: refactor initial parameter sanity checks"
+        # (v6.17): check_mremap_params() refuses a silly length, target or
+        # overlap before looking at the VMAs
+        if new_len > TASK_SIZE:
+            raise KernelError("EINVAL", f"a new length of {new_npages} pages is past TASK_SIZE ({TASK_SIZE:#x}) "
+                                        "(check_mremap_params(): \"Is the new length silly?\")")
+        if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP):
+            _check_target(addr, old_len, new_len, new_addr)
     vma = mm.find_vma(addr)                        # vma_lookup()
     if vma is None:
         raise KernelError("EFAULT", f"no mapping at {addr:#x} (do_mremap(): vma_lookup())")
@@ -182,12 +195,7 @@ def do_mremap(k, mm, addr, old_npages, new_npages, flags, new_addr=0):
 def _mremap_to(k, mm, vma, addr, old_len, new_len, flags, new_addr):
     """mm/mremap.c: mremap_to(): MREMAP_FIXED (and MREMAP_DONTUNMAP)."""
     fixed = flags & MREMAP_FIXED
-    if new_len > TASK_SIZE or new_addr > TASK_SIZE - new_len:
-        raise KernelError("EINVAL", f"target {new_addr:#x} + {new_len // PAGE_SIZE} page(s) is past TASK_SIZE "
-                                    f"({TASK_SIZE:#x}) (mremap_to())")
-    if addr + old_len > new_addr and new_addr + new_len > addr:
-        raise KernelError("EINVAL", f"target {new_addr:#x}-{new_addr + new_len:#x} overlaps the source "
-                                    f"{addr:#x}-{addr + old_len:#x} (mremap_to(): vrm_overlaps())")
+    _check_target(addr, old_len, new_len, new_addr)
     v = k.era.version
     if flags & MREMAP_DONTUNMAP and (vma.file is not None or vma.shared) and v is not None and v < (5, 13):
         raise KernelError("EINVAL", "MREMAP_DONTUNMAP works on private anonymous mappings only before v5.13 "
@@ -205,6 +213,17 @@ def _mremap_to(k, mm, vma, addr, old_len, new_len, flags, new_addr):
         do_munmap(k, mm, addr + new_len, (old_len - new_len) // PAGE_SIZE)
         vma = mm.find_vma(addr)
     return _move_vma(k, mm, vma, addr, move_len, new_len, target, flags)
+
+
+def _check_target(addr, old_len, new_len, new_addr):
+    """The target checks: past TASK_SIZE or overlapping the source is EINVAL
+    (mremap_to() before v6.17, check_mremap_params() since)."""
+    if new_len > TASK_SIZE or new_addr > TASK_SIZE - new_len:
+        raise KernelError("EINVAL", f"target {new_addr:#x} + {new_len // PAGE_SIZE} page(s) is past TASK_SIZE "
+                                    f"({TASK_SIZE:#x})")
+    if addr + old_len > new_addr and new_addr + new_len > addr:
+        raise KernelError("EINVAL", f"target {new_addr:#x}-{new_addr + new_len:#x} overlaps the source "
+                                    f"{addr:#x}-{addr + old_len:#x} (vrm_overlaps())")
 
 
 def _resize_is_valid(k, vma, addr, old_len, new_len, flags, move_only):

@@ -264,7 +264,8 @@ ERRNOS = [
     ("old length 0 on a private mapping", lambda p, a: p.mremap(a, 0, 1, maymove=True), "EINVAL"),
     ("no mapping at addr", lambda p, a: p.mremap(a + (1 << 30), 1, 1), "EFAULT"),
     ("grow a range that leaves its VMA", lambda p, a: p.mremap(a, 6, 8, maymove=True), "EFAULT"),
-    ("grow far past the address space", lambda p, a: p.mremap(a, 4, 2**40, maymove=True), "ENOMEM"),
+    ("grow past the address space", lambda p, a: p.mremap(a, 4, 2**40, maymove=True), "EINVAL"),
+    ("grow with no room and no maymove", lambda p, a: p.mremap(a, 4, 8), "ENOMEM"),
 ]
 
 
@@ -280,6 +281,16 @@ def test_refusals_name_the_kernels_errno_and_change_nothing(name, call, errno):
         call(p, a)
     assert e.value.errno == errno
     assert state(k) == before
+
+
+def test_growing_past_task_size_was_enomem_before_v6_17():
+    """Before v6.17 a new length past TASK_SIZE failed late, with ENOMEM (no room); since, EINVAL up front."""
+    for era, errno in (("6.2", "ENOMEM"), ("6.18", "EINVAL")):
+        k, p = proc(era)
+        a = p.mmap(4)
+        with pytest.raises(KernelError) as e:
+            p.mremap(a, 4, 2**40, maymove=True)
+        assert e.value.errno == errno
 
 
 @pytest.mark.parametrize("args", [(1.5, 1, 1), (0, True, 1), (0, 1, None), (0, -1, 1), (0, 1, "2")])
@@ -354,3 +365,82 @@ def test_invariants_hold_over_random_mremaps():
             except MMError:
                 pass
             k.check_invariants()
+
+
+# -- cow.c: THP_RUN_PARTIAL_MREMAP ---------------------------------------------------------
+
+def test_cow_c_cases_pass_on_a_partially_mremapped_thp_in_6_18():
+    """Every cow.c anon case passes on a partially mremap()ed 2 MiB THP and 64 KiB mTHP, and in the conformance set."""
+    from mmkit.scenarios.cow_large import COW_LARGE_CASES, run_large
+    from mmkit.scenarios.cow_selftest import partial_mremap_thp_cases, run_case
+    for size in (2048, 64):
+        for case in partial_mremap_thp_cases(size):
+            assert run_case(case, "6.18"), case.name
+    cases = [sc for sc in COW_LARGE_CASES if "[partial_mremap]" in sc.name]
+    assert len(cases) == 8
+    for sc in cases:
+        rows, _ = run_large(sc, Kernel(era="6.18"))
+        assert rows[-1].outcome is True, sc.name
+
+
+def test_in_5_7_the_moved_half_still_mapped_by_the_child_stops_the_vmsplice_leak():
+    """5.7 reused a THP page when no page of the folio was mapped twice: after the child unmaps the lower half
+    the moved half is still mapped by both, so the parent copies (pass) where a PTE-mapped THP leaks (fail)."""
+    from mmkit.scenarios.cow_selftest import partial_mremap_thp_cases, run_case
+    from mmkit.scenarios.thp_cow import thp_cases
+    name = "vmsplice() + unmap in child ..."
+    moved = next(c for c in partial_mremap_thp_cases() if c.name.startswith(name))
+    pte = next(c for c in thp_cases("pte") if c.name.startswith(name))
+    assert run_case(moved, "5.7") and not run_case(pte, "5.7")
+    assert run_case(moved, "6.18") and run_case(pte, "6.18")
+
+
+# -- live --------------------------------------------------------------------------------
+
+def _live():
+    from mmkit.live import available
+    ok, why = available()
+    if not ok:
+        pytest.skip(why)
+    from mmkit.live import LiveKernel
+    return LiveKernel()
+
+
+def test_live_mremap_refuses_with_the_same_errnos_as_the_model():
+    """On the running kernel every refusal of the errno table gives the model's errno."""
+    lk = _live()
+    try:
+        for name, call, errno in ERRNOS:
+            p = lk.spawn("P")
+            a = p.mmap(4)
+            p.write(a, b"x" * 4 * PAGE)
+            p.mmap(2)
+            with pytest.raises(KernelError) as e:
+                call(p, a)
+            assert e.value.errno == errno, name
+            p.exit()
+    finally:
+        lk.close()
+
+
+def test_live_partial_mremap_of_a_thp_matches_the_model():
+    """The cow.c preparation on the live kernel: one order-9 folio, PTE-mapped, the moved half where the model has it."""
+    lk = _live()
+    try:
+        from mmkit.live.thp import thp_available
+        ok, why = thp_available()
+        if not ok:
+            pytest.skip(why)
+        got = []
+        for k in (Kernel(era="6.18"), lk):
+            p = k.spawn("P")
+            k.thp.set("2048kB", "madvise")
+            a = thp(k, p)
+            r = p.mmap(256, "none")
+            assert p.mremap(a + 256 * PAGE, 256, 256, maymove=True, fixed=r) == r
+            lo, hi = k.page(p, a), k.page(p, r)
+            got.append((lo.order, lo.pmd_mapped, hi.pfn - lo.pfn, hi.head, lo.large_mapcount, hi.nr_pages_mapped,
+                        lo.exclusive))
+        assert got[0] == got[1] == (9, False, 256, False, 512, 512, True)
+    finally:
+        lk.close()

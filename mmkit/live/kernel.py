@@ -283,6 +283,7 @@ class LiveKernel:
         self._state = st = _State()
         self._finalizer = weakref.finalize(self, st.shutdown)
         self._epoch = 0
+        self._moves = []             # (old_start, old_end, new_start) of every mremap() that moved
         #: (epoch, pid, kind, page, faults) for the first access to each page
         #: of every read / write / store_faults, in order (see conformance)
         self.access_log = collections.deque(maxlen=100000)
@@ -556,7 +557,7 @@ class LiveKernel:
         census = None
         if anon and large and not zero:
             census = folio_census([p.pid for p in self.processes], base - (raw.pfn - head_pfn) * PAGE_SIZE,
-                                  head_pfn, nr)
+                                  head_pfn, nr, self._moves)
         large_mapcount, entire, nr_mapped = census or (None, None, None)
         return LivePageInfo(pfn=raw.pfn, present=True, writable=self._writable(proc, base, raw, anon, zero),
                             anon=anon, zero_page=zero, exclusive=ae,

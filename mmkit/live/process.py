@@ -12,6 +12,7 @@ import os
 
 from ..errors import InvalidArgument, KernelError, SIGBUS, SIGSEGV
 from ..mm import check_range
+from ..mremap import check_mremap_args
 from ..pageinfo import PAGE_SIZE
 from ._chan import LiveWorkerError
 from .availability import available
@@ -178,6 +179,25 @@ class LiveProcess:
             raise InvalidArgument(f"prot must be one of {', '.join(map(repr, PROT))}, not {prot!r}")
         self.kernel._bump()
         self._call("MPROTECT", (addr, npages * PAGE_SIZE, PROT[prot]), what="mprotect")
+
+    def mremap(self, addr, old_npages, new_npages, maymove=False, fixed=None, dontunmap=False):
+        """mremap(2): shrink, grow or move ``[addr, addr+old_npages)``; returns
+        the real address of the mapping now.  The arguments are those of
+        :meth:`mmkit.process.Process.mremap`; a wrong type or a negative
+        value raises InvalidArgument here, every other refusal is the real
+        kernel's errno."""
+        try:
+            flags = check_mremap_args(addr, old_npages, new_npages, maymove, fixed, dontunmap)
+        except KernelError:             # well-typed: let the kernel say it
+            flags = (1 if maymove else 0) | (2 if fixed is not None else 0) | (4 if dontunmap else 0)
+        if max(old_npages, new_npages) * PAGE_SIZE >= 1 << 64 or (fixed or 0) >= 1 << 64:
+            raise KernelError("EINVAL", "a length or address that does not fit in 64 bits")
+        self.kernel._bump()
+        rep = self._call("MREMAP", (addr, old_npages * PAGE_SIZE, new_npages * PAGE_SIZE, fixed or 0),
+                         payload=flags.to_bytes(8, "little"), what="mremap")
+        if rep.r[0] != addr:
+            self.kernel._moves.append((addr, addr + old_npages * PAGE_SIZE, rep.r[0]))
+        return rep.r[0]
 
     def madvise(self, addr, npages, advice):
         """madvise(2): ``"dontneed"``, ``"dontfork"``, ``"dofork"``,

@@ -386,39 +386,50 @@ def _pread_u64s(path, index, n):
     return struct.unpack(f"<{len(b) // 8}Q", b)
 
 
-def folio_census(pids, base, head, nr):
+def folio_census(pids, base, head, nr, moves=()):
     """The folio-level mapcounts of the anon folio ``[head, head + nr)``
     whose first page is mapped at ``base``, counted in the page tables of
     ``pids``: ``(large_mapcount, entire_mapcount, nr_pages_mapped)``, or
     None when the count is not the whole story.
 
     An anonymous folio is mapped only by the process that faulted it and
-    its forks (its anon_vma), and at the same address in each of them as
-    long as nobody mremap()s it (the live API has no mremap), so reading
-    ``[base, base + nr pages)`` of every live worker finds every mapping:
-    a PMD mapping counts 1 in ``entire_mapcount`` and ``large_mapcount``
-    (mm/rmap.c: __folio_add_rmap(), RMAP_LEVEL_PMD), each PTE 1 in
-    ``large_mapcount``, and ``nr_pages_mapped`` is the pages with at least
-    one PTE.  The census is checked against /proc/kpagecount, which is each
-    page's PTE mapcount plus the entire mapcount (CONFIG_PAGE_MAPCOUNT):
-    if any page disagrees, someone else maps the folio and None is returned.
+    its forks (its anon_vma), at the same address in each of them unless
+    an mremap() moved part of it: ``moves`` lists the mremap()s done,
+    ``(old_start, old_end, new_start)``, and the folio's window is also
+    read where those moves put it (``base`` shifted by each move's
+    distance, both ways, and by two moves in a row), each (process,
+    address) counted once.  A PMD mapping counts 1 in ``entire_mapcount``
+    and ``large_mapcount`` (mm/rmap.c: __folio_add_rmap(), RMAP_LEVEL_PMD),
+    each PTE 1 in ``large_mapcount``, and ``nr_pages_mapped`` is the pages
+    with at least one PTE.  The census is checked against /proc/kpagecount,
+    which is each page's PTE mapcount plus the entire mapcount
+    (CONFIG_PAGE_MAPCOUNT): if any page disagrees, someone else maps the
+    folio (or a move not listed put it elsewhere) and None is returned.
     """
     pm = PMD_SIZE // 4096
+    deltas = {0}
+    for _ in range(2):
+        deltas |= {d + s * (new - old) for d in deltas for old, _end, new in moves for s in (1, -1)}
+    bases = sorted({base + d for d in deltas if base + d >= 0})
     entire = 0
     per_page = [0] * nr
     for pid in pids:
-        try:
-            entries = _pread_u64s(f"/proc/{pid}/pagemap", base // 4096, nr)
-            huge = nr == pm and base % PMD_SIZE == 0 and pmd_mapped(pid, base)
-        except OSError:
-            return None
-        if huge:
-            if entries and entries[0] >> 63 and entries[0] & ((1 << 55) - 1) == head:
-                entire += 1
-            continue
-        for j, e in enumerate(entries):
-            if e >> 63 and not e >> 62 & 1 and (e & ((1 << 55) - 1)) == head + j:
-                per_page[j] += 1
+        seen = set()
+        for b in bases:
+            try:
+                entries = _pread_u64s(f"/proc/{pid}/pagemap", b // 4096, nr)
+                huge = nr == pm and b % PMD_SIZE == 0 and pmd_mapped(pid, b)
+            except OSError:
+                return None
+            if huge:
+                if entries and entries[0] >> 63 and entries[0] & ((1 << 55) - 1) == head and b not in seen:
+                    entire += 1
+                    seen.update(b + j * 4096 for j in range(nr))
+                continue
+            for j, e in enumerate(entries):
+                if e >> 63 and not e >> 62 & 1 and (e & ((1 << 55) - 1)) == head + j and b + j * 4096 not in seen:
+                    per_page[j] += 1
+                    seen.add(b + j * 4096)
     counts = _pread_u64s("/proc/kpagecount", head, nr)
     if len(counts) != nr or any(c != per_page[j] + entire for j, c in enumerate(counts)):
         return None

@@ -57,8 +57,12 @@ enum {
 	OP_URING_PIN = 9, OP_URING_READ = 10, OP_URING_WRITE = 11,
 	OP_URING_UNPIN = 12, OP_DIO_WRITE = 13, OP_DIO_READ = 14,
 	OP_VMSPLICE = 15, OP_STORE_FAULTS = 16, OP_RING_ADOPT = 17,
-	OP_CLOSE_FD = 18,
+	OP_CLOSE_FD = 18, OP_MREMAP = 19,
 };
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
 
 struct req {
 	uint32_t op;
@@ -859,6 +863,21 @@ static void serve(void)
 			if (munmap((void *)q.a[0], q.a[1]) < 0)
 				reply_err(&s, errno);
 			break;
+		case OP_MREMAP: {
+			/* a[0] addr, a[1] old_len, a[2] new_len, a[3] new_addr;
+			 * the MREMAP_* flags come as an 8-byte payload */
+			uint64_t flags = 0;
+			void *r;
+
+			if (q.len == sizeof(flags))
+				memcpy(&flags, buf, sizeof(flags));
+			r = mremap((void *)q.a[0], q.a[1], q.a[2], (int)flags, (void *)q.a[3]);
+			if (r == MAP_FAILED)
+				reply_err(&s, errno);
+			else
+				s.r[0] = (uintptr_t)r;
+			break;
+		}
 		case OP_MPROTECT:
 			if (mprotect((void *)q.a[0], q.a[1], (int)q.a[2]) < 0)
 				reply_err(&s, errno);

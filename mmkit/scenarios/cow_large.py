@@ -19,6 +19,15 @@ preparations of the memory (cow.c: ``enum thp_run``):
     only the first subpage of the PTE-mapped THP stays mapped
     (``THP_RUN_SINGLE_PTE``: MADV_DONTNEED of the rest); the cases work on
     that one page.
+``partial_mremap``
+    the upper half of the THP was moved away (``THP_RUN_PARTIAL_MREMAP``: a
+    PROT_NONE mapping of half the THP's size, then mremap(MREMAP_MAYMOVE |
+    MREMAP_FIXED) of the upper half onto it).  The moved extent is not a
+    whole PMD, so mm/mremap.c: move_page_tables() splits the PMD first
+    (split_huge_pmd()) and move_ptes() moves 256 PTEs: one order-9 folio,
+    PTE-mapped in two VMAs of one mm, AE on every page, no counter changed.
+    The cases run on the lower half (256 pages); the moved half is watched
+    too (``parentR0``, ``childR0``).
 ``partial_shared``
     the first subpage was shared with a child that exited, the rest never
     was (``THP_RUN_PARTIAL_SHARED``: MADV_DONTFORK of the rest around the fork).
@@ -31,9 +40,7 @@ preparations of the memory (cow.c: ``enum thp_run``):
 The cases write and watch the first two subpages (cow.c writes the whole
 range; the other pages go the same way and are not watched).  cow.c's
 long-term R/O pin cases are left out: no user-space interface takes a
-long-term R/O pin on this kernel (see :mod:`mmkit.live.holders`), and
-so is ``THP_RUN_PARTIAL_MREMAP``: neither the model nor the live backend
-has mremap().
+long-term R/O pin on this kernel (see :mod:`mmkit.live.holders`).
 
 What is compared (:func:`compare_large`), per watched page and step
 --------------------------------------------------------------------
@@ -117,6 +124,13 @@ def _single_pte(k, s):
     s.n = 1
 
 
+def _partial_mremap(k, s):
+    _thp(k, s)
+    s.r = s.p.mmap(256, "none")
+    s.p.mremap(s.a + 256 * PAGE, 256, 256, maymove=True, fixed=s.r)
+    s.n = 256
+
+
 def _partial_shared(k, s):
     _thp(k, s)
     s.p.madvise(s.a + PAGE, 511, "dontfork")
@@ -145,6 +159,7 @@ RUNS = {
     "pmd": ("a PMD-mapped 2 MiB THP", _thp),
     "pte": ("a PTE-mapped 2 MiB THP (PMD split by mprotect of one subpage)", _pte),
     "single_pte": ("a single PTE of a 2 MiB THP (MADV_DONTNEED of the other 511)", _single_pte),
+    "partial_mremap": ("a 2 MiB THP whose upper half was mremap()ed away", _partial_mremap),
     "partial_shared": ("a 2 MiB THP whose first subpage was shared with a child that exited", _partial_shared),
     "mthp16": ("a 16 KiB mTHP (order 2)", _mthp("16kB")),
     "mthp64": ("a 64 KiB mTHP (order 4)", _mthp64),
@@ -155,6 +170,9 @@ RUNS = {
 def _watch(run):
     if run == "single_pte":
         return [("parent0", "p", "a", 0), ("child0", "c", "a", 0)]
+    if run == "partial_mremap":
+        return [("parent0", "p", "a", 0), ("parent1", "p", "a", 1), ("child0", "c", "a", 0), ("child1", "c", "a", 1),
+                ("parentR0", "p", "r", 0), ("childR0", "c", "r", 0)]
     return [("parent0", "p", "a", 0), ("parent1", "p", "a", 1), ("child0", "c", "a", 0), ("child1", "c", "a", 1)]
 
 
@@ -318,6 +336,25 @@ def _topics():
                     "subpages are mapped to the shared zero page instead (try_to_map_unused_to_zeropage()).",
                     lambda k, s: k.shrink_deferred_split()[0] >= 1)],
                [("parent0", "p", "a", 0), ("parent1", "p", "a", 1), ("parent2", "p", "a", 2)])
+    out.append(sc)
+
+    sc = _make("large_thp_partial_mremap_cow", "mremap() of half a THP, then fork + COW on both halves",
+               "a PMD THP", _thp, [
+                   ("mremap upper half", "mremap(MREMAP_MAYMOVE | MREMAP_FIXED) of pages 256-511 onto a PROT_NONE "
+                    "mapping: move_page_tables() splits the PMD (not a whole PMD) and move_ptes() moves 256 PTEs; "
+                    "one order-9 folio, PTE-mapped in two VMAs, every counter and AE bit unchanged.",
+                    lambda k, s: (setattr(s, "r", s.p.mmap(256, "none")),
+                                  s.p.mremap(s.a + 256 * PAGE, 256, 256, maymove=True, fixed=s.r))[-1] == s.r),
+                   FORK,
+                   ("child writes page 0", "Maybe mapped shared: the child copies page 0.",
+                    lambda k, s: s.c.write(s.a, NEW)),
+                   ("parent writes moved page 0", "Still shared: the parent copies the moved page too.",
+                    lambda k, s: s.p.write(s.r, NEW)),
+                   ("child exits", "Only the parent maps the folio now.", lambda k, s: s.c.exit()),
+                   ("parent writes moved page 1", "Exclusive to this mm, every reference a mapping: reused in "
+                    "place (v6.15 MM IDs), whichever VMA maps the page.", lambda k, s: s.p.write(s.r + PAGE, NEW))],
+               [("parent0", "p", "a", 0), ("parent1", "p", "a", 1), ("parentR0", "p", "r", 0),
+                ("parentR1", "p", "r", 1), ("child0", "c", "a", 0), ("childR0", "c", "r", 0)])
     out.append(sc)
 
     sc = _make("large_mthp64_cow", "fork + COW of a 64 KiB mTHP", "a 64 KiB mTHP", _mthp64, [

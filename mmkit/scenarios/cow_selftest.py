@@ -18,7 +18,7 @@ the exclusive page.  The case passes either way.
 from ..era import ERAS, era as _era
 from ..scenario import Scenario
 
-__all__ = ["COW_CASES", "NON_ANON_CASES", "run_case", "era_table"]
+__all__ = ["COW_CASES", "NON_ANON_CASES", "run_case", "era_table", "partial_mremap_thp_cases"]
 
 OLD, NEW = b"\x00old", b"\xffnew"
 
@@ -167,6 +167,36 @@ NON_ANON_CASES = [_non_anon(fn, backing) for fn in ("Basic COW", "R/O longterm G
                   for backing in ("shared zeropage", "memfd", "tmpfile")]
 
 COW_CASES = anon_cases()
+
+
+def _partial_mremap_populate(size_kb):
+    nr = size_kb // 4
+    size = nr * 4096
+
+    def populate(k, s):
+        s.p = k.spawn("parent")
+        if nr != 512:
+            k.thp.set(f"{size_kb}kB", "always")          # run_anon_test_case(): this size always,
+            k.thp.set("2048kB", "never")                  # the PMD size never
+        raw = s.p.mmap(2 * nr)                            # "For alignment purposes, we need twice the thp size."
+        s.a = (raw + size) & ~(size - 1)
+        s.p.madvise(s.a, nr, "hugepage")
+        s.p.write(s.a, b"\x01" * size)                    # memset(mem, 1, thpsize)
+        s.r = s.p.mmap(nr // 2, "none")                   # mremap_mem = mmap(NULL, thpsize / 2, PROT_NONE, ...)
+        s.p.mremap(s.a + size // 2, nr // 2, nr // 2, maymove=True, fixed=s.r)
+        s.n, s.old, s.new = nr // 2, b"\x01" * (size // 2), b"\xff" * (size // 2)
+    return ("populate", f"Map a {size_kb} kB THP (MADV_HUGEPAGE), write it whole, then mremap(MREMAP_MAYMOVE | "
+            "MREMAP_FIXED) its upper half onto a PROT_NONE mapping: the cases run on the lower half.", populate)
+
+
+def partial_mremap_thp_cases(size_kb=2048):
+    """cow.c's anonymous cases "... with partially mremap()'ed THP (<size> kB)"
+    (tools/testing/selftests/mm/cow.c: run_with_partial_mremap_thp() ->
+    do_run_with_thp(THP_RUN_PARTIAL_MREMAP)), set up exactly as cow.c does
+    (see :mod:`mmkit.mremap` for what the move does to the THP).  Before
+    v6.8 there are no mTHP sizes: use the default 2048."""
+    return anon_cases(_partial_mremap_populate(size_kb), f" ... with partially mremap()'ed THP ({size_kb} kB)",
+                      [("parent", "p", "a"), ("child", "c", "a")])
 
 def run_case(case, era=None):
     """Run one cow.c case on a fresh model kernel; True if it passes."""
