@@ -146,12 +146,10 @@ def test_large_unobservable_fields_are_counted_not_compared():
 #: alloc_anon_folio() uses an order only if its naturally aligned range fits the VMA.
 PLACEMENT = {"mthp_fork_cow": ("parent head", 64 << 10)}
 
-#: Known disagreements, each failing as expected (strict: the test fails if it starts to agree).
-KNOWN_LARGE = {
-    "large_thp_split_zero_fill": ("since v6.12 (b1f202060afe, try_to_map_unused_to_zeropage()) splitting a "
-                                  "deferred-split THP maps its zero-filled subpages to the shared zero page; "
-                                  "the model keeps them as 4 KiB anon pages"),
-}
+#: Known disagreements, each failing as expected (strict: the test fails if it starts to agree).  Empty since
+#: split_folio() maps zero-filled subpages to the shared zero page (v6.12, b1f202060afe): large_thp_split_zero_fill
+#: agrees live.
+KNOWN_LARGE = {}
 
 
 def _large_param(sc):
