@@ -33,11 +33,11 @@ def test_recording_is_shipped_as_package_data():
 
 def test_recording_covers_every_scenario_and_agrees_with_the_model():
     """The newest recording has kernel version, architecture and date, every
-    conformance scenario (or the error its live side raised), every scenario
+    conformance scenario and large-folio topic (or the error its live side raised), every scenario
     a notebook's live cell shows, and those, like every scenario that agreed
     when recorded, agree with the model as it is now (else: re-record with
     `python -m mmkit.live record`, or fix the model)."""
-    from mmkit.conformance import default_scenarios
+    from mmkit.live.record import recorded_scenarios as default_scenarios
     from mmkit.live.recorded import recording
     rec = recording()
     assert MARK.fullmatch(rec.mark), rec.mark

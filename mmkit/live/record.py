@@ -29,7 +29,7 @@ import platform
 import sys
 import time
 
-__all__ = ["FORMAT", "RECORDED_DIR", "comparison_to_dict", "record", "default_path", "main"]
+__all__ = ["FORMAT", "RECORDED_DIR", "comparison_to_dict", "record", "recorded_scenarios", "default_path", "main"]
 
 #: version of the file layout (bump when a field changes meaning)
 FORMAT = 1
@@ -77,16 +77,25 @@ def default_path(release=None):
     return RECORDED_DIR / f"linux-{'.'.join(v[:2])}.json"
 
 
+def recorded_scenarios():
+    """What a recording holds: every conformance scenario
+    (:func:`mmkit.conformance.default_scenarios`) and the large-folio topics
+    (:data:`mmkit.scenarios.LARGE_TOPICS`, which notebook 09's live cells show)."""
+    from ..conformance import default_scenarios
+    from ..scenarios import LARGE_TOPICS
+    return default_scenarios() + list(LARGE_TOPICS.values())
+
+
 def record(scenarios=None, retries=2, log=print):
     """Run the conformance scenarios on both kernels; return the recording
     (a dict ready for JSON).  Raises :class:`~mmkit.live.LiveUnavailable`
     when the live backend cannot run here."""
     from . import available
     from .availability import require
-    from ..conformance import default_scenarios, run_conformance
+    from ..conformance import run_conformance
     from .. import __version__ as mmkit_version
     require()
-    scs = default_scenarios() if scenarios is None else scenarios
+    scs = recorded_scenarios() if scenarios is None else scenarios
     out, errors = [], []
     t0 = time.perf_counter()
     for sc in scs:
