@@ -85,6 +85,14 @@ MISCONCEPTIONS = dict([
        (the bug PageAnonExclusive fixed).  Since 5.19 an exclusive page keeps PageAnonExclusive through
        mprotect(), so a write fault on it reuses it (mm/memory.c: do_wp_page()); from 6.0/6.2 mprotect()
        even makes the PTE writable again at once (mm/mprotect.c: can_change_pte_writable())."""),
+    _m("split_keeps_zero_pages", "splitting a THP keeps every page it still maps",
+       """Your answer is what a kernel before v6.12 computed: the split cut the folio into 4 KiB folios
+       and re-mapped every page that still had a PTE.  Since v6.12 (b1f202060afe) the split re-maps
+       with RMP_USE_SHARED_ZEROPAGE (mm/huge_memory.c: __folio_split() -> remap_page()), and
+       try_to_map_unused_to_zeropage() (mm/migrate.c) looks at each page's contents: a page that
+       holds only zeros -- one the program never wrote, in memory the kernel handed out zeroed --
+       gets the shared zero page instead, and its own page is freed.  Which pages did the program
+       write?"""),
     _m("mapped_once_only_user", "mapped once means used once (refcount = mapcount)",
        """You gave the refcount the value of the mapcount.  The mapcount counts page-table entries
        only; the refcount counts every holder: each PTE, the page cache, every FOLL_GET reference
@@ -152,9 +160,11 @@ MISCONCEPTIONS = dict([
        makes a PTE writable again without a fault only for an exclusive page (from 6.0/6.2,
        mm/mprotect.c: can_change_pte_writable())."""),
     _m("zero_page_counted", "the zero page is counted",
-       """A read fault on untouched anonymous memory maps the shared zero page with a special PTE
-       (mm/memory.c: do_anonymous_page()): no page is allocated, and mapping it changes neither its
-       refcount nor its mapcount (vm_normal_page() does not even return it)."""),
+       """The page here is the shared zero page, mapped by a special PTE: a read fault on untouched
+       anonymous memory maps it (mm/memory.c: do_anonymous_page()), and since v6.12 so does the split
+       of a large folio for a page holding only zeros (mm/migrate.c: try_to_map_unused_to_zeropage()).
+       No page is allocated, and mapping it changes neither its refcount nor its mapcount
+       (vm_normal_page() does not even return it)."""),
     _m("gup_get_unshares", "get_user_pages() and vmsplice() unshare",
        """Only a read-only FOLL_PIN unshares.  get_user_pages() and vmsplice() take FOLL_GET references,
        and gup_must_unshare() returns false for them: the reference lands on the page as it is, shared
@@ -298,6 +308,13 @@ def _alt_no_exclusive(e):
     return ERAS["5.9"]
 
 
+def _alt_split_keeps_zero(e):
+    # before v6.12: split_folio() kept every mapped subpage
+    if not e.split_remaps_zero:
+        return None
+    return e.replace(split_remaps_zero=False)
+
+
 ALTERNATIVES = {
     "mapcount_decides": _alt_mapcount,
     "refcount_rule_in_old_era": _alt_refcount,
@@ -305,6 +322,7 @@ ALTERNATIVES = {
     "no_unshare": _alt_no_unshare,
     "mprotect_copies_pinned": _alt_no_exclusive,
     "file_pin_allowed": _alt_file_pin,
+    "split_keeps_zero_pages": _alt_split_keeps_zero,
 }
 
 #: which era alternatives may explain a wrong value of each part type
@@ -317,8 +335,9 @@ _ALT_FOR = {
     "copied": ("no_unshare", "mapcount_decides"),
     "exclusive": ("fork_shares_pinned", "no_unshare", "mapcount_decides", "mprotect_copies_pinned"),
     "writable": ("fork_shares_pinned",),
-    "refcount": ("mapcount_decides", "fork_shares_pinned", "mprotect_copies_pinned"),
-    "mapcount": ("fork_shares_pinned",),
+    "refcount": ("mapcount_decides", "fork_shares_pinned", "mprotect_copies_pinned", "split_keeps_zero_pages"),
+    "mapcount": ("fork_shares_pinned", "split_keeps_zero_pages"),
+    "present": ("split_keeps_zero_pages",),
     "pin_result": ("file_pin_allowed",),
 }
 
@@ -328,9 +347,15 @@ def _relevant(key, ctx):
     old kernel differs in many rules; its answer names a misconception only
     when the program exercises that rule.)"""
     verbs = ctx.verbs
-    if not verbs:
-        return True         # a scenario: its steps are not ops to inspect
     gups = getattr(ctx, "gups", ())
+    if not verbs:
+        # a scenario: its steps are not ops to inspect; read what they did from the kernel's trace
+        run = getattr(ctx, "run", None)
+        if getattr(run, "kernel", None) is None:
+            return True
+        verbs, gups = scenario_verbs(run.kernel)
+    if key == "split_keeps_zero_pages":
+        return "split" in verbs
     if key in ("mapcount_decides", "refcount_rule_in_old_era"):
         return "write" in verbs and ("fork" in verbs or bool(gups))
     if key == "fork_shares_pinned":
@@ -342,6 +367,27 @@ def _relevant(key, ctx):
     if key == "file_pin_allowed":
         return "pin" in verbs and "mmap_file" in verbs
     return True
+
+
+#: kernel functions in a scenario's trace -> the user-level verb they stand for
+_TRACE_VERBS = {"dup_mmap": "fork", "do_wp_page": "write", "do_huge_pmd_wp_page": "write",
+                "change_protection": "mprotect", "deferred_split_scan": "split",
+                "shmem_truncate_range": "truncate", "truncate_inode_pages_range": "truncate"}
+
+
+def scenario_verbs(k):
+    """(verbs, gups) of what a scenario run on kernel ``k`` did, read from its
+    trace (in order) and its holders: the evidence a program's ops give."""
+    verbs = [_TRACE_VERBS[e.func] for e in k.trace if e.func in _TRACE_VERBS]
+    gups = []
+    for h in k.holders.values():
+        if h.kind == "pin":
+            from ..gup import FOLL_WRITE
+            gups.append(("pin", bool(h.flags & FOLL_WRITE)))
+            verbs.append("pin")
+        else:
+            gups.append(("vmsplice" if h.kind == "pipe" else "gup", False))
+    return verbs, gups
 
 
 def diagnose(part, learner, truth, ctx):
