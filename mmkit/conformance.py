@@ -285,27 +285,39 @@ def run_scenario(sc, k, upto=None, probe=False):
     return rows, unsupported
 
 
-def _fill_by_replay(sc, rows, live):
-    """For each row with unknown ``writable`` cells, replay the scenario up
-    to that step on a fresh live kernel and probe there (the steps are
-    deterministic on one CPU); take a probed value only if the replay's
-    visible state of that page is the same."""
+def replay_and_probe(sc, rows, live, run, unknown, adopt):
+    """Fill cells a run could not observe at earlier steps: for each row but
+    the last with cells that ``unknown(cell)`` says are unknown, replay the
+    scenario up to that step on a fresh live kernel with ``run(sc, k,
+    upto)`` (which probes after its last step; the steps are deterministic
+    on one CPU) and hand each unknown cell and its replayed twin to
+    ``adopt(cell, replayed)``, which takes the probed value only if the
+    replay shows the page in the same visible state.  Used for ``writable``
+    here and for the AE of large folios' tail pages
+    (:mod:`mmkit.scenarios.cow_large`)."""
     for i, row in enumerate(rows[:-1]):
-        todo = [n for n, c in row.cells.items() if c.present and c.writable is None]
+        todo = [n for n, c in row.cells.items() if unknown(c)]
         if not todo:
             continue
         k = live()
         try:
-            rrows, _ = run_scenario(sc, k, upto=i + 1, probe=True)
+            rrows, _ = run(sc, k, i + 1)
         finally:
             k.close()
         if len(rrows) != i + 1:
             continue
         for n in todo:
-            a, b = row.cells[n], rrows[-1].cells[n]
-            same = all(getattr(a, f) == getattr(b, f) for f in _FIELDS if f != "writable")
-            if same and b.writable is not None:
-                a.writable, a.inferred = b.writable, "+"
+            adopt(row.cells[n], rrows[-1].cells[n])
+
+
+def _fill_by_replay(sc, rows, live):
+    """Unknown ``writable`` cells from a replay probed with stores (:func:`replay_and_probe`)."""
+    def adopt(a, b):
+        same = all(getattr(a, f) == getattr(b, f) for f in _FIELDS if f != "writable")
+        if same and b.writable is not None:
+            a.writable, a.inferred = b.writable, "+"
+    replay_and_probe(sc, rows, live, lambda sc, k, upto: run_scenario(sc, k, upto=upto, probe=True),
+                     lambda c: c.present and c.writable is None, adopt)
 
 
 def _infer_writable(rows, log):

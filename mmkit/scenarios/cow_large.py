@@ -485,22 +485,15 @@ def _same_state(a, b):
 def _fill_ae_by_replay(sc, rows, live):
     """AE of tail pages of PTE-mapped folios at earlier steps: replay up to
     the step on a fresh live kernel, then probe there; taken only if the
-    replay shows the page in the same visible state."""
-    for i, row in enumerate(rows[:-1]):
-        todo = [n for n, c in row.cells.items() if c.get("present") and c.get("anon") and c.get("exclusive") is None]
-        if not todo:
-            continue
-        k = live()
-        try:
-            rrows, _ = run_large(sc, k, upto=i + 1, probe=True)
-        finally:
-            k.close()
-        if len(rrows) != i + 1:
-            continue
-        for n in todo:
-            a, b = row.cells[n], rrows[-1].cells[n]
-            if _same_state(a, b) and b.get("exclusive") is not None:
-                a["exclusive"], a["probed"] = b["exclusive"], True
+    replay shows the page in the same visible state
+    (:func:`mmkit.conformance.replay_and_probe`)."""
+    from ..conformance import replay_and_probe
+
+    def adopt(a, b):
+        if _same_state(a, b) and b.get("exclusive") is not None:
+            a["exclusive"], a["probed"] = b["exclusive"], True
+    replay_and_probe(sc, rows, live, lambda sc, k, upto: run_large(sc, k, upto=upto, probe=True),
+                     lambda c: c.get("present") and c.get("anon") and c.get("exclusive") is None, adopt)
 
 
 def compare_large(model_rows, live_rows, names, counts=None):
