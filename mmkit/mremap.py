@@ -35,7 +35,9 @@ has, 5.7 to 6.18):
   THP whose whole PMD moves to a PMD-aligned target is moved as one entry
   (move_pgt_entry(HPAGE_PMD) -> mm/huge_memory.c: move_huge_pmd()); any
   other extent of a PMD mapping splits it first (split_huge_pmd(), so the
-  THP becomes PTE-mapped, with AE on every page if the head had it); a
+  THP becomes PTE-mapped, with AE on every page if the head had it; in the
+  5.x kernels the extent was bounded by the source only and move_huge_pmd()
+  itself refused an unaligned target -- the same outcome); a
   whole PTE table moves as one entry (move_normal_pmd(),
   CONFIG_HAVE_MOVE_PMD on x86-64); the rest goes entry by entry
   (move_ptes(): ptep_get_and_clear() + set_pte_at()).  No move touches a

@@ -444,3 +444,16 @@ def test_live_partial_mremap_of_a_thp_matches_the_model():
         assert got[0] == got[1] == (9, False, 256, False, 512, 512, True)
     finally:
         lk.close()
+
+
+def test_a_snapshot_taken_before_a_move_brings_the_old_layout_back():
+    """restore() undoes a move: the VMAs and the PMD mapping are as they were."""
+    k, p = proc()
+    a = thp(k, p)
+    r = p.mmap(256, "none")
+    snap = k.snapshot()
+    before = state(k)
+    p.mremap(a + 256 * PAGE, 256, 256, maymove=True, fixed=r)
+    k.restore(snap)
+    assert state(k) == before and k.page(p, a).pmd_mapped
+    k.check_invariants()
