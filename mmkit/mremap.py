@@ -66,6 +66,7 @@ model checks first and changes nothing, as a failed call must leave the
 state as it was (the same choice as :func:`mmkit.madvise.do_madvise`).
 """
 
+from .era import kernel_name
 from .errors import InvalidArgument, KernelError
 from .mm import PMD_SIZE, TASK_SIZE, Pmd, Vma
 from .mmap import do_munmap
@@ -173,7 +174,7 @@ def do_mremap(k, mm, addr, old_npages, new_npages, flags, new_addr=0):
         return addr
     if new_len < old_len:
         do_munmap(k, mm, addr + new_len, (old_len - new_len) // PAGE_SIZE)
-        emit("shrink_vma", f"{addr:#x} now {new_npages} page(s)",
+        emit(kernel_name(k.era, "shrink_vma"), f"{addr:#x} now {new_npages} page(s)",
              f"unmapped the tail {addr + new_len:#x}-{addr + old_len:#x}")
         return addr
     _resize_is_valid(k, vma, addr, old_len, new_len, flags, False)
@@ -182,7 +183,7 @@ def do_mremap(k, mm, addr, old_npages, new_npages, flags, new_addr=0):
         vma.end += delta                            # expand_vma_in_place() -> vma_merge_extend()
         mm._last = None
         _reserve(mm, vma.end)
-        emit("expand_vma_in_place", f"VMA now {vma.start:#x}-{vma.end:#x}",
+        emit(kernel_name(k.era, "expand_vma_in_place"), f"VMA now {vma.start:#x}-{vma.end:#x}",
              f"the {delta // PAGE_SIZE} page(s) after it are free (vma_expandable())")
         return addr
     if not flags & MREMAP_MAYMOVE:
@@ -303,7 +304,7 @@ def _move_vma(k, mm, vma, addr, old_len, new_len, new_addr, flags):
     if flags & MREMAP_DONTUNMAP:
         if addr == vma.start and addr + old_len == vma.end:
             unlink_anon_vmas(k, vma)
-        emit("dontunmap_complete", f"old VMA {vma.start:#x}-{vma.end:#x} kept, empty", "MREMAP_DONTUNMAP")
+        emit(kernel_name(k.era, "dontunmap_complete"), f"old VMA {vma.start:#x}-{vma.end:#x} kept, empty", "MREMAP_DONTUNMAP")
     else:
         do_munmap(k, mm, addr, old_len // PAGE_SIZE)
     emit("move_vma", f"moved to {new_addr:#x}", f"{moved} entr{'y' if moved == 1 else 'ies'} moved; "
