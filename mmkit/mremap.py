@@ -304,7 +304,8 @@ def _move_vma(k, mm, vma, addr, old_len, new_len, new_addr, flags):
     if flags & MREMAP_DONTUNMAP:
         if addr == vma.start and addr + old_len == vma.end:
             unlink_anon_vmas(k, vma)
-        emit(kernel_name(k.era, "dontunmap_complete"), f"old VMA {vma.start:#x}-{vma.end:#x} kept, empty", "MREMAP_DONTUNMAP")
+        emit(kernel_name(k.era, "dontunmap_complete"), f"old VMA {vma.start:#x}-{vma.end:#x} kept, empty",
+             "MREMAP_DONTUNMAP")
     else:
         do_munmap(k, mm, addr, old_len // PAGE_SIZE)
     emit("move_vma", f"moved to {new_addr:#x}", f"{moved} entr{'y' if moved == 1 else 'ies'} moved; "

@@ -424,7 +424,7 @@ def test_live_mremap_refuses_with_the_same_errnos_as_the_model():
 
 
 def test_live_partial_mremap_of_a_thp_matches_the_model():
-    """The cow.c preparation on the live kernel: one order-9 folio, PTE-mapped, the moved half where the model has it."""
+    """The cow.c preparation on the live kernel: one order-9 folio, PTE-mapped, the moved half as in the model."""
     lk = _live()
     try:
         from mmkit.live.thp import thp_available
