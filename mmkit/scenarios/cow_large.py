@@ -357,6 +357,25 @@ def _topics():
                 ("parentR1", "p", "r", 1), ("child0", "c", "a", 0), ("childR0", "c", "r", 0)])
     out.append(sc)
 
+    def move_whole(k, s):
+        raw = s.p.mmap(1024, "none")
+        s.r = (raw + 512 * PAGE) & ~(512 * PAGE - 1)
+        return s.p.mremap(s.a, 512, 512, maymove=True, fixed=s.r) == s.r
+
+    sc = _make("large_thp_mremap_pmd", "mremap() of a whole THP to a PMD-aligned address, then fork + COW",
+               "a PMD THP", _thp, [
+                   ("mremap the THP", "The whole PMD moves to a PMD-aligned target: move_huge_pmd() moves the "
+                    "one entry; the THP stays PMD-mapped, counters and AE unchanged.", move_whole),
+                   FORK,
+                   ("child writes page 1", "do_huge_pmd_wp_page(): the child's PMD is split and page 1 copied.",
+                    lambda k, s: s.c.write(s.r + PAGE, NEW)),
+                   ("child exits", "Only the parent's PMD maps the THP.", lambda k, s: s.c.exit()),
+                   ("parent writes page 0", "refcount 1: the parent's PMD is reused whole.",
+                    lambda k, s: s.p.write(s.r, NEW))],
+               [("parentR0", "p", "r", 0), ("parentR1", "p", "r", 1), ("childR0", "c", "r", 0),
+                ("childR1", "c", "r", 1)])
+    out.append(sc)
+
     sc = _make("large_mthp64_cow", "fork + COW of a 64 KiB mTHP", "a 64 KiB mTHP", _mthp64, [
         FORK,
         ("child writes page 1", "do_wp_page(): a shared large folio is never reused: copy 4 KiB.",
