@@ -545,7 +545,8 @@ def copy_present_page(k, dst_vma, addr, folio, dst_table, i):
     folio_add_new_anon_rmap(k, new, dst_vma, addr)
     dst_table[i] = Pte(new, dst_vma.write, True)
     k.trace.emit("copy_present_page", f"copy for the child (new page {new.pfn})",
-                 f"parent mm has pinned and refcount {folio.refcount} >= 1024 (maybe pinned)"
+                 (f"parent mm has pinned and _pincount {folio.pincount} > 0 (a large folio: maybe pinned)"
+                  if folio.large else f"parent mm has pinned and refcount {folio.refcount} >= 1024 (maybe pinned)")
                  + ("" if folio.anon else "; a page-cache page: no PageAnon() test before v5.19"), folio.pfn)
     return new
 

@@ -467,9 +467,13 @@ def folio_remove_rmap_ptes(k, folio, i0, nr, vma):
     """mm/rmap.c: folio_remove_rmap_ptes() -> __folio_remove_rmap(),
     RMAP_LEVEL_PTE.  An anon folio left partially mapped goes on the
     deferred split queue (deferred_split_folio()): with
-    CONFIG_PAGE_MAPCOUNT when pages lost their last mapping while others
-    (or a PMD) still map it; with CONFIG_NO_PAGE_MAPCOUNT when the large
-    mapcount is below the number of pages and no PMD maps it."""
+    CONFIG_PAGE_MAPCOUNT when pages lost their last mapping while other
+    pages are still PTE-mapped and no PMD maps the folio (a page counts as
+    unmapped only when ``_nr_pages_mapped`` stays below ENTIRELY_MAPPED,
+    i.e. no PMD: "atomic_sub_return_relaxed(last, mapped) <
+    ENTIRELY_MAPPED"; the PMD's own removal queues it later, see
+    :func:`folio_remove_rmap_pmd`); with CONFIG_NO_PAGE_MAPCOUNT when the
+    large mapcount is below the number of pages and no PMD maps it."""
     folio_sub_large_mapcount(k, folio, nr, vma.mm)
     if k.page_mapcount:
         pages = folio.pages
@@ -480,7 +484,7 @@ def folio_remove_rmap_ptes(k, folio, i0, nr, vma):
             if p.pte_mapcount == 0:
                 last += 1
         folio.nr_pages_mapped -= last
-        partially = last and (folio.nr_pages_mapped or folio.entire_mapcount)
+        partially = last and folio.nr_pages_mapped and not folio.entire_mapcount
     else:
         left = folio.large_mapcount
         partially = left and left < folio.nr and not folio.entire_mapcount

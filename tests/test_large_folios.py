@@ -395,6 +395,30 @@ def test_split_remaps_a_shared_zero_filled_subpage_in_every_process():
     k.check_invariants()
 
 
+def test_pte_unmap_while_a_pmd_maps_the_folio_does_not_queue_it():
+    """__folio_remove_rmap(): a page counts as unmapped only while no PMD maps the folio (_nr_pages_mapped
+    below ENTIRELY_MAPPED), so the child's COW copy of one page leaves the parent's PMD-mapped THP off the
+    deferred split queue; the child's exit, once the parent maps it by PTEs too, queues it."""
+    k, p, a = thp()
+    c = p.fork("C")
+    c.write(a + 3 * P, b"child")
+    assert not k.deferred_split
+    p.write(a + 4 * P, b"parent")
+    assert not k.deferred_split
+    c.exit()
+    assert len(k.deferred_split) == 1
+    k.check_invariants()
+
+
+def test_fork_copy_of_a_pinned_large_folio_names_its_pincount():
+    """copy_present_page()'s trace for a page of a pinned large folio gives _pincount, not the 1024 bias."""
+    k, p, a = thp()
+    p.pin(a + 4 * P, 1, write=True)
+    p.fork("C")
+    reasons = [e.reason for e in k.trace if e.func == "copy_present_page"]
+    assert reasons and all("_pincount 1 > 0" in r and "1024" not in r for r in reasons)
+
+
 def test_pinned_folio_is_not_split():
     """split_folio() refuses a folio with a reference that is not a mapping (-EAGAIN): it stays queued."""
     k, p, a = thp()
