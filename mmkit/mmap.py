@@ -6,7 +6,7 @@ gap, and a VMA split by mprotect()/munmap()/madvise() stays split.
 
 from .errors import KernelError
 from .memory import zap_pte_range
-from .mm import PMD_SIZE, Vma
+from .mm import PMD_SIZE, TASK_SIZE, Vma
 from .pageinfo import PAGE_SIZE
 from .rmap import anon_vma_clone_for_split, unlink_anon_vmas
 
@@ -110,7 +110,12 @@ def remove_vma(k, vma):
 
 
 def do_munmap(k, mm, start, npages):
-    """mm/vma.c: do_vmi_munmap(): remove ``[start, start+npages)``; holes are fine."""
+    """mm/vma.c: do_vmi_munmap(): remove ``[start, start+npages)``; holes are
+    fine, a range past TASK_SIZE is EINVAL ("start > TASK_SIZE || len >
+    TASK_SIZE-start"), before anything changes."""
+    if start > TASK_SIZE or npages * PAGE_SIZE > TASK_SIZE - start:
+        raise KernelError("EINVAL", f"{start:#x} + {npages} page(s) ends past TASK_SIZE ({TASK_SIZE:#x}) "
+                                    "(do_vmi_munmap())")
     end = start + npages * PAGE_SIZE
     n = 0
     vmas = split_vma_range(k, mm, start, end, must_cover=False)

@@ -233,3 +233,14 @@ def test_huge_count_on_a_thp_is_cheap(count):
     with deadline(1.0):
         k.migrate(p, a, count)
     k.check_invariants()
+
+
+@pytest.mark.parametrize("count", [2**36, 10**30])
+def test_munmap_past_the_top_of_user_space_is_einval(count):
+    """munmap of a range ending past TASK_SIZE is EINVAL (do_vmi_munmap()) and unmaps nothing."""
+    w = world()
+    before = state(w["k"])
+    with pytest.raises(KernelError) as e:
+        w["p"].munmap(w["a"], count)
+    assert e.value.errno == "EINVAL"
+    assert state(w["k"]) == before

@@ -503,3 +503,21 @@ def test_live_kernel_agrees_on_random_small_page_mremaps():
             assert _random_remap(Kernel(era="6.18"), seed) == _random_remap(lk, seed), f"seed {seed}"
     finally:
         lk.close()
+
+
+def test_live_lengths_past_task_size_or_64_bits_are_refused_without_effect():
+    """Live: munmap past TASK_SIZE is the kernel's EINVAL, as in the model; a length that does not fit in 64 bits
+    is refused before the call (the channel would pass it modulo 2**64) and the mapping stays."""
+    lk = _live()
+    try:
+        p = lk.spawn("P")
+        a = p.mmap(4)
+        p.write(a, b"x")
+        with pytest.raises(KernelError, match="EINVAL"):
+            p.munmap(a, 2**36)
+        for call in (lambda: p.munmap(a, 2**52 + 1), lambda: p.mremap(a, 4, 2**52 + 1, maymove=True)):
+            with pytest.raises(InvalidArgument):
+                call()
+        assert p.read(a, 1) == b"x"
+    finally:
+        lk.close()

@@ -126,6 +126,9 @@ class LiveProcess:
     def _call(self, op, a=(), payload=b"", fds=(), what=None):
         k = self.kernel
         k._proc(self)
+        for x in a:
+            if not 0 <= x < 1 << 64:    # the channel would pass it modulo 2**64: another address or length
+                raise InvalidArgument(f"{what or op.lower()}: {x:#x} does not fit in a 64-bit system call argument")
         rep = self._ch.call(op, a, payload, fds)
         if rep.status == 1:
             raise KernelError(errname(rep.err), f"{what or op.lower()}: {os.strerror(rep.err)}")
@@ -190,8 +193,6 @@ class LiveProcess:
             flags = check_mremap_args(addr, old_npages, new_npages, maymove, fixed, dontunmap)
         except KernelError:             # well-typed: let the kernel say it
             flags = (1 if maymove else 0) | (2 if fixed is not None else 0) | (4 if dontunmap else 0)
-        if max(old_npages, new_npages) * PAGE_SIZE >= 1 << 64 or (fixed or 0) >= 1 << 64:
-            raise KernelError("EINVAL", "a length or address that does not fit in 64 bits")
         self.kernel._bump()
         rep = self._call("MREMAP", (addr, old_npages * PAGE_SIZE, new_npages * PAGE_SIZE, fixed or 0),
                          payload=flags.to_bytes(8, "little"), what="mremap")
