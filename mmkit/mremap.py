@@ -44,12 +44,12 @@ has, 5.7 to 6.18):
   counter: refcount, mapcounts, ``_nr_pages_mapped``, MM-ID slots, pins and
   PageAnonExclusive stay as they were -- a page is mapped by the same mm,
   only at another address.
+* **several VMAs** -- since v6.17 MREMAP_FIXED without a resize may span
+  several VMAs (remap_move(), "mm/mremap: permit mremap() move of multiple
+  VMAs"), moved one by one with their gaps kept; before, ``EFAULT``.
 
-Not modelled, and refused or left out
--------------------------------------
-* a move of a range spanning several VMAs (v6.17 remap_move(), "mm/mremap:
-  permit mremap() move of multiple VMAs"): raises InvalidArgument in eras
-  from 6.17; before it the kernel said ``EFAULT``, and so does the model;
+Not modelled, or left out
+-------------------------
 * VMA merging (copy_vma()'s vma_merge_new_range(), vma_merge_extend()
   merging with the next VMA): the model never merges VMAs;
 * try_realign_addr() (moving a PTE table whole when the range could be
@@ -164,6 +164,8 @@ def do_mremap(k, mm, addr, old_npages, new_npages, flags, new_addr=0):
                                         "(check_mremap_params(): \"Is the new length silly?\")")
         if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP):
             _check_target(addr, old_len, new_len, new_addr)
+        if flags & MREMAP_FIXED and old_len == new_len:       # vrm_move_only()
+            return _remap_move(k, mm, addr, old_len, flags, new_addr)
     vma = mm.find_vma(addr)                        # vma_lookup()
     if vma is None:
         raise KernelError("EFAULT", f"no mapping at {addr:#x} (do_mremap(): vma_lookup())")
@@ -177,7 +179,7 @@ def do_mremap(k, mm, addr, old_npages, new_npages, flags, new_addr=0):
         emit(kernel_name(k.era, "shrink_vma"), f"{addr:#x} now {new_npages} page(s)",
              f"unmapped the tail {addr + new_len:#x}-{addr + old_len:#x}")
         return addr
-    _resize_is_valid(k, vma, addr, old_len, new_len, flags, False)
+    _resize_is_valid(k, vma, addr, old_len, new_len, flags)
     delta = new_len - old_len
     if vma.end - addr == old_len and _free(mm, vma.end, vma.end + delta):
         vma.end += delta                            # expand_vma_in_place() -> vma_merge_extend()
@@ -195,6 +197,31 @@ def do_mremap(k, mm, addr, old_npages, new_npages, flags, new_addr=0):
     return _move_vma(k, mm, vma, addr, old_len, new_len, target, flags)
 
 
+def _remap_move(k, mm, addr, length, flags, new_addr):
+    """mm/mremap.c: remap_move() (v6.17, "mm/mremap: permit mremap() move of
+    multiple VMAs"): MREMAP_FIXED without a resize moves every VMA in
+    ``[addr, addr+length)``, each by mremap_to(), keeping the gaps between
+    them ("we map B' at A'->vm_end + X"): the layout is shifted by
+    ``new_addr - addr``.  A hole at the start is ``EFAULT``; holes further on
+    are skipped, and what is mapped in the target's gaps stays.  Every VMA
+    the model has may take part (vma_multi_allowed(): anon, shmem, files
+    whose get_unmapped_area() obeys MAP_FIXED; no uffd).  The plan is made
+    from the layout before anything moves, so no move can fail half-way."""
+    end = addr + length
+    vmas = mm.vmas_in(addr, end)
+    if not vmas or vmas[0].start > addr:
+        raise KernelError("EFAULT", f"no mapping at {addr:#x} (remap_move(): \"No gap permitted at the start of "
+                                    "the range\")")
+    plan = [(max(v.start, addr), min(end, v.end) - max(v.start, addr)) for v in vmas]
+    for a, n in plan:
+        vma = mm.find_vma(a)
+        _mremap_to(k, mm, vma, a, n, n, flags, new_addr + (a - addr))
+    if len(plan) > 1:
+        k.trace.emit("remap_move", f"{len(plan)} VMAs moved to {new_addr:#x}", "MREMAP_FIXED without a resize "
+                     "may span several VMAs since v6.17; the gaps between them are kept")
+    return new_addr
+
+
 def _mremap_to(k, mm, vma, addr, old_len, new_len, flags, new_addr):
     """mm/mremap.c: mremap_to(): MREMAP_FIXED (and MREMAP_DONTUNMAP)."""
     fixed = flags & MREMAP_FIXED
@@ -204,7 +231,7 @@ def _mremap_to(k, mm, vma, addr, old_len, new_len, flags, new_addr):
         raise KernelError("EINVAL", "MREMAP_DONTUNMAP works on private anonymous mappings only before v5.13 "
                                     "(a4609387859f \"mm: extend MREMAP_DONTUNMAP to non-anonymous mappings\")")
     move_len = min(old_len, new_len)               # a shrink is done first (shrink_vma())
-    _resize_is_valid(k, vma, addr, move_len, new_len, flags, old_len == new_len)
+    _resize_is_valid(k, vma, addr, move_len, new_len, flags)
     target = new_addr if fixed else _new_addr(k, mm, vma, new_len, new_addr)
     # the checks are done: from here on the call succeeds
     if fixed:
@@ -229,16 +256,12 @@ def _check_target(addr, old_len, new_len, new_addr):
                                     f"{addr:#x}-{addr + old_len:#x} (vrm_overlaps())")
 
 
-def _resize_is_valid(k, vma, addr, old_len, new_len, flags, move_only):
-    """mm/mremap.c: resize_is_valid().  ``move_only``: MREMAP_FIXED without a
-    resize, which v6.17 lets span several VMAs (vrm_move_only())."""
+def _resize_is_valid(k, vma, addr, old_len, new_len, flags):
+    """mm/mremap.c: resize_is_valid() (check_prep_vma() since v6.17)."""
     if old_len == 0 and not vma.shared:
         raise KernelError("EINVAL", "old length 0 duplicates a mapping, which a private mapping cannot "
                                     "(resize_is_valid())")
     if old_len > vma.end - addr:
-        v = k.era.version
-        if flags & MREMAP_FIXED and move_only and (v is None or v >= (6, 17)):
-            raise InvalidArgument("not modelled: a move of a range spanning several VMAs (v6.17 remap_move())")
         raise KernelError("EFAULT", f"{addr:#x} + {old_len // PAGE_SIZE} page(s) is not inside one VMA "
                                     f"({vma.start:#x}-{vma.end:#x}) (resize_is_valid(): \"We can't remap "
                                     "across vm area boundaries\")")

@@ -301,17 +301,54 @@ def test_wrong_types_are_invalid_argument(args):
         p.mremap(*args)
 
 
-def test_a_move_across_several_vmas_is_efault_before_v6_17_and_refused_after():
-    """v6.17 lets MREMAP_FIXED move several VMAs (remap_move()); the model refuses it there, EFAULT before."""
-    for era in ("6.2", "6.18"):
-        k, p = proc(era)
-        a = p.mmap(4)
-        p.mprotect(a + 2 * PAGE, 2, "r")                # two VMAs
-        t = p.mmap(8)
-        before = state(k)
-        with pytest.raises(KernelError if era == "6.2" else InvalidArgument):
-            p.mremap(a, 4, 4, maymove=True, fixed=t)
-        assert state(k) == before
+def test_a_fixed_move_across_several_vmas_is_efault_before_v6_17():
+    """Before v6.17 the range of a move had to lie in one VMA (EFAULT), and nothing changed."""
+    k, p = proc("6.2")
+    a = p.mmap(4)
+    p.mprotect(a + 2 * PAGE, 2, "r")                # two VMAs
+    t = p.mmap(8)
+    before = state(k)
+    with pytest.raises(KernelError, match="EFAULT"):
+        p.mremap(a, 4, 4, maymove=True, fixed=t)
+    assert state(k) == before
+
+
+def _multi(k):
+    """Three VMAs with a hole: [rw rw][r][-][rw], moved by one MREMAP_FIXED onto an 8-page PROT_NONE area."""
+    p = k.spawn("P")
+    a = p.mmap(5)
+    p.write(a, b"m" * 5 * PAGE)
+    p.mprotect(a + 2 * PAGE, 1, "r")
+    p.munmap(a + 3 * PAGE, 1)
+    t = p.mmap(8, "none")
+    r = p.mremap(a, 5, 5, maymove=True, fixed=t + PAGE)
+    seen = [(k.page(p, r + i * PAGE).present, k.page(p, r + i * PAGE).exclusive) for i in range(5)]
+    return p, a, t, r, seen
+
+
+def test_a_fixed_move_spans_several_vmas_and_keeps_the_gaps_since_v6_17():
+    """remap_move(): every VMA of the range moves, shifted alike; the hole stays a hole (the target's PROT_NONE
+    page there stays mapped), and the source range is empty."""
+    k = Kernel(era="6.18")
+    p, a, t, r, seen = _multi(k)
+    assert r == t + PAGE
+    assert seen == [(True, True), (True, True), (True, True), (False, False), (True, True)]
+    assert [v.prot for v in p.mm.vmas_in(r, r + 5 * PAGE)] == ["rw", "r", "none", "rw"]
+    assert p.mm.vmas_in(a, a + 5 * PAGE) == []
+    assert "remap_move" in k.trace.functions()
+    k.check_invariants()
+
+
+def test_a_move_with_a_hole_at_the_start_is_efault():
+    """remap_move(): "No gap permitted at the start of the range"."""
+    k, p = proc()
+    a = p.mmap(4)
+    p.munmap(a, 1)
+    t = p.mmap(8)
+    before = state(k)
+    with pytest.raises(KernelError, match="EFAULT"):
+        p.mremap(a, 4, 4, maymove=True, fixed=t)
+    assert state(k) == before
 
 
 def test_trace_names_the_kernel_functions():
@@ -501,6 +538,16 @@ def test_live_kernel_agrees_on_random_small_page_mremaps():
     try:
         for seed in range(30):
             assert _random_remap(Kernel(era="6.18"), seed) == _random_remap(lk, seed), f"seed {seed}"
+    finally:
+        lk.close()
+
+
+def test_live_kernel_moves_several_vmas_as_the_model_does():
+    """Live 6.18 moves the three VMAs and keeps the hole exactly as the model's remap_move() does."""
+    lk = _live()
+    try:
+        got = [_multi(k)[4] for k in (Kernel(era="6.18"), lk)]
+        assert got[0] == got[1]
     finally:
         lk.close()
 
