@@ -246,7 +246,7 @@ def _large_watch(n=512):
 
 
 def thp_fork_cow():
-    sc = Scenario("thp_fork_cow", "fork + COW of a PMD-mapped THP: split, copy one page, reuse via MM IDs",
+    sc = Scenario("thp_fork_cow", "fork + COW of a PMD-mapped THP: split, copy one page, then the parent writes",
                   watch=_large_watch())
     sc.add("THP", "A write fault in a MADV_HUGEPAGE range maps a 2 MiB THP with one PMD "
            "(do_huge_pmd_anonymous_page()): refcount 1, entire mapcount 1, AE on the head page.", _thp)
