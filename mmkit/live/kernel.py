@@ -13,7 +13,7 @@ What the live kernel cannot show
   that is certain without a store (nothing mapped, the zero page, a KSM
   page, a page-cache page in a private mapping, a VMA without PROT_WRITE),
   ``True`` when this process stored to the page after the last operation
-  that can write-protect a PTE (fork, exit, mprotect, madvise, munmap,
+  that can write-protect a PTE (fork, exit, mprotect, madvise, munmap, mremap,
   pin/unpin, truncate, migrate) and the PFN is unchanged (anon and shmem
   pages only: writeback may write-protect a disk-file page at any time),
   and ``None`` otherwise.  A store would answer, but a store is a write
