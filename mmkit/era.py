@@ -159,8 +159,8 @@ class Era:
         large folio").  ``"never"``: wp_can_reuse_anon_folio() returns false
         for any large folio ("let's just consistently not reuse subpages"),
         from Barry Song's "mm: prohibit the last subpage from reusing the
-        entire large folio" (v2 posted 8 Mar 2024, after v6.8; the release
-        that first has it was not checked) until v6.15.  ``"mm_id"`` (v6.15, "mm: Copy-on-Write
+        entire large folio" (cd197c3a2040, v6.9; v2 posted 8 Mar 2024 and
+        merged in the v6.9 merge window) until v6.15.  ``"mm_id"`` (v6.15, "mm: Copy-on-Write
         (COW) reuse support for PTE-mapped THP",
         __wp_can_reuse_large_anon_folio()): reuse iff the folio is not
         "maybe mapped shared" (MM-ID slots) and every reference is a mapping
@@ -179,7 +179,7 @@ class Era:
         An anonymous mmap() whose length is a multiple of PMD_SIZE gets a
         PMD-aligned address (mm/mmap.c: __get_unmapped_area() ->
         thp_get_unmapped_area_vmflags(): efa7df3e3bb5 "mm: align larger
-        anonymous mappings on THP boundaries", v6.7, limited to lengths
+        anonymous mappings on THP boundaries", v6.8, limited to lengths
         that are multiples of PMD_SIZE by d4148aeab412, v6.12; the model
         applies the v6.12 rule).
     split_remaps_zero : bool

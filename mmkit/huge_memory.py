@@ -244,7 +244,7 @@ def wp_can_reuse_large_anon_folio(k, folio, vma, page):
       no if the large mapcount differs from the refcount (a non-mapping
       reference: pin, GUP, pipe); else the folio is exclusive to this mm.
     * ``"never"`` -- wp_can_reuse_anon_folio() after "mm: prohibit the last
-      subpage from reusing the entire large folio" (Barry Song, 2024) and
+      subpage from reusing the entire large folio" (Barry Song, cd197c3a2040, v6.9) and
       before v6.15: a large folio is never reused.
     * ``"refcount"`` -- from v5.9 (do_wp_page(); wp_can_reuse_anon_folio()
       from v6.7) until that patch: reuse iff page_count() of the page, the
