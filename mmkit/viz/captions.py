@@ -59,13 +59,20 @@ VARIANTS = {
 
 def signature(result, events):
     """What a step did, for comparing eras: its outcome, the decisions of
-    its trace in order, and the watched pages' present / writable / r / m /
+    its trace in order, the functions the step's text names that took one,
+    and the watched pages' present / writable / r / m /
     p (PageAnonExclusive left out: eras before 5.19 have no such flag)."""
     from ..scenario import format_outcome
     pages = tuple(sorted((label, None if info is None or not info.present else
                           (info.writable, info.zero_page, info.refcount, info.mapcount, info.pincount))
                          for label, info in result.pages.items()))
-    return (format_outcome(result.outcome), tuple(e.decision for e in events if e.decision), pages)
+    # the functions the step's text names that decided something here: a
+    # text citing v6.15's __wp_can_reuse_large_anon_folio() is not true of
+    # an era where reuse_swap_page() took the same decision
+    import re
+    named = set(re.findall(r"([A-Za-z_]\w*)\(\)", result.step.explain or ""))
+    cited = tuple(sorted(named & {e.func for e in events if e.decision}))
+    return (format_outcome(result.outcome), tuple(e.decision for e in events if e.decision), pages, cited)
 
 
 def _events(log):

@@ -57,10 +57,10 @@ def rmap_graph(kernel, *, group=GROUP_THRESHOLD, expand=(), names=None):
     ----------
     kernel : mmkit.Kernel
     group : int or None
-        When the state holds more than ``group`` folios, runs of pages in
-        identical state (same counters and flags, same mappers, consecutive
-        pages) become one node, and so do runs of PTEs mapping them.  None
-        or 0: never group.
+        When the state holds more than ``group`` folios or PTEs, or a large
+        folio, runs of pages in identical state (same counters and flags,
+        same mappers, consecutive pages) become one node, and so do runs of
+        PTEs mapping them.  None or 0: never group.
     expand : iterable
         Ranges to keep page by page even when grouping: pfns (int),
         ``range`` of pfns, ``("vma", id)``, or the id of a group node
@@ -152,7 +152,9 @@ def rmap_graph(kernel, *, group=GROUP_THRESHOLD, expand=(), names=None):
                 g.add_node(("folio", lf.pfn), **large_node_attrs(lf))
             target[pfn] = ("folio", lf.pfn)
     small = {pfn: f for pfn, f in folios.items() if pfn not in target}
-    if group and (len(folios) > group or len(small) < len(folios)):
+    # group when there are many pages, many PTEs (a split THP maps 512
+    # small pages, or the zero page 500 times) or a large folio
+    if group and (len(folios) > group or len(ptes) > group or len(small) < len(folios)):
         g.graph["grouped"] = True
         keep, keep_ptes, keep_vmas = _expansion(expand, ptes)
         target.update(_group_folios(g, small, mappers, held, keep))
@@ -399,7 +401,18 @@ def _add_pte(g, pid, vma, addr, e, t):
     g.add_node(node, kind="pte", group=False, pid=pid, addr=addr, write=write, dirty=e.dirty,
                migration=mig, pfn=e.folio.pfn, count=1, label="mig" if mig else "W" if write else "RO")
     g.add_edge(("vma", vma.id), node, key="page_table", kind="page_table")
-    g.add_edge(node, t, key="pte", kind="pte", write=write, migration=mig, count=1)
+    g.add_edge(node, t, key="pte", kind="pte", write=write, migration=mig, count=1, **_subpages(g, t, e, 1))
+
+
+def _subpages(g, t, e, n):
+    """For a PTE edge to a large folio: which of its pages the PTE node maps
+    (``page``, ``last_page``) and the folio's ``nr`` of pages, so that a
+    drawing can end the edge at that part of the card."""
+    a = g.nodes[t]
+    if not a.get("large"):
+        return {}
+    first = e.folio.pfn - a["pfn"]
+    return dict(page=first, last_page=min(a["nr"] - 1, first + n - 1), nr=a["nr"])
 
 
 def _page_no(f, mappers):
@@ -519,7 +532,7 @@ def _add_grouped_ptes(g, ptes, target, keep_ranges, keep_vmas):
                    dirty=e.dirty, migration=mig, pfn=e.folio.pfn, count=n, pmd=pmd,
                    label=f"{'PMD' if pmd else f'{n}×'}\n{'mig' if mig else 'W' if write else 'RO'}")
         g.add_edge(("vma", vma.id), node, key="page_table", kind="page_table")
-        g.add_edge(node, t, key="pte", kind="pte", write=write, migration=mig, count=n)
+        g.add_edge(node, t, key="pte", kind="pte", write=write, migration=mig, count=n, **_subpages(g, t, e, n))
 
 
 _WATCH = {

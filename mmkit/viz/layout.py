@@ -67,6 +67,7 @@ _W_CROSS, _W_UNDER, _W_DIST, _W_ROW, _W_WIDEN = 1000.0, 1000.0, 40.0, 20.0, 300.
 _UNTANGLE_PASSES = 6
 _UNTANGLE_MAX = 150  # more movable nodes than this: keep the greedy places
 _CANDIDATES = 40     # places tried per row, nearest the anchor first
+_PORT = 0.8          # PTE edges to a large folio end within this middle part of its card
 _RESTART_MAX = 12    # with a crossing left, retry each folio first when at most this many
 
 
@@ -91,10 +92,11 @@ class Layout:
         self.pos = {}
         self.width = {}
         self._rows = {r: [] for r in ROWS}      # row -> [(left, right)]
-        self._ranges = {}                       # pid -> [(start, end, x0, slots)]
+        self._ranges = {}                       # pid -> [(start, end, x0, slots, used, segments)]
         self._side = []                         # side nodes in order of appearance
         self._side_w = max(self._w("anon_vma"), self._w("file"))
         self._cap = CAP
+        self._pte_spans = {}                    # pid -> {(first page, end, card width)} of PTE nodes
 
     # -- public ---------------------------------------------------------------
     def plan(self, graphs):
@@ -102,6 +104,8 @@ class Layout:
         folios and holders of the run so that, over all its frames, mapping
         and holding edges cross as little as possible; returns self."""
         graphs = list(graphs)
+        for g in graphs:
+            self._note_ptes(g)
         new = []
         for g in graphs:
             new += self._update(g)
@@ -111,9 +115,19 @@ class Layout:
     def update(self, g):
         """Give a position to every node of ``g`` that has none yet (folios
         and holders where their edges in ``g`` cross least)."""
+        self._note_ptes(g)
         new = self._update(g)
         if new:
             self._untangle([g], new)
+
+    def _note_ptes(self, g):
+        """Remember the address span and card width of every PTE node of
+        ``g``, so that a squeezed VMA gives each one its own place
+        (:meth:`_segments`)."""
+        for n, a in g.nodes(data=True):
+            if a["kind"] == "pte" and n not in self.pos:
+                end = a.get("last_addr", a["addr"]) + PAGE_SIZE
+                self._pte_spans.setdefault(a["pid"], set()).add((a["addr"], end, self._w("pte", a["label"])))
 
     def _update(self, g):
         new = [n for n in g if n not in self.pos]
@@ -137,6 +151,25 @@ class Layout:
             for n in sorted(by_kind.get(kind, ()), key=_key):
                 self._place_side(n)
         return new
+
+    def port(self, u, v, a):
+        """x offset from the centre of card ``v`` at which the edge ``u`` ->
+        ``v`` (attributes ``a``) ends: 0, except for a PTE edge to a large
+        folio, which ends where the PTE's pages lie in the folio, on the
+        scale of the PTE row (so a process's PTE edges to one folio keep
+        their order and cross no other of its PTE edges), within the
+        middle :data:`_PORT` of the card."""
+        if "nr" not in a or u not in self.pos or v not in self.width:
+            return 0.0
+        pid, addr = u[1], u[2]
+        start = addr - a["page"] * PAGE_SIZE
+        end = start + a["nr"] * PAGE_SIZE
+        for s, e, *_ in self._ranges.get(pid, ()):
+            if s <= addr < e:
+                xs, xe = self._edge(pid, max(s, start)), self._edge(pid, min(e, end), end=True)
+                frac = min(1.0, max(0.0, (self.pos[u][0] - xs) / max(xe - xs, 1e-9)))
+                return (frac - 0.5) * _PORT * self.width[v]
+        return 0.0
 
     def centers(self):
         """(xmin, xmax) of the node centres; (0, 1) when empty."""
@@ -197,16 +230,14 @@ class Layout:
         self._set(n, self._free(("vma",), (lo + hi) / 2, w)[1], "vma", w)
 
     def _place_pte(self, g, n):
+        # a PTE, or a range of PTEs: at the centre of its pages' slots (the
+        # slots of a squeezed VMA leave every PTE node of the run room for
+        # its card, :meth:`_segments`, and PTE nodes of one frame never
+        # share a page)
         a = g.nodes[n]
-        x0 = self._slot(a["pid"], a["addr"])
-        x1 = self._slot(a["pid"], a.get("last_addr", a["addr"]))
-        if a.get("group"):
-            # a range of PTEs: near its pages, but never on another card
-            w = self._w("pte", a["label"])
-            self._set(n, self._free(("pte",), (x0 + x1) / 2, w)[1], "pte", w)
-        else:
-            # one PTE: exactly in its page's slot
-            self._set(n, x0, "pte", self._w("pte"))
+        pid = a["pid"]
+        lo, hi = self._edge(pid, a["addr"]), self._edge(pid, a.get("last_addr", a["addr"]) + PAGE_SIZE, end=True)
+        self._set(n, (lo + hi) / 2, "pte", self._w("pte", a["label"] if a.get("group") else ""))
 
     def _place_near(self, g, n, rows, neighbours):
         near = [m for m in neighbours if m in self.pos and g.nodes[m]["kind"] not in ("anon_vma", "file")]
@@ -263,12 +294,13 @@ class Layout:
         card only when it is in that frame's graph, so positions that are
         never on screen together never conflict."""
         rows_of = {"folio": ("folio", "folio2"), "holder": ("holder",)}
-        edges, cards, kind = {}, {}, {}
+        edges, cards, kind, ports = {}, {}, {}, {}
         for i, g in enumerate(graphs):
             bit = 1 << i
             for u, v, d in g.edges(data=True):
                 if d["kind"] in ("pte", "hold") and u in self.pos and v in self.pos:
                     edges[(u, v)] = edges.get((u, v), 0) | bit
+                    ports.setdefault((u, v), d)
             for n, a in g.nodes(data=True):
                 if a["kind"] in rows_of and n in self.pos:
                     cards[n] = cards.get(n, 0) | bit
@@ -287,6 +319,7 @@ class Layout:
         elist = sorted(edges, key=lambda e: (_key(e[0]), _key(e[1])))
         U = np.array([idx[u] for u, _ in elist])
         V = np.array([idx[v] for _, v in elist])
+        D = np.array([self.port(u, v, ports[(u, v)]) for u, v in elist])   # where each edge ends on its V card
         nf = len(graphs)
         P = np.array([[(edges[e] >> f) & 1 for f in range(nf)] for e in elist], dtype=float)
         clist = sorted(cards, key=_key)
@@ -317,37 +350,41 @@ class Layout:
                 return (sum(X[j] * w for j, w in near) / sum(w for _, w in near)) if near else X[idx[n]]
         anchor = _Anchors()
         alive = np.ones(len(nodes), bool)
-        args = (idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive)
+        args = (idx, kind, rows_of, anchor, X, Y, Wd, U, V, D, C, co, ec, card_of, alive)
         # put them back one by one in the order of their anchors (an edge
         # counts once both its ends are back), then improve one at a time
         order = sorted(movable, key=lambda n: (kind[n] != "folio", anchor[n], _key(n)))
         self._replace(order, movable, *args)
         folios = [n for n in order if kind[n] == "folio"]
-        if not _crossings(X, Y, U, V, co) or len(folios) > _RESTART_MAX:
+        if not _tangled(X, Y, Wd, U, V, D, C, co, ec) or len(folios) > _RESTART_MAX:
             return
-        # a crossing is left: the first folio placed takes the best spot, so
-        # try each folio first, and keep the run with the lowest total cost
-        best = (self._total(X, Y, Wd, U, V, C, co, ec, anchor, movable, idx),
+        # a crossing or an edge under a card is left: the first folio placed
+        # takes the best spot, so try each folio first (and, for each, its
+        # other row), and keep the run with the lowest total cost
+        best = (self._total(X, Y, Wd, U, V, D, C, co, ec, anchor, movable, idx),
                 {n: (self.pos[n], self._row_name(n)) for n in movable})
         for f in folios:
-            self._replace([f] + [n for n in order if n != f], movable, *args)
-            total = self._total(X, Y, Wd, U, V, C, co, ec, anchor, movable, idx)
-            if total < best[0] - 1e-6:
-                best = (total, {n: (self.pos[n], self._row_name(n)) for n in movable})
+            for first_row in rows_of["folio"]:
+                self._replace([f] + [n for n in order if n != f], movable, *args, first_row=first_row)
+                total = self._total(X, Y, Wd, U, V, D, C, co, ec, anchor, movable, idx)
+                if total < best[0] - 1e-6:
+                    best = (total, {n: (self.pos[n], self._row_name(n)) for n in movable})
         for n in movable:
             self._unset(n)
         for n, ((x, y), row) in best[1].items():
             self._set(n, x, row, self.width[n])
             X[idx[n]], Y[idx[n]] = x, y
 
-    def _replace(self, order, movable, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive):
-        """Take the ``order`` nodes out, put them back one by one, improve."""
-        args = (idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive)
+    def _replace(self, order, movable, idx, kind, rows_of, anchor, X, Y, Wd, U, V, D, C, co, ec, card_of, alive,
+                 first_row=None):
+        """Take the ``order`` nodes out, put them back one by one (the first
+        in ``first_row`` if given), improve."""
+        args = (idx, kind, rows_of, anchor, X, Y, Wd, U, V, D, C, co, ec, card_of, alive)
         for n in order:
             self._unset(n)
             alive[idx[n]] = False
-        for n in order:
-            self._move(n, *args, force=True)
+        for j, n in enumerate(order):
+            self._move(n, *args, force=True, only=(first_row,) if first_row and not j else None)
             alive[idx[n]] = True
         self._descend(movable, *args)
 
@@ -364,11 +401,11 @@ class Layout:
     def _row_name(self, n):
         return next(r for r in ROWS if ROWS[r] == self.pos[n][1])
 
-    def _total(self, X, Y, Wd, U, V, C, co, ec, anchor, movable, idx):
+    def _total(self, X, Y, Wd, U, V, D, C, co, ec, anchor, movable, idx):
         """The whole cost of the current places (crossings, edges under
         cards, distances to anchors)."""
-        cost = _W_CROSS * _crossings(X, Y, U, V, co)
-        ya, yb, xa, xb = Y[U], Y[V], X[U], X[V]
+        cost = _W_CROSS * _crossings(X, Y, U, V, co, D)
+        ya, yb, xa, xb = Y[U], Y[V], X[U], X[V] + D
         cy, cx, cw = Y[C][None], X[C][None], Wd[C][None]
         lo, hi = np.minimum(ya, yb)[:, None], np.maximum(ya, yb)[:, None]
         between = (lo < cy - 1e-9) & (cy < hi - 1e-9)
@@ -381,16 +418,21 @@ class Layout:
                     for n in movable)
         return cost
 
-    def _move(self, n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, C, co, ec, card_of, alive, force=False):
-        """Place ``n`` (unset now) at its cheapest candidate; True if it moved."""
+    def _move(self, n, idx, kind, rows_of, anchor, X, Y, Wd, U, V, D, C, co, ec, card_of, alive, force=False,
+              only=None):
+        """Place ``n`` (unset now) at its cheapest candidate (in the rows
+        ``only``, if given); True if it moved."""
         i = idx[n]
         rows = rows_of[kind[n]]
+        if only:
+            rows = tuple(r for r in rows if r in only)
         row_now = next(r for r in ROWS if ROWS[r] == Y[i])
-        cands = self._candidates(n, rows, anchor[n], X, Y, U, V, i)
+        cands = self._candidates(n, rows, anchor[n], X, Y, U, V, D, i)
         alive[i] = True                 # its own edges count, its card is skipped
         live = alive[U] & alive[V]
         me = card_of.get(n)
-        cost = self._cost(i, cands, anchor[n], X, Y, Wd, U[live], V[live], C[alive[C]], co[np.ix_(live, live)],
+        cost = self._cost(i, cands, anchor[n], X, Y, Wd, U[live], V[live], D[live], C[alive[C]],
+                          co[np.ix_(live, live)],
                           ec[np.ix_(live, alive[C])], None if me is None else ec[live, me], rows)
         a = anchor[n]
         cx = np.array([c[1] for c in cands])
@@ -426,12 +468,12 @@ class Layout:
                 del iv[k]
                 break
 
-    def _candidates(self, n, rows, anchor, X, Y, U, V, i):
+    def _candidates(self, n, rows, anchor, X, Y, U, V, D, i):
         """(row, x) places where card ``n`` fits (it is not placed now)."""
         w = self.width[n]
         inc = (U == i) | (V == i)
         other = np.where(U[inc] == i, V[inc], U[inc])
-        xm, ym = X[other], Y[other]
+        xm, ym = X[other] + np.where(U[inc] == i, D[inc], 0.0), Y[other]
         out = []
         for row in rows:
             y = ROWS[row]
@@ -449,7 +491,7 @@ class Layout:
                 xs += [(xm[cut][:, None] + (lr[None, :, 0] - _CROSS - 1e-3 - xm[cut][:, None]) / t).ravel(),
                        (xm[cut][:, None] + (lr[None, :, 1] + _CROSS + 1e-3 - xm[cut][:, None]) / t).ravel()]
             # just beside an edge that passes this row
-            ya, yb, xa, xb = Y[U[~inc]], Y[V[~inc]], X[U[~inc]], X[V[~inc]]
+            ya, yb, xa, xb = Y[U[~inc]], Y[V[~inc]], X[U[~inc]], X[V[~inc]] + D[~inc]
             cut = (np.minimum(ya, yb) < y) & (y < np.maximum(ya, yb))
             xc = xa[cut] + (xb[cut] - xa[cut]) * (ya[cut] - y) / (ya[cut] - yb[cut])
             xs += [xc - w / 2 - _CROSS - 1e-3, xc + w / 2 + _CROSS + 1e-3]
@@ -464,7 +506,7 @@ class Layout:
             out += [(row, float(x)) for x in c]
         return out
 
-    def _cost(self, i, cands, anchor, X, Y, Wd, U, V, C, co, ec, ec_me, rows):
+    def _cost(self, i, cands, anchor, X, Y, Wd, U, V, D, C, co, ec, ec_me, rows):
         """Cost of each candidate place of node ``i`` (see :meth:`_untangle`):
         ``U``, ``V``, ``C`` and the weights are those of the edges and cards
         already placed; ``ec_me`` the frames each edge shares with ``i``."""
@@ -478,9 +520,11 @@ class Layout:
         cost += _W_WIDEN * (np.maximum(0, cx[:, 0] + w - hi) + np.maximum(0, lo - (cx[:, 0] - w)))
         if len(inc):
             other = np.where(U[inc] == i, V[inc], U[inc])             # (k,)
-            ox, oy = X[other][None, :, None], Y[other][None, :, None]
-            px, py = cx[:, :, None], cy[:, :, None]
-            ax, ay, bx, by = X[U][None, None, :], Y[U][None, None, :], X[V][None, None, :], Y[V][None, None, :]
+            # an edge ends on a V card at its port (:meth:`port`)
+            ox = (X[other] + np.where(U[inc] == i, D[inc], 0.0))[None, :, None]
+            oy = Y[other][None, :, None]
+            px, py = (cx + np.where(V[inc] == i, D[inc], 0.0)[None, :])[:, :, None], cy[:, :, None]
+            ax, ay, bx, by = X[U][None, None, :], Y[U][None, None, :], (X[V] + D)[None, None, :], Y[V][None, None, :]
             o1 = _orient(ox, oy, px, py, ax, ay)
             o2 = _orient(ox, oy, px, py, bx, by)
             o3 = _orient(ax, ay, bx, by, ox, oy)
@@ -503,7 +547,7 @@ class Layout:
             # other edges under the moved card
             others = np.flatnonzero((U != i) & (V != i))
             if len(others):
-                ya, yb, xa, xb = Y[U[others]], Y[V[others]], X[U[others]], X[V[others]]
+                ya, yb, xa, xb = Y[U[others]], Y[V[others]], X[U[others]], X[V[others]] + D[others]
                 lo, hi = np.minimum(ya, yb)[None], np.maximum(ya, yb)[None]
                 between = (lo < cy - 1e-9) & (cy < hi - 1e-9)
                 t = (ya[None] - cy) / np.where(ya == yb, 1.0, ya - yb)[None]
@@ -517,11 +561,11 @@ class Layout:
         """(left, right) of the page slots of ``[start, end)`` in process ``pid``,
         allocating a new range when the addresses were never seen."""
         rs = self._ranges.setdefault(pid, [])
-        for s, e, x0, slots, _ in rs:
+        for s, e, x0, slots, _, _ in rs:
             if s <= start and end <= e:
-                return (self._slot(pid, start) - 0.5, self._slot(pid, end - PAGE_SIZE) + 0.5)
-        npages = (end - start) // PAGE_SIZE
-        slots = max(float(min(npages, self._cap)), self._w("vma") + _GAP)
+                return (self._edge(pid, start), self._edge(pid, end, end=True))
+        segs, used = self._segments(pid, start, end)
+        slots = max(used, self._w("vma") + _GAP)
         if rs:
             x0 = max(s[2] + s[3] for s in rs) + _RANGE_GAP
             right = self._right_edge_excluding(pid)
@@ -530,8 +574,41 @@ class Layout:
         else:
             right = self._right_edge()
             x0 = 0.0 if right is None else right + _BLOCK_GAP
-        rs.append((start, end, x0, slots, min(npages, self._cap)))
-        return (self._slot(pid, start) - 0.5, self._slot(pid, end - PAGE_SIZE) + 0.5)
+        off = (slots - used) / 2
+        rs.append((start, end, x0, slots, used, [(p0, p1, x0 + off + a, x0 + off + b) for p0, p1, a, b in segs]))
+        return (self._edge(pid, start), self._edge(pid, end, end=True))
+
+    def _segments(self, pid, start, end):
+        """([(first page, end page, left, right)], width): how the pages of
+        a new range ``[start, end)`` map to x (relative to its left end).
+
+        One slot per page up to the cap; a bigger range is squeezed into
+        the cap, except that every PTE node of the run (:meth:`_note_ptes`)
+        keeps a span at least as wide as its card: the range is cut where
+        one starts or ends, each piece gets what the nodes over it need, and
+        the rest of the cap is shared by page count (so the range may grow
+        beyond the cap when many nodes need room)."""
+        npages = (end - start) // PAGE_SIZE
+        if npages <= self._cap:
+            return [(0, npages, 0.0, float(npages))], float(npages)
+        spans = sorted({(max(0, (a - start) // PAGE_SIZE), min(npages, (b - start) // PAGE_SIZE), w)
+                        for a, b, w in self._pte_spans.get(pid, ()) if a < end and b > start})
+        cuts = sorted({0, npages} | {c for a, b, _ in spans for c in (a, b)})
+        need = [0.0] * (len(cuts) - 1)
+        index = {c: i for i, c in enumerate(cuts)}
+        for a, b, w in sorted(spans, key=lambda t: (index[t[1]] - index[t[0]], t)):
+            ids = range(index[a], index[b])
+            short = w + _GAP - sum(need[i] for i in ids)
+            for i in ids:
+                need[i] += max(0.0, short) / len(ids)
+        budget = float(self._cap)
+        spare = max(0.0, budget - sum(need))
+        widths = [nd + spare * (cuts[i + 1] - cuts[i]) / npages for i, nd in enumerate(need)]
+        segs, x = [], 0.0
+        for i, wd in enumerate(widths):
+            segs.append((cuts[i], cuts[i + 1], x, x + wd))
+            x += wd
+        return segs, x
 
     def _right_edge_excluding(self, pid):
         """Right edge of the blocks of processes placed after ``pid``'s first range."""
@@ -539,15 +616,22 @@ class Layout:
         others = [r[2] for p, rs in self._ranges.items() if p != pid for r in rs if r[2] > mine]
         return min(others) if others else None
 
-    def _slot(self, pid, addr):
-        for s, e, x0, slots, used in self._ranges.get(pid, ()):
-            if s <= addr < e:
-                npages = (e - s) // PAGE_SIZE
-                i = (addr - s) // PAGE_SIZE * used // npages
-                return x0 + (slots - used) / 2 + i + 0.5
+    def _edge(self, pid, addr, end=False):
+        """x of the left edge of the page at ``addr`` (with ``end``: of the
+        right edge of the page before it)."""
+        for s, e, x0, slots, used, segs in self._ranges.get(pid, ()):
+            if (s < addr <= e) if end else (s <= addr < e):
+                page = (addr - s) // PAGE_SIZE
+                for p0, p1, a, b in segs:
+                    if p0 <= page <= p1:
+                        return a + (b - a) * (page - p0) / (p1 - p0)
         # an address outside every known range (a VMA never seen): a new range
-        self._span(pid, addr, addr + PAGE_SIZE)
-        return self._slot(pid, addr)
+        self._span(pid, addr - PAGE_SIZE if end else addr, addr if end else addr + PAGE_SIZE)
+        return self._edge(pid, addr, end)
+
+    def _slot(self, pid, addr):
+        """x of the centre of the page at ``addr``."""
+        return (self._edge(pid, addr) + self._edge(pid, addr + PAGE_SIZE, end=True)) / 2
 
     def _free(self, rows, x, w, forbid=None):
         """The (row, x) nearest to ``x`` where a card of width ``w`` fits,
@@ -573,9 +657,23 @@ class Layout:
         return best[1], best[2]
 
 
-def _crossings(X, Y, U, V, co):
-    """Pairs of edges that cross, each counted once per frame showing both."""
-    ax, ay, bx, by = X[U], Y[U], X[V], Y[V]
+def _tangled(X, Y, Wd, U, V, D, C, co, ec):
+    """Is an edge crossing another, or running under a card it does not touch?"""
+    if _crossings(X, Y, U, V, co, D):
+        return True
+    ya, yb, xa, xb = Y[U], Y[V], X[U], X[V] + D
+    cy, cx, cw = Y[C][None], X[C][None], Wd[C][None]
+    between = (np.minimum(ya, yb)[:, None] < cy - 1e-9) & (cy < np.maximum(ya, yb)[:, None] - 1e-9)
+    t = (ya[:, None] - cy) / np.where(ya == yb, 1.0, ya - yb)[:, None]
+    xat = xa[:, None] + (xb - xa)[:, None] * t
+    under = between & (np.abs(xat - cx) < cw / 2) & (C[None] != U[:, None]) & (C[None] != V[:, None])
+    return bool((under & (ec > 0)).any())
+
+
+def _crossings(X, Y, U, V, co, D=0.0):
+    """Pairs of edges that cross, each counted once per frame showing both
+    (edge ``e`` ends ``D[e]`` right of the centre of its V card)."""
+    ax, ay, bx, by = X[U], Y[U], X[V] + D, Y[V]
     o1 = _orient(ax[:, None], ay[:, None], bx[:, None], by[:, None], ax[None], ay[None])
     o2 = _orient(ax[:, None], ay[:, None], bx[:, None], by[:, None], bx[None], by[None])
     cross = (o1 * o2 < 0) & (o1.T * o2.T < 0)

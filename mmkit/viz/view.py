@@ -481,6 +481,7 @@ class GraphView:
                     ("unmapped" if zero else "freed") if state == "gone" and folio else ""
                 if text:
                     notes[n] = text
+        notes = _merge_runs(notes, g, pos)
         for n, card in self._cards.items():
             if n not in used and card.get_visible():
                 card.set_visible(False)
@@ -621,7 +622,10 @@ class GraphView:
                 if a["kind"] in _RMAP_EDGES:
                     length = math.hypot(x1 - x0, y1 - y0) or 1.0
                     rad += min(0.12, _RMAP_CAP / length)
-                segs.append(_curve(pos[u], pos[v], rad))
+                end = pos[v]
+                if a["kind"] == "pte" and "nr" in a:    # to a large folio: at its pages' part of the card
+                    end = (end[0] + self._port(u, v, a), end[1])
+                segs.append(_curve(pos[u], end, rad))
                 self.paths[(u, v, k)] = segs[-1]
                 lw = p.lw * wf * (0.8 if self._dense else 1.0)
                 rgba = to_rgba(color)
@@ -639,6 +643,17 @@ class GraphView:
         self.lines.set_linewidth([widths[i] for i in order])
         self.lines.set_linestyle([styles[i] for i in order])
         self.edge_count = len(segs)
+
+    def _port(self, u, v, a):
+        """Where the edge ``u`` -> ``v`` ends on a large folio's card
+        (:meth:`Layout.port`), kept inside the card as drawn (a small state
+        is spread wider than the layout's units, its cards are not)."""
+        dx = self.layout.port(u, v, a)
+        p = self.preset
+        x0, x1 = self.ax.get_xlim()
+        px_per_unit = self.ax.get_position().width * self.figure.get_figwidth() * p.dpi / (x1 - x0)
+        half = 0.45 * self.layout.width[v] * p.unit_px / px_per_unit
+        return max(-half, min(half, dx))
 
     def _render(self, dynamic):
         canvas = self.canvas
@@ -672,6 +687,31 @@ def _note(changes):
     return "\n".join(x for x in (" ".join(counters), flags) if x)
 
 
+def _merge_runs(notes, g, pos):
+    """One note for a run of at least three neighbouring PTE nodes of one
+    process with the same change (fork write-protects every PTE: "16 PTEs:
+    W→RO" once at the run's middle, instead of 16 notes with no room)."""
+    rows = {}
+    for n, a in g.nodes(data=True):
+        if a["kind"] == "pte":
+            rows.setdefault(a["pid"], []).append(n)
+    out = dict(notes)
+    for pid, ptes in rows.items():
+        ptes.sort(key=lambda n: pos[n][0])
+        run = []
+        for n in ptes + [None]:
+            if n is not None and n in notes and (not run or notes[run[0]] == notes[n]):
+                run.append(n)
+                continue
+            if len(run) >= 3:
+                text = notes[run[0]]
+                for m in run:
+                    del out[m]
+                out[run[len(run) // 2]] = f"{len(run)} PTEs:" + ("\n" if "\n" in text else " ") + text
+            run = [n] if n is not None and n in notes else []
+    return out
+
+
 def _note_spots(card, w, h, up=False):
     """Centres (pixels) to try for a w x h note next to a card box, nearest
     first: under it (over it when ``up``), the other side, its sides, then
@@ -681,7 +721,7 @@ def _note_spots(card, w, h, up=False):
     below, above = y0 - 1 - h / 2, y1 + 1 + h / 2
     vert = (above, below) if up else (below, above)
     out = [(mx, vert[0]), (mx, vert[1]), (x1 + 1 + w / 2, my), (x0 - 1 - w / 2, my)]
-    for k in range(1, 5):
+    for k in range(1, 9):
         for vy in vert:
             dy = k * h * 0.6 * (1 if vy > my else -1)
             for dx in (0, w * 0.35 * k, -w * 0.35 * k):
