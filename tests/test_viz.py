@@ -707,7 +707,7 @@ def test_step_captions_are_true_for_the_era_drawn():
         pb = Playback(sc, REFERENCE_ERA)
         for i in range(len(pb)):
             pb.step()
-            ref[name, i] = signature(pb.results[-1], [e for _, evs in pb.logs[-1] for e in evs])
+            ref[name, i] = signature(pb.results[-1], [e for _, evs in pb.logs[-1] for e in evs], REFERENCE_ERA)
     used_variants = set()
     for name, sc in ALL_SCENARIOS:
         for era in ALL_ERAS:
@@ -716,7 +716,7 @@ def test_step_captions_are_true_for_the_era_drawn():
                 pb.step()
                 events = [e for _, evs in pb.logs[-1] for e in evs]
                 text, how = step_text(pb)
-                same = signature(pb.results[-1], events) == ref[name, i]
+                same = signature(pb.results[-1], events, era) == ref[name, i]
                 assert (how == "reference") == same, (name, era, i)
                 if how == "reference":
                     assert text == sc.steps[i].explain

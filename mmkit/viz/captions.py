@@ -8,8 +8,10 @@ caption is chosen per era:
 
 1. the step's own text when the step, run under the era drawn, decides
    exactly what it decides under the reference era (same kernel decisions,
-   same outcome, same counters of the watched pages): the text is as true
-   as it is for 6.18;
+   same outcome, same counters of the watched pages), the functions the
+   text names took decisions there too, and the text speaks of MM-ID
+   tracking only where the era has it: the text is as true as it is for
+   6.18;
 2. else a text written for that era, when :data:`VARIANTS` has one;
 3. else the era's own decisions, read from its trace ("in era 5.7:
    reuse_swap_page: reuse · do_wp_page: reuse ..."), followed by the
@@ -29,6 +31,8 @@ Examples
 >>> step_text(pb618)[1]
 'reference'
 """
+
+import re
 
 from ..era import DEFAULT_ERA, era as _era
 
@@ -52,15 +56,40 @@ VARIANTS = {
     ("thp_partial_unmap", 3, "shrinker"): dict.fromkeys(("5.7", "5.8", "5.9", "5.19", "6.2"), (
         "deferred_split_scan() -> split_huge_page(): 4 KiB folios; the 256 unmapped pages are freed, the 256 "
         "mapped ones are kept, page 100 too although it holds only zeros (the zero-page remap came in v6.12).")),
+    # thp_fork_cow: before v6.15 no MM IDs (Era.mm_id) and another large-folio reuse rule (Era.large_reuse)
+    ("thp_fork_cow", 4, "parent writes J"): {
+        "5.8": "The child still maps the folio: the parent's PMD is split and, as reuse_swap_page() finds pages "
+               "of the folio mapped twice (up to v5.8 a page is reused only if none is), J is copied.",
+        **dict.fromkeys(("5.9", "5.19", "6.2"), (
+            "The child still maps the folio: the parent's PMD is split and J is copied: do_wp_page() reuses only "
+            "a folio whose refcount is 1 (v5.9, 09854ba94c6a), and this one counts both processes' mappings.")),
+    },
+    ("thp_fork_cow", 5, "child exits"): dict.fromkeys(("5.8", "5.9", "5.19", "6.2"), (
+        "Only the parent maps the folio now (no MM-ID slots before v6.15: the folio does not record which mm "
+        "maps it).")),
+    ("thp_fork_cow", 6, "parent writes K"): {
+        "5.8": "reuse_swap_page() (the rule up to v5.8): no page of the folio is mapped more than once now, so K "
+               "is reused in place (no PageAnonExclusive before v5.19).",
+        **dict.fromkeys(("5.9", "5.19", "6.2"), (
+            "do_wp_page() reuses a page only at refcount 1 (v5.9, 09854ba94c6a): the folio's refcount counts "
+            "the parent's other 510 mappings, so K is copied although only the parent maps the folio (v6.15 "
+            "reuses it, with MM IDs).")),
+    },
     ("thp_partial_unmap", 4, "write page 100"): dict.fromkeys(("5.7", "5.8", "5.9", "5.19", "6.2"), (
         "Page 100 kept its own 4 KiB page behind a writable PTE: the store takes no fault.")),
 }
 
 
-def signature(result, events):
+#: Words of a step text that describe MM-ID tracking (v6.15,
+#: folio_maybe_mapped_shared()): such a text is not true of an era without it.
+_MM_ID_WORDS = re.compile(r"maybe (mapped )?shared|MM[- ]IDs?\b|MM slot|_mm_id", re.I)
+
+
+def signature(result, events, era=None):
     """What a step did, for comparing eras: its outcome, the decisions of
     its trace in order, the functions the step's text names that took one,
-    and the watched pages' present / writable / r / m /
+    whether the text speaks of MM-ID tracking that ``era`` (default: the
+    reference era) lacks, and the watched pages' present / writable / r / m /
     p (PageAnonExclusive left out: eras before 5.19 have no such flag)."""
     from ..scenario import format_outcome
     pages = tuple(sorted((label, None if info is None or not info.present else
@@ -69,10 +98,10 @@ def signature(result, events):
     # the functions the step's text names that decided something here: a
     # text citing v6.15's __wp_can_reuse_large_anon_folio() is not true of
     # an era where reuse_swap_page() took the same decision
-    import re
     named = set(re.findall(r"([A-Za-z_]\w*)\(\)", result.step.explain or ""))
     cited = tuple(sorted(named & {e.func for e in events if e.decision}))
-    return (format_outcome(result.outcome), tuple(e.decision for e in events if e.decision), pages, cited)
+    no_mm_id = bool(_MM_ID_WORDS.search(result.step.explain or "")) and not _era(era or REFERENCE_ERA).mm_id
+    return (format_outcome(result.outcome), tuple(e.decision for e in events if e.decision), pages, cited, no_mm_id)
 
 
 def _events(log):
@@ -92,7 +121,7 @@ def _reference(pb):
                 run.step()
             except Exception:          # a broken hand-written step: no reference beyond it
                 break
-            ref.append(signature(run.results[-1], _events(run.logs[-1])))
+            ref.append(signature(run.results[-1], _events(run.logs[-1]), REFERENCE_ERA))
         pb._reference_sigs = ref
     return ref
 
@@ -110,7 +139,7 @@ def step_text(pb, index=None, long=False):
         return own, "reference"
     ref = _reference(pb)
     events = _events(pb.logs[index])
-    if index < len(ref) and ref[index] == signature(r, events):
+    if index < len(ref) and ref[index] == signature(r, events, pb.era):
         return own, "reference"
     variant = VARIANTS.get((pb.scenario.name, index + 1, r.step.name), {}).get(pb.era.name)
     if variant:
