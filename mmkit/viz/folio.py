@@ -205,7 +205,7 @@ def folio_view(k, procs, at=None):
                     folio_pincount=info.folio_pincount, maybe_mapped_shared=info.maybe_mapped_shared,
                     mm_ids=info.mm_ids,
                     mm_names={getattr(getattr(p, "mm", None), "mm_id", None): label
-                              for label, (p, _) in procs.items()})
+                              for label, (p, _) in procs.items() if getattr(p, "alive", True)})
     return FolioView(head, info.order, nr, mapcount, excl, lanes, counters)
 
 
