@@ -189,6 +189,8 @@ def check_kernel(k):
                 if type(table) is not Pmd:
                     continue
                 f = table.folio
+                if f.zero:          # the huge zero folio: a special PMD, no rmap, not counted (is_huge_zero_pmd())
+                    continue
                 rec = large.setdefault(id(f), [f, Counter(), 0, Counter()])
                 rec[2] += 1
                 rec[3][task.mm.mm_id] += 1

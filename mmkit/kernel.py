@@ -297,11 +297,15 @@ class Kernel:
         if f.large:
             return self._large_page_info(e, f)
         mm_id = self.era.mm_id
+        # the huge zero folio (huge_memory.HugeZeroFolio): not counted, like the zero page, but an order-9
+        # folio mapped by a PMD (kpageflags ZERO_PAGE + THP + COMPOUND_HEAD/TAIL on the live kernel)
+        geo = {"order": 9, "nr_pages": 512, "head": f.i == 0, "pmd_mapped": e.huge} \
+            if getattr(f, "huge_zero", False) else {}
         return PageInfo(maybe_mapped_shared=f.mapcount > 1 if mm_id and not f.zero else None,
                         pfn=f.pfn, present=True, writable=e.write, anon=f.anon, zero_page=f.zero,
                         exclusive=f.anon_exclusive, mapcount=f.mapcount, refcount=f.refcount,
                         pincount=f.pincount, maybe_pinned=folio_maybe_dma_pinned(f),
-                        in_page_cache=f.in_page_cache)
+                        in_page_cache=f.in_page_cache, **geo)
 
     def _large_page_info(self, e, page):
         from .rmap import folio_maybe_mapped_shared
