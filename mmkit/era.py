@@ -51,6 +51,7 @@ _REUSE_RULES = ("mapcount", "refcount")
 _MPROTECT_RULES = ("none", "dirty", "exclusive")
 _THP_COW_RULES = ("copy_huge", "split_mapcount", "split_exclusive")
 _LARGE_REUSE_RULES = ("mapcount", "refcount", "never", "mm_id")
+_HUGE_ZERO_WP_RULES = ("thp_if_enabled", "split", "thp")
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,21 @@ class Era:
         try_to_map_unused_to_zeropage(), which skips mlocked folios and
         VM_LOCKED VMAs (the model has no mlock).  Before, the split kept
         every mapped subpage.
+    huge_zero_wp : {"thp_if_enabled", "split", "thp"}
+        A write (or unshare) fault on a PMD mapping the huge zero folio
+        (mm/huge_memory.c: do_huge_pmd_wp_page(), is_huge_zero_pmd()).
+        ``"thp_if_enabled"`` (up to v5.7): ``goto alloc``, a new THP
+        cleared with clear_huge_page() and mapped writable by the PMD when
+        __transparent_hugepage_enabled(vma), else split_huge_pmd() and
+        VM_FAULT_FALLBACK.  ``"split"`` (3917c80280c9 "thp: change CoW
+        semantics for anon-THP", v5.8, to v6.12): ``goto fallback``,
+        __split_huge_pmd() maps 512 zero-page PTEs
+        (__split_huge_zero_page_pmd()) and the fault is redone on the 4 KiB
+        PTE, which gets one new page.  ``"thp"`` (1ced09e0331f "mm: allocate
+        THP on hugezeropage wp-fault", v6.13): do_huge_zero_wp_pmd()
+        allocates a THP (vma_alloc_anon_folio_pmd()) and maps it writable
+        and dirty (map_anon_folio_pmd()), for an unshare fault too; the
+        split is only the fallback when the allocation fails.
     """
 
     name: str
@@ -213,6 +229,7 @@ class Era:
     mm_id: bool = True
     thp_align_anon: bool = True
     split_remaps_zero: bool = True
+    huge_zero_wp: str = "thp"
 
     def __post_init__(self):
         if self.reuse_rule not in _REUSE_RULES:
@@ -223,6 +240,8 @@ class Era:
             raise InvalidArgument(f"thp_cow must be one of {_THP_COW_RULES}, not {self.thp_cow!r}")
         if self.large_reuse not in _LARGE_REUSE_RULES:
             raise InvalidArgument(f"large_reuse must be one of {_LARGE_REUSE_RULES}, not {self.large_reuse!r}")
+        if self.huge_zero_wp not in _HUGE_ZERO_WP_RULES:
+            raise InvalidArgument(f"huge_zero_wp must be one of {_HUGE_ZERO_WP_RULES}, not {self.huge_zero_wp!r}")
         if self.large_reuse == "mm_id" and not self.mm_id:
             raise InvalidArgument("large_reuse 'mm_id' needs mm_id: it reads the MM-ID slots")
         if self.gup_unshares_anon and not self.anon_exclusive:
@@ -266,17 +285,19 @@ _BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False, migra
 ERAS = {
     "5.7": Era("5.7", reuse_rule="mapcount", gup_breaks_cow=False, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               mprotect_upgrade="none", thp_cow="copy_huge", large_reuse="mapcount", **_BEFORE_6_5),
+               mprotect_upgrade="none", thp_cow="copy_huge", large_reuse="mapcount", huge_zero_wp="thp_if_enabled",
+               **_BEFORE_6_5),
     "5.8": Era("5.8", reuse_rule="mapcount", gup_breaks_cow=True, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
-               mprotect_upgrade="none", thp_cow="split_mapcount", large_reuse="mapcount", **_BEFORE_6_5),
+               mprotect_upgrade="none", thp_cow="split_mapcount", large_reuse="mapcount", huge_zero_wp="split",
+               **_BEFORE_6_5),
     "5.9": Era("5.9", reuse_rule="refcount", gup_breaks_cow=False, fork_copies_maybe_pinned=True,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
                reuse_moves_anon_rmap=False, mprotect_upgrade="none", fork_copies_pinned_cache=True,
-               thp_cow="split_mapcount", large_reuse="refcount", **_BEFORE_6_5),
+               thp_cow="split_mapcount", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
     "5.19": Era("5.19", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
-                mprotect_upgrade="none", large_reuse="refcount", **_BEFORE_6_5),
-    "6.2": Era("6.2", large_reuse="refcount", **_BEFORE_6_5),
+                mprotect_upgrade="none", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
+    "6.2": Era("6.2", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
     "6.18": Era("6.18"),
 }
 
@@ -285,7 +306,7 @@ ERAS = {
 #: (64fe24a3e05e; clean ones only from v6.2).
 EXTRA_ERAS = {
     "6.0": Era("6.0", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
-               mprotect_upgrade="dirty", large_reuse="refcount", **_BEFORE_6_5),
+               mprotect_upgrade="dirty", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
 }
 
 

@@ -10,9 +10,18 @@ What the model does, with the kernel function that does it:
   (__handle_mm_fault() -> create_huge_pmd() -> do_huge_pmd_anonymous_page());
   else the highest mTHP order whose aligned range fits the VMA and whose
   PTEs are all empty (do_anonymous_page() -> alloc_anon_folio(), v6.8);
-  else a 4 KiB page.  Read faults map the 4 KiB zero page: the **huge zero
-  page is not modelled** (the kernel maps it by PMD on a read fault of a
-  PMD-eligible range when ``use_zero_page`` is 1).
+  else a 4 KiB page.  A read fault where the PMD may be mapped maps the
+  **huge zero folio** read-only by one PMD (use_zero_page 1, the default),
+  or allocates a THP like a write (use_zero_page 0); anywhere else a read
+  maps the 4 KiB zero page.
+* **the huge zero folio** (mm/huge_memory.c: mm_get_huge_zero_folio(),
+  set_huge_zero_folio(), is_huge_zero_pmd()) -- 512 pages of zeros mapped
+  by special read-only PMDs: no rmap, no mapcount, no reference per
+  mapping, like the 4 KiB zero page (:class:`HugeZeroFolio`).  fork copies
+  the PMD (copy_huge_pmd()), a zap just clears it (zap_huge_pmd()), a
+  split maps 512 zero-page PTEs (__split_huge_zero_page_pmd()), mprotect()
+  never makes it writable (can_change_pmd_writable(): not anon), and a
+  write or unshare fault replaces it (era rule ``huge_zero_wp``).
 * **COW** -- do_huge_pmd_wp_page() on a read-only PMD (era rule
   ``thp_cow``), the PTE-level reuse test for a page of a large folio (era
   rule ``large_reuse``), and wp_page_copy() of a single 4 KiB page.
@@ -32,7 +41,7 @@ mapcount).
 """
 
 from .era import kernel_name
-from .folio import Folio
+from .folio import Folio, ZeroFolio
 from .memory import FAULT_FLAG_UNSHARE, wp_page_copy, wp_page_reuse
 from .mm import PMD_SIZE, Pmd, Pte
 from .pageinfo import PAGE_SIZE
@@ -41,12 +50,85 @@ from .rmap import (anon_vma_prepare, folio_add_anon_rmap_pmd, folio_add_anon_rma
                    folio_remove_rmap_pmd, folio_remove_rmap_ptes)
 from .thp import PMD_ORDER
 
-__all__ = ["thp_vma_suitable_order", "do_anonymous_large", "do_huge_pmd_anonymous_page", "alloc_anon_folio",
+__all__ = ["HugeZeroFolio", "HugeZeroPage", "mm_get_huge_zero_folio", "is_huge_zero_pmd",
+           "thp_vma_suitable_order", "do_anonymous_large", "do_huge_pmd_anonymous_page", "alloc_anon_folio",
            "do_huge_pmd_wp_page", "do_wp_large", "wp_can_reuse_large_anon_folio", "copy_huge_pmd",
            "copy_large_pte", "split_huge_pmd", "zap_huge_pmd", "change_huge_pmd", "split_folio",
            "deferred_split_scan"]
 
 _PMD_MASK = ~(PMD_SIZE - 1)
+#: HPAGE_PMD_NR
+_PMD_NR = 1 << PMD_ORDER
+
+
+class HugeZeroPage(ZeroFolio):
+    """One 4 KiB page of the huge zero folio, what a PMD mapping it shows
+    for one address (a :class:`~mmkit.mm.PmdPte`'s ``folio``).
+
+    Like the 4 KiB zero page it is ``zero`` and not counted: PageInfo says
+    ``zero_page``, the dump says "zero page", migration skips it.  It is not
+    ``large`` (no large-folio counters to show).  Note the kernel's own
+    naming: is_zero_folio()/is_zero_pfn() test only the 4 KiB zero page;
+    this folio answers is_huge_zero_folio() instead.
+
+    Attributes
+    ----------
+    folio : HugeZeroFolio
+        page_folio().
+    i : int
+        The page's index in the folio (0: the head).
+    """
+
+    __slots__ = ("folio", "i")
+    huge_zero = True
+
+    def __init__(self, folio, i):
+        super().__init__(folio.pfn + i)
+        self.folio = folio
+        self.i = i
+
+
+class HugeZeroFolio(ZeroFolio):
+    """The huge zero folio (mm/huge_memory.c: huge_zero_folio): an order-9
+    folio of zeros that read faults map by a special, read-only PMD
+    (set_huge_zero_folio(): folio_mk_pmd() + pmd_mkspecial(); no
+    folio_add_*_rmap(), no folio_get() per mapping -- each mm takes one
+    reference for its whole life, mm_get_huge_zero_folio() and
+    MMF_HUGE_ZERO_FOLIO, which the model does not show).
+
+    One per model kernel (:func:`mm_get_huge_zero_folio`), allocated at
+    the first use with a 2 MiB-aligned pfn; the kernel's is freed by a
+    shrinker when no mm uses it and reallocated later (a new pfn), which
+    the model does not do.
+    """
+
+    __slots__ = ("order", "nr", "pages")
+    huge_zero = True
+
+    def __init__(self, pfn):
+        super().__init__(pfn)
+        self.order = PMD_ORDER
+        self.nr = _PMD_NR
+        self.pages = [HugeZeroPage(self, i) for i in range(_PMD_NR)]
+
+
+def mm_get_huge_zero_folio(k):
+    """mm/huge_memory.c: mm_get_huge_zero_folio(): the huge zero folio,
+    allocated at its first use (get_huge_zero_folio())."""
+    hz = getattr(k, "huge_zero_folio", None)
+    if hz is None or hz.pfn + _PMD_NR > k._next_pfn:
+        # (a restored snapshot from before the allocation hands its pfns out again: allocate anew)
+        pfn = (k._next_pfn + _PMD_NR - 1) & ~(_PMD_NR - 1)
+        k._next_pfn = pfn + _PMD_NR
+        hz = k.huge_zero_folio = HugeZeroFolio(pfn)
+        k.trace.emit("get_huge_zero_folio", "huge zero folio allocated",
+                     "first use: 512 zeroed pages, never counted per mapping", pfn)
+    return hz
+
+
+def is_huge_zero_pmd(pmd):
+    """include/linux/huge_mm.h: is_huge_zero_pmd(): the PMD maps the huge zero folio."""
+    return pmd.folio.zero
 
 
 def thp_vma_suitable_order(vma, addr, order):
@@ -74,22 +156,47 @@ def do_anonymous_large(k, vma, addr, mask):
     return None
 
 
-def do_huge_pmd_anonymous_page(k, vma, addr):
-    """mm/huge_memory.c: do_huge_pmd_anonymous_page() ->
-    __do_huge_pmd_anonymous_page() -> map_anon_folio_pmd(): a new order-9
-    folio mapped by one PMD, writable and dirty (maybe_pmd_mkwrite(
-    pmd_mkdirty())); folio_add_new_anon_rmap(RMAP_EXCLUSIVE): entire
-    mapcount 1, large mapcount 1, AE on the head page.  The allocation's
-    reference is the PMD's: refcount 1."""
+def do_huge_pmd_anonymous_page(k, vma, addr, write=True):
+    """mm/huge_memory.c: do_huge_pmd_anonymous_page(), for a fault on an
+    empty PMD slot where thp_vma_allowable_order() allows PMD order.
+
+    Returns the entry now at ``addr``, or None for VM_FAULT_FALLBACK (the
+    aligned 2 MiB does not fit the VMA, thp_vma_suitable_order(), or the
+    slot already has a page table): the caller goes on with the PTE.
+
+    vmf_anon_prepare() first, read or write.  A read fault with
+    ``use_zero_page`` 1 maps the huge zero folio (mm_get_huge_zero_folio(),
+    set_huge_zero_folio()): a special PMD, read-only (the private VMA's
+    vm_page_prot), not dirty, no counter anywhere.  Otherwise -- a write,
+    or a read with ``use_zero_page`` 0 -- __do_huge_pmd_anonymous_page() ->
+    map_anon_folio_pmd(): a new order-9 folio mapped by one PMD, writable
+    and dirty (maybe_pmd_mkwrite(pmd_mkdirty())) even on a read;
+    folio_add_new_anon_rmap(RMAP_EXCLUSIVE): entire mapcount 1, large
+    mapcount 1, AE on the head page.  The allocation's reference is the
+    PMD's: refcount 1.
+    """
+    mm = vma.mm
+    key = addr >> 21
+    if key in mm.pgd or not thp_vma_suitable_order(vma, addr, PMD_ORDER):
+        return None
     if vma.anon_vma is None:            # vmf_anon_prepare()
         anon_vma_prepare(k, vma)
-    haddr = addr & _PMD_MASK
+    if not write and k.thp.use_zero_page:
+        zero = mm_get_huge_zero_folio(k)
+        pmd = Pmd(zero, False, False)
+        mm.pgd[key] = pmd
+        k.trace.emit("set_huge_zero_folio", "huge zero folio mapped read-only by one PMD",
+                     "read fault, THP allowed here, the PMD is empty and use_zero_page is 1: "
+                     "a special PMD, not counted", zero.pfn)
+        return pmd[(addr >> 12) & 511]
     folio = k.alloc_large_folio(PMD_ORDER)
-    folio_add_new_large_anon_rmap(k, folio, vma, haddr, pmd=True)
+    folio_add_new_large_anon_rmap(k, folio, vma, addr & _PMD_MASK, pmd=True)
     pmd = Pmd(folio, vma.write, True)
-    vma.mm.pgd[addr >> 21] = pmd
+    mm.pgd[key] = pmd
     k.trace.emit("do_huge_pmd_anonymous_page", "new PMD-mapped THP (order 9)",
-                 "write fault, THP allowed here and the PMD is empty", folio.pfn)
+                 "write fault, THP allowed here and the PMD is empty" if write else
+                 "read fault, THP allowed here, the PMD is empty and use_zero_page is 0: "
+                 "a THP mapped writable and dirty", folio.pfn)
     return pmd[(addr >> 12) & 511]
 
 
@@ -144,6 +251,8 @@ def do_huge_pmd_wp_page(k, vma, addr, pmd, unshare):
     v5.7 huge copy), False after __split_huge_pmd() (VM_FAULT_FALLBACK: the
     caller redoes the fault on the 4 KiB PTE).  See ``Era.thp_cow``.
     """
+    if is_huge_zero_pmd(pmd):
+        return do_huge_zero_wp_pmd(k, vma, addr, pmd, unshare)
     folio = pmd.folio
     head = folio.pages[0]
     era, emit = k.era, k.trace.emit
@@ -188,6 +297,46 @@ def do_huge_pmd_wp_page(k, vma, addr, pmd, unshare):
         return True
     split_huge_pmd(k, vma, addr)
     return False
+
+
+def do_huge_zero_wp_pmd(k, vma, addr, pmd, unshare):
+    """A write or unshare fault on a PMD mapping the huge zero folio
+    (``Era.huge_zero_wp``).  Returns True when a new THP replaced it,
+    False after __split_huge_pmd() (VM_FAULT_FALLBACK: 512 zero-page PTEs,
+    the fault is redone on the 4 KiB PTE).
+
+    * ``"thp"`` -- mm/huge_memory.c: do_huge_zero_wp_pmd() (1ced09e0331f,
+      v6.13): vma_alloc_anon_folio_pmd() (zeroed), pmdp_huge_clear_flush(),
+      map_anon_folio_pmd(): writable (maybe_pmd_mkwrite()) and dirty,
+      RMAP_EXCLUSIVE -- for an unshare fault too.  The model's allocation
+      never fails, so the split fallback is not taken.
+    * ``"split"`` -- v5.8 to v6.12: ``if (is_huge_zero_pmd(orig_pmd)) goto
+      fallback;``.
+    * ``"thp_if_enabled"`` -- up to v5.7: ``goto alloc``: a THP cleared by
+      clear_huge_page() when __transparent_hugepage_enabled(vma), else
+      split_huge_pmd() and VM_FAULT_FALLBACK.
+    """
+    rule = k.era.huge_zero_wp
+    emit = k.trace.emit
+    zero = pmd.folio
+    what = "unshare" if unshare else "write"
+    if rule == "split" or (rule == "thp_if_enabled" and not k.thp.orders(vma) >> PMD_ORDER & 1):
+        emit("do_huge_pmd_wp_page", "__split_huge_pmd, VM_FAULT_FALLBACK",
+             f"{what} fault on the huge zero folio: " + (
+                 "is_huge_zero_pmd() goto fallback (v5.8-v6.12, 3917c80280c9)" if rule == "split" else
+                 "THP not enabled for this VMA, no huge page to allocate"), zero.pfn)
+        split_huge_pmd(k, vma, addr)
+        return False
+    if vma.anon_vma is None:
+        anon_vma_prepare(k, vma)
+    new = k.alloc_large_folio(PMD_ORDER)
+    folio_add_new_large_anon_rmap(k, new, vma, addr & _PMD_MASK, pmd=True)
+    vma.mm.pgd[addr >> 21] = Pmd(new, vma.write, True)
+    emit("do_huge_zero_wp_pmd" if rule == "thp" else "do_huge_pmd_wp_page",
+         f"new THP {new.pfn} mapped writable by the PMD",
+         f"{what} fault on the huge zero folio: a zeroed THP replaces it" + (
+             " (1ced09e0331f, v6.13)" if rule == "thp" else " (clear_huge_page(), before v5.8)"), new.pfn)
+    return True
 
 
 def _copy_huge(k, vma, addr, pmd):
@@ -307,6 +456,8 @@ def _fork_must_copy(k, src_mm, folio, ae):
 def copy_huge_pmd(k, dst_vma, src_vma, key):
     """mm/huge_memory.c: copy_huge_pmd(): fork of one PMD mapping.
 
+    A huge zero PMD is copied as it is, read-only, without counters
+    (is_huge_zero_pmd(): mm_get_huge_zero_folio(dst_mm), goto out_zero_page).
     A maybe-pinned THP whose head is AE (v5.19: folio_try_dup_anon_rmap_pmd()
     returns -EBUSY; v5.9-v5.18: d042035eaf5f "mm/thp: Split huge pmds/puds
     if they're pinned when fork()") has its PMD split in the parent and the
@@ -319,6 +470,14 @@ def copy_huge_pmd(k, dst_vma, src_vma, key):
     src_mm = src_vma.mm
     pmd = src_mm.pgd[key]
     folio = pmd.folio
+    if is_huge_zero_pmd(pmd):
+        # mm_get_huge_zero_folio(dst_mm) "just takes a reference" for the
+        # child's mm; goto out_zero_page: both PMDs write-protected
+        pmd.write = False
+        dst_vma.mm.pgd[key] = Pmd(folio, False, pmd.dirty)
+        k.trace.emit("copy_huge_pmd", "copy the huge zero PMD", "is_huge_zero_pmd(): special, no counters",
+                     folio.pfn)
+        return True
     head = folio.pages[0]
     era = k.era
     if _fork_must_copy(k, src_mm, folio, head.anon_exclusive):
@@ -369,11 +528,21 @@ def split_huge_pmd(k, vma, addr):
     folio_add_anon_rmap_ptes() -- with RMAP_EXCLUSIVE (AE on every page)
     when the head page was AE -- then folio_remove_rmap_pmd().  The folio
     is now PTE-mapped; a later unmap of some of its PTEs queues it for
-    deferred split."""
+    deferred split.  A huge zero PMD becomes 512 read-only PTEs of the 4 KiB
+    zero page instead (__split_huge_zero_page_pmd()), nothing counted."""
     mm = vma.mm
     key = addr >> 21
     pmd = mm.pgd[key]
     folio = pmd.folio
+    if is_huge_zero_pmd(pmd):
+        # __split_huge_pmd_locked() -> __split_huge_zero_page_pmd(): "We are
+        # going from a zero huge page write protected to zero small page
+        # also write protected": pte_mkspecial(pfn_pte(my_zero_pfn(addr), ...))
+        zero = k.zero_page
+        mm.pgd[key] = [Pte(zero, False, False) for _ in range(_PMD_NR)]
+        k.trace.emit("__split_huge_zero_page_pmd", "huge zero PMD -> 512 zero-page PTEs",
+                     "special PTEs of the 4 KiB zero page, read-only, not counted", zero.pfn)
+        return
     exclusive = folio.pages[0].anon_exclusive
     folio.refcount += folio.nr - 1
     folio_add_anon_rmap_ptes(k, folio, 0, folio.nr, vma, exclusive)
@@ -386,10 +555,15 @@ def split_huge_pmd(k, vma, addr):
 
 def zap_huge_pmd(k, vma, addr):
     """mm/huge_memory.c: zap_huge_pmd(): clear a PMD that the range covers
-    whole; folio_remove_rmap_pmd() and the PMD's reference dropped."""
+    whole; folio_remove_rmap_pmd() and the PMD's reference dropped (nothing
+    for the huge zero folio)."""
     mm = vma.mm
     pmd = mm.pgd.pop(addr >> 21)
     folio = pmd.folio
+    if is_huge_zero_pmd(pmd):           # zap_deposited_table(): nothing to uncount
+        k.trace.emit("zap_huge_pmd", "huge zero PMD cleared", "is_huge_zero_pmd(): no rmap, no reference",
+                     folio.pfn)
+        return
     folio_remove_rmap_pmd(k, folio, vma)
     _put(k, folio, 1)
 

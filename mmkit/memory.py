@@ -80,13 +80,25 @@ def do_anonymous_page(k, vma, addr, flags):
     adds it with RMAP_EXCLUSIVE and maps it writable and dirty -- or, where
     the THP policy allows a large order here, a PMD THP or an mTHP
     (:func:`mmkit.huge_memory.do_anonymous_large`).
+
+    Where the policy allows PMD order, __handle_mm_fault() tries the PMD
+    first for a read too (create_huge_pmd() ->
+    do_huge_pmd_anonymous_page()): the huge zero folio, or a THP when
+    ``k.thp.use_zero_page`` is 0 (:func:`mmkit.huge_memory.do_huge_pmd_anonymous_page`).
+    A read never allocates an mTHP: do_anonymous_page() maps the zero page
+    first ("Use the zero-page for reads").
     """
     mm = vma.mm
     thp = k.thp
-    if flags & FAULT_FLAG_WRITE and (thp.always_mask or vma.hugepage and thp.madvise_mask):
+    if thp.always_mask or vma.hugepage and thp.madvise_mask:
         mask = thp.orders(vma)
         if mask:
-            e = _hm.do_anonymous_large(k, vma, addr, mask)
+            if flags & FAULT_FLAG_WRITE:
+                e = _hm.do_anonymous_large(k, vma, addr, mask)
+            elif mask >> _hm.PMD_ORDER & 1:
+                e = _hm.do_huge_pmd_anonymous_page(k, vma, addr, write=False)
+            else:
+                e = None
             if e is not None:
                 return e
     if not flags & FAULT_FLAG_WRITE:
@@ -226,6 +238,9 @@ def do_wp_page(k, vma, addr, pte, flags):
     """mm/memory.c: do_wp_page(): a write (or unshare) fault on a present
     read-only PTE.
 
+    Returns the entry now at ``addr`` when it is not ``pte`` any more (a
+    large folio's PMD was replaced or split), else None.
+
     Shared mappings are not COW: the PTE is made writable (wp_page_shared()).
     In a private mapping an anon page is reused if it is PageAnonExclusive
     (v5.19+) or if wp_can_reuse_anon_folio() says nobody else uses it;
@@ -243,9 +258,15 @@ def do_wp_page(k, vma, addr, pte, flags):
         emit("do_wp_page", "wp_page_shared", "shared mapping: no COW, make the PTE writable", folio.pfn)
         return
     if folio.zero:
+        if pte.huge:                    # wp_huge_pmd() -> do_huge_pmd_wp_page(): is_huge_zero_pmd()
+            if _hm.do_huge_pmd_wp_page(k, vma, addr, pte.pmd, unshare):
+                return vma.mm.pte(addr)
+            pte = vma.mm.pte(addr)      # VM_FAULT_FALLBACK: redo the fault on the zero-page PTE
+            folio = pte.folio
         emit("do_wp_page", "wp_page_copy", f"{'unshare' if unshare else 'write'} fault on the zero page",
              folio.pfn)
-        return wp_page_copy(k, vma, addr, pte, unshare)
+        wp_page_copy(k, vma, addr, pte, unshare)
+        return pte
     if not folio.anon:
         emit("do_wp_page", "wp_page_copy", f"{'unshare' if unshare else 'write'} fault on a page-cache page "
              "in a private mapping", folio.pfn)

@@ -18,6 +18,15 @@ include/linux/huge_mm.h: thp_vma_allowable_orders()::
     mask = always
     if VM_HUGEPAGE: mask |= madvise
     if enabled == "always" or (VM_HUGEPAGE and enabled != "never"): mask |= inherit
+
+``use_zero_page`` mirrors /sys/kernel/mm/transparent_hugepage/use_zero_page
+(default 1, TRANSPARENT_HUGEPAGE_USE_ZERO_PAGE_FLAG set in
+transparent_hugepage_flags): a read fault that may map a PMD maps the huge
+zero folio when it is 1 and allocates a THP when it is 0
+(mm/huge_memory.c: do_huge_pmd_anonymous_page() ->
+transparent_hugepage_use_zero_page()).  :meth:`ThpPolicy.read` and
+:meth:`ThpPolicy.write` take the knob's path relative to the directory,
+as the live backend's ``k.thp`` does, so one scenario drives both.
 """
 
 from .errors import InvalidArgument
@@ -52,13 +61,14 @@ class ThpPolicy:
     'always'
     """
 
-    __slots__ = ("_enabled", "_sizes", "_per_size", "always_mask", "madvise_mask", "mthp")
+    __slots__ = ("_enabled", "_sizes", "_per_size", "always_mask", "madvise_mask", "mthp", "_use_zero_page")
 
     def __init__(self, mthp=True):
         self.mthp = mthp
         self._sizes = SIZES if mthp else ("2048kB",)
         self._per_size = {s: ("inherit" if s == "2048kB" else "never") for s in self._sizes}
         self._enabled = "madvise"
+        self._use_zero_page = True
         self._recompute()
 
     @property
@@ -77,6 +87,54 @@ class ThpPolicy:
             raise InvalidArgument(f"transparent_hugepage/enabled takes one of {', '.join(_TOP)}, not {value!r}")
         self._enabled = value
         self._recompute()
+
+    @property
+    def use_zero_page(self):
+        """``use_zero_page``: True (the default, 1) lets a read fault map the
+        huge zero folio by a PMD; False (0) makes it allocate a THP."""
+        return self._use_zero_page
+
+    @use_zero_page.setter
+    def use_zero_page(self, value):
+        if value not in (0, 1, "0", "1") or isinstance(value, float):
+            raise InvalidArgument(f"transparent_hugepage/use_zero_page takes 0 or 1, not {value!r}")
+        self._use_zero_page = value in (1, "1")      # True == 1: a bool is accepted too
+
+    def read(self, rel):
+        """The value of a knob by its path under the sysfs directory, as the
+        file reads: ``"enabled"`` (``"madvise"``), ``"hugepages-64kB/enabled"``,
+        ``"use_zero_page"`` (``"1"``)."""
+        if rel == "enabled":
+            return self._enabled
+        if rel == "use_zero_page":
+            return "1" if self._use_zero_page else "0"
+        size = self._knob_size(rel)
+        return self._per_size[size]
+
+    def write(self, rel, value):
+        """Write a knob by its path under the sysfs directory (the live
+        backend's ``k.thp.write()``): ``"enabled"``,
+        ``"hugepages-<size>/enabled"`` or ``"use_zero_page"``.
+
+        Raises
+        ------
+        InvalidArgument
+            For another path or a value the knob refuses; nothing changes.
+        """
+        if rel == "enabled":
+            self.enabled = value
+        elif rel == "use_zero_page":
+            self.use_zero_page = value
+        else:
+            self.set(self._knob_size(rel), value)
+
+    def _knob_size(self, rel):
+        if isinstance(rel, str) and rel.startswith("hugepages-") and rel.endswith("/enabled"):
+            size = rel[len("hugepages-"):-len("/enabled")]
+            self._check_size(size)
+            return size
+        raise InvalidArgument(f"no THP knob {rel!r}; the model has enabled, use_zero_page and "
+                              f"hugepages-<size>/enabled for sizes {', '.join(self._sizes)}")
 
     def get(self, size):
         """The ``hugepages-<size>/enabled`` value of ``size`` ("2048kB"...)."""
@@ -132,7 +190,8 @@ class ThpPolicy:
 
     def __repr__(self):
         per = " ".join(f"{s}={v}" for s, v in self._per_size.items() if v != "never")
-        return f"<thp enabled={self._enabled} {per}>"
+        zero = "" if self._use_zero_page else " use_zero_page=0"
+        return f"<thp enabled={self._enabled} {per}{zero}>"
 
     def state(self):
         """(enabled, {size: value}) -- for snapshots and the live backend."""
