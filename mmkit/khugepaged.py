@@ -63,6 +63,9 @@ the era table carries them, see :func:`era_rule`):
   of writable and SCAN_PAGE_RO" (posted Sep 2025) removed it; on the live
   6.18 kernel a parent's MADV_COLLAPSE of its read-only PTEs after fork()
   succeeds.
+* Function names: hpage_collapse_scan_pmd() was khugepaged_scan_pmd()
+  before 7d2c4385c341 "mm/khugepaged: rename prefix of shared collapse
+  functions" (v6.1, with MADV_COLLAPSE).
 * The shared test counts folio_maybe_mapped_shared() (v6.15, CONFIG_MM_ID)
   in eras with MM IDs, ``page_mapcount(page) > 1`` before (v5.8-v6.2).
 * v5.7 (before Kirill Shutemov's v5.8 series "khugepaged: Allow to collapse
@@ -71,6 +74,21 @@ the era table carries them, see :func:`era_rule`):
   (``page_count(page) != 1 + PageSwapCache(page)``: SCAN_PAGE_COUNT), a
   page of a compound folio is refused (SCAN_PAGE_COMPOUND), and there is no
   ``max_ptes_shared``.
+
+Checked on the live 6.18 kernel (mmkit.scenarios.collapse, all agree
+with the model; and ad-hoc runs): 512 written 4 KiB pages collapse into a
+PMD-mapped THP with new PFNs and AE on the head; a range already
+PMD-mapped (the huge zero page too) returns 0 unchanged; VM_NOHUGEPAGE,
+a never-written VMA and a VMA with no aligned 2 MiB give EINVAL; a pinned
+page gives EAGAIN and nothing changes; after fork() the parent's range is
+collapsed and the child keeps the old pages; a PTE-mapped THP gets new
+PFNs; written / untouched / written collapses the first range only and
+returns EINVAL; ``[a + 4 KiB, a + 8 KiB)`` is EINVAL, ``[a, a + 4 KiB)``
+is 0.  khugepaged (no sysfs change, its own 10 s period) collapsed a
+VM_HUGEPAGE range of 512 pages and one of 3 pages, and left a pinned
+range, a non-VM_HUGEPAGE range and a range with 300 pages shared with a
+child (> max_ptes_shared 256) alone, while one with 200 shared pages was
+collapsed -- as :func:`scan` does.
 
 Not modelled: file and shmem collapse (collapse_file(),
 collapse_pte_mapped_thp(); asking for it raises InvalidArgument), swap
@@ -411,7 +429,7 @@ def collapse_huge_page(k, vma, haddr, cc):
     table = mm.pgd[key]
     data = [b"" if e is None or e.folio.zero else e.folio.data for e in table]
     new = k.alloc_large_folio(PMD_ORDER, data)
-    i = freed0 = 0
+    i = 0
     nr_folios = k.nr_folios
     while i < HPAGE_PMD_NR:
         e = table[i]

@@ -380,3 +380,67 @@ def test_khugepaged_limits_are_checked(bad):
     with pytest.raises(InvalidArgument):
         khugepaged.scan(k, max_ptes_none=bad)
     assert k.dump() == d
+
+
+def test_an_empty_pmd_slot_stops_the_walk():
+    """written / never touched / written: the first range is collapsed, the
+    empty one (SCAN_PMD_NONE) ends the loop with EINVAL, the third stays 4 KiB
+    (checked on the live 6.18 kernel: scenario collapse_stops_at_empty_pmd)."""
+    k = Kernel()
+    p = k.spawn("P")
+    raw = p.mmap(4 * NR)
+    a = (raw + NR * PAGE - 1) & ~(NR * PAGE - 1)
+    p.write(a, b"1" * (NR * PAGE))
+    p.write(a + 2 * NR * PAGE, b"3" * (NR * PAGE))
+    with pytest.raises(MadvCollapseError) as e:
+        p.madvise(a, 3 * NR, "collapse")
+    assert e.value.errno == "EINVAL"
+    assert e.value.results == [(a, "SCAN_SUCCEED"), (a + NR * PAGE, "SCAN_PMD_NONE")]
+    assert k.page(p, a).pmd_mapped and k.page(p, a + 2 * NR * PAGE).order == 0
+
+
+def test_a_vma_without_an_aligned_2mib_is_refused():
+    """512 pages straddling a PMD boundary hold no aligned 2 MiB:
+    thp_vma_allowable_order() is false: EINVAL (not 0), as on the live kernel."""
+    k = Kernel()
+    p = k.spawn("P")
+    m = p.mmap(2048)
+    lo = ((m + NR * PAGE - 1) & ~(NR * PAGE - 1)) + 100 * PAGE
+    p.munmap(m, (lo - m) // PAGE)
+    p.munmap(lo + NR * PAGE, (m + 2048 * PAGE - lo) // PAGE - NR)
+    p.write(lo, b"u" * (NR * PAGE))
+    with pytest.raises(KernelError, match="EINVAL"):
+        p.madvise(lo, NR, "collapse")
+
+
+def test_khugepaged_collapses_when_shared_pages_are_within_max_ptes_shared():
+    """200 pages shared with a child (<= 256): collapsed; the child's pages
+    are then mapped once (seen on the live 6.18 kernel too)."""
+    k, p, a = small_pages()
+    c = p.fork("C")
+    c.munmap(a + 200 * PAGE, NR - 200)
+    p.madvise(a, NR, "hugepage")
+    assert khugepaged.scan(k).pages_collapsed == 1
+    assert k.page(p, a).pmd_mapped and k.page(c, a).mapcount == 1
+
+
+def test_the_huge_zero_page():
+    """A huge-zero PMD is SCAN_PMD_MAPPED (0, unchanged); once split into
+    zero-page PTEs MADV_COLLAPSE allocates a THP of zeros, which khugepaged
+    refuses (512 zero or empty PTEs > max_ptes_none 511).  Live 6.18 agrees
+    (scenario collapse_huge_zero_page)."""
+    k = Kernel()
+    p = k.spawn("P")
+    a = region(k, p)
+    p.madvise(a, NR, "hugepage")
+    p.read(a, 1)
+    assert k.page(p, a).zero_page and k.page(p, a).pmd_mapped
+    d = k.dump()
+    p.madvise(a, NR, "collapse")
+    assert k.dump() == d
+    p.madvise(a + 511 * PAGE, 1, "dontneed")
+    assert k.page(p, a).zero_page and not k.page(p, a).pmd_mapped
+    assert (p.name, a, "SCAN_EXCEED_NONE_PTE") in khugepaged.scan(k)
+    p.madvise(a, NR, "collapse")
+    info = k.page(p, a)
+    assert info.pmd_mapped and not info.zero_page and info.exclusive and p.read(a + 511 * PAGE, 2) == bytes(2)

@@ -134,6 +134,43 @@ def _scenarios():
                         "(collapse_pte_mapped_thp() is for file/shmem): every page is copied into a new THP, "
                         "the hole zero-filled, the old folio freed.", _collapse()),
                        ("read back", "The data moved with the pages.", _reads("p", (0, 1)))], _W3))
+
+    def huge_zero(k, s):
+        _region(k, s)
+        s.p.madvise(s.a, NR, "hugepage")
+        return s.p.read(s.a, 1)
+
+    out.append(_sc("collapse_huge_zero_page", "MADV_COLLAPSE of a range the huge zero page maps",
+                   "MADV_HUGEPAGE and a read fault: the huge zero folio mapped by a read-only PMD "
+                   "(do_huge_pmd_anonymous_page(), which prepares the anon_vma first).", huge_zero, [
+                       ("MADV_COLLAPSE", "pmd_trans_huge(): SCAN_PMD_MAPPED, which MADV_COLLAPSE counts as done: "
+                        "0, and the huge zero page stays.", _collapse()),
+                       ("dontneed page 511", "A partial zap splits the huge zero PMD: 511 PTEs of the 4 KiB zero "
+                        "page (__split_huge_zero_page_pmd()), one empty.",
+                        lambda k, s: s.p.madvise(s.a + 511 * PAGE, 1, "dontneed")),
+                       ("MADV_COLLAPSE again", "Zero-page and empty PTEs count only against max_ptes_none, which "
+                        "MADV_COLLAPSE ignores: a new THP of zeros is allocated, exclusive (khugepaged would refuse: "
+                        "512 > 511).", _collapse())], _W3))
+
+    def three(k, s):
+        s.p = k.spawn("parent")
+        raw = s.p.mmap(4 * NR)
+        s.a = (raw + NR * PAGE - 1) & ~(NR * PAGE - 1)
+        s.b, s.c3 = s.a + NR * PAGE, s.a + 2 * NR * PAGE
+        fill = b"".join(_data(i).ljust(PAGE, b"\0") for i in range(NR))
+        s.p.write(s.a, fill)
+        s.p.write(s.c3, fill)
+
+    out.append(_sc("collapse_stops_at_empty_pmd", "MADV_COLLAPSE of three 2 MiB ranges: written, never touched, "
+                   "written", "three 2 MiB-aligned ranges; the first and the third written, the middle one never "
+                   "touched (no page table).", three, [
+                       ("MADV_COLLAPSE of all three", "The first range is collapsed; the middle one has no page "
+                        "table (SCAN_PMD_NONE), which is not on madvise_collapse()'s list of results to go on "
+                        "after: it stops there and returns EINVAL; the third range stays 4 KiB pages.  "
+                        "MADV_COLLAPSE keeps what it did before a failure.",
+                        lambda k, s: s.p.madvise(s.a, 3 * NR, "collapse") or 0)],
+                   [("first0", "p", "a", 0), ("first1", "p", "a", 1), ("middle0", "p", "b", 0),
+                    ("third0", "p", "c3", 0)]))
     return out
 
 
