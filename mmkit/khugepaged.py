@@ -464,8 +464,8 @@ def collapse_huge_page(k, vma, haddr, cc):
     folio_add_new_large_anon_rmap(k, new, vma, haddr, pmd=True)
     mm.pgd[key] = Pmd(new, vma.write, True)
     k.trace.emit("collapse_huge_page", "new PMD-mapped THP (order 9)",
-                 "copied the range's pages into it, {1} old folio(s) freed; AE on the head "
-                 "(folio_add_new_anon_rmap(RMAP_EXCLUSIVE)), PMD {2}", new.pfn, freed0,
+                 "copied the range's pages into it, {0} old folio(s) freed; AE on the head "
+                 "(folio_add_new_anon_rmap(RMAP_EXCLUSIVE)), PMD {1}", new.pfn, freed0,
                  "writable" if vma.write else "read-only")
     return "SCAN_SUCCEED"
 
