@@ -687,7 +687,8 @@ def test_legend_shows_exactly_the_symbols_drawn_at_a_readable_size(preset):
         assert ("changed" in entries) == ("changed" in exp or any(s in ("new", "changed")
                                                                  for s in view.drawn.values())), where
         r = view.canvas.get_renderer()
-        texts = [t for t in view.kax.texts if t.get_visible() and t.get_text() and not isinstance(t, _Card)]
+        texts = [t for t in view.kax.texts if t.get_visible() and t.get_text()
+                 and (not isinstance(t, _Card) or getattr(t, "caption", False))]
         captions = [LEGEND[s][3] for s in view.legend_entries]
         assert sorted(t.get_text() for t in texts) == sorted(
             (f"{LEGEND[s][2]} {c}" if LEGEND[s][0] == "text" else c) for s, c in zip(view.legend_entries, captions))

@@ -57,10 +57,11 @@ def rmap_graph(kernel, *, group=GROUP_THRESHOLD, expand=(), names=None):
     ----------
     kernel : mmkit.Kernel
     group : int or None
-        When the state holds more than ``group`` folios or PTEs, or a large
-        folio, runs of pages in identical state (same counters and flags,
-        same mappers, consecutive pages) become one node, and so do runs of
-        PTEs mapping them.  None or 0: never group.
+        When the state holds more than ``group`` folios, more than four
+        times as many PTEs, or a large folio, runs of pages in identical
+        state (same counters and flags, same mappers, consecutive pages)
+        become one node, and so do runs of PTEs mapping them.  None or 0:
+        never group.
     expand : iterable
         Ranges to keep page by page even when grouping: pfns (int),
         ``range`` of pfns, ``("vma", id)``, or the id of a group node
@@ -152,9 +153,9 @@ def rmap_graph(kernel, *, group=GROUP_THRESHOLD, expand=(), names=None):
                 g.add_node(("folio", lf.pfn), **large_node_attrs(lf))
             target[pfn] = ("folio", lf.pfn)
     small = {pfn: f for pfn, f in folios.items() if pfn not in target}
-    # group when there are many pages, many PTEs (a split THP maps 512
-    # small pages, or the zero page 500 times) or a large folio
-    if group and (len(folios) > group or len(ptes) > group or len(small) < len(folios)):
+    # group when there are many pages, very many PTEs (a split THP: 256 or
+    # 512 PTEs of small pages or of the zero page) or a large folio
+    if group and (len(folios) > group or len(ptes) > 4 * group or len(small) < len(folios)):
         g.graph["grouped"] = True
         keep, keep_ptes, keep_vmas = _expansion(expand, ptes)
         target.update(_group_folios(g, small, mappers, held, keep))

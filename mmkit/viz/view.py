@@ -360,10 +360,12 @@ class GraphView:
                 card = _Card((x + sw / 2) / W, y, "", transform=kax.transData)
                 card.configure(sample, ("key", variant, kind, fs, p.name), self._legend_props(kind, variant, fs))
                 arts.append(kax.add_artist(card))
-            t = Text((x + sw + (6 if kind != "text" else 0)) / W, y, caption, ha="left", va="center",
-                     fontsize=fs, color="#222222", linespacing=1.05)
-            if kind == "text":
-                t.set_text(f"{sample} {caption}")
+            # a caption is a card too: its raster is cached, so a frame whose
+            # key changes redraws its background without laying out text again
+            t = _Card((x + sw + (6 if kind != "text" else 0)) / W, y, "", transform=kax.transData)
+            t.caption = True
+            t.configure(f"{sample} {caption}" if kind == "text" else caption, ("key caption", fs, p.name),
+                        dict(ha="left", va="center", fontsize=fs, color="#222222", linespacing=1.05))
             arts.append(kax.add_artist(t))
 
     def _legend_props(self, kind, variant, fs):
@@ -640,6 +642,9 @@ class GraphView:
         order = sorted(range(len(segs)), key=lambda i: ranks[i])
         self.lines.set_segments([segs[i] for i in order])
         self.lines.set_color([colors[i] for i in order])
+        # one style first: matplotlib broadcasts widths against the styles
+        # still set (the last frame's, another count: lcm(n, m) dash patterns)
+        self.lines.set_linestyle("solid")
         self.lines.set_linewidth([widths[i] for i in order])
         self.lines.set_linestyle([styles[i] for i in order])
         self.edge_count = len(segs)
@@ -854,19 +859,25 @@ class _Card(Text):
             self.set_visible(visible)
 
     def _render_sprite(self, renderer):
-        ext = self.get_window_extent(renderer)
+        # measured and drawn on one scratch canvas per dpi, kept for the
+        # process: matplotlib caches text metrics per renderer, so the
+        # layout of the draw below reuses the measurement's
+        scratch = _scratch(renderer.dpi)
+        ext = self.get_window_extent(scratch)
         boxes = [ext]
         patch = self.get_bbox_patch()
         if patch is not None:
-            self.update_bbox_position_size(renderer)
-            boxes.append(patch.get_window_extent(renderer))
+            self.update_bbox_position_size(scratch)
+            boxes.append(patch.get_window_extent(scratch))
         bb = Bbox.union(boxes)
         pad = 4 + int(math.ceil(renderer.points_to_pixels(patch.get_linewidth()) if patch else 0))
         x, y = self.get_transform().transform(self.get_unitless_position())
         xr, yr = int(round(x)), int(round(y))
         ox, oy = int(math.floor(bb.x0)) - pad, int(math.floor(bb.y0)) - pad
         w, h = int(math.ceil(bb.x1)) - ox + pad, int(math.ceil(bb.y1)) - oy + pad
-        scratch = RendererAgg(w, h, renderer.dpi)
+        if w > scratch.width or h > scratch.height:
+            scratch = _scratch(renderer.dpi, w, h)
+        scratch.clear()
         tr, xy, clip = self.get_transform(), self.get_position(), self.get_clip_on()
         try:
             self.set_transform(IdentityTransform())
@@ -877,5 +888,17 @@ class _Card(Text):
             self.set_transform(tr)
             self.set_position(xy)
             self.set_clip_on(clip)
-        arr = np.asarray(scratch.buffer_rgba())[::-1].copy()
+        H = scratch.height
+        arr = np.asarray(scratch.buffer_rgba())[H - h:H, :w][::-1].copy()
         return arr, ox - xr, oy - yr
+
+
+_SCRATCH = {}
+
+
+def _scratch(dpi, w=0, h=0):
+    """The scratch canvas card images are drawn on at ``dpi``, at least w x h."""
+    r = _SCRATCH.get(dpi)
+    if r is None or w > r.width or h > r.height:
+        r = _SCRATCH[dpi] = RendererAgg(max(w, 1600, r.width if r else 0), max(h, 400, r.height if r else 0), dpi)
+    return r
