@@ -320,3 +320,13 @@ def test_huge_zero_scenarios_run_in_every_era(sc, era):
     assert unsupported is None
     assert not [r.outcome for r in rows if isinstance(r.outcome, str) and r.outcome.startswith("error")]
     assert rows[1].cells["parent0"]["zero_page"] != (sc.name == "huge_zero_use_zero_page_0")
+
+
+def test_move_pages_refuses_the_huge_zero_folio():
+    """mm/migrate.c: __add_folio_for_migration(): is_zero_folio() || is_huge_zero_folio() -> -EFAULT; nothing moves."""
+    k, p, a = _region()
+    p.read(a, 1)
+    pfn = k.page(p, a).pfn
+    r = k.migrate(p, a, 2)
+    assert r.migrated == 0 and all(why.startswith("EFAULT") for why in r.reasons.values())
+    assert k.page(p, a).pfn == pfn and _hz_pmd(p, a) is not None
