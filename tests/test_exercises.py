@@ -958,3 +958,69 @@ def test_build_targets_need_the_concept(kind):
             assert q._checker.target[FIELDS.index("pincount")] >= 1
     assert len(seen) >= 5, seen
     assert seen.most_common(1)[0][1] <= 40, seen
+
+
+# -- the large-folio kind: a new seed is a new exercise; hints are its own and never its answer -----------
+@pytest.mark.parametrize("difficulty", [1, 2, 3])
+def test_folio_seeds_are_distinct_programs(difficulty):
+    """Seeds 1-30 of the folio kind give 30 different programs at every difficulty, and seeds 1-100 at least
+    99 (before: 26 of 30 at difficulty 1, seeds 12, 24 and 29 one program)."""
+    progs = [generate("folio", s, difficulty=difficulty).source.code() for s in range(1, 101)]
+    assert len(set(progs[:30])) == 30
+    assert len(set(progs)) >= 99
+
+
+def test_folio_hints_are_the_exercises_own_and_never_the_answer():
+    """Hints 1 and 2 of folio questions differ from exercise to exercise (hint 1 names the program's own
+    lines, hint 2 the rules its parts and era need); hint 3 shows the page before the asked line with every
+    asked field left out: no PTE bit for a fault (W gives 'no fault' away), no r/m/mapping level for a
+    PMD-or-PTE question, no value of an asked counter."""
+    from mmkit.exercises.question import line_no
+    h1, h2 = set(), set()
+    for d in (1, 2, 3):
+        for s in range(1, 31):
+            q = generate("folio", s, difficulty=d)
+            hs = q.hints()
+            assert len(hs) == 3
+            h1.add(hs[0])
+            h2.add(hs[1])
+            types = {p.type for p in q.parts}
+            if len(q.source.ops) > 4:
+                assert f"line {line_no(4)}" in hs[0]
+            key = q.answer_key()
+            key = list(key) if len(q.parts) > 1 else [key]
+            h3 = hs[2]
+            if "fault" in types:
+                assert ", W" not in h3 and " W " not in h3 and " RO" not in h3, (d, s, h3)
+            if "pmd_mapped" in types:
+                assert "mapped by a P" not in h3 and " r" not in h3.split("(key")[0], (d, s, h3)
+            for p, v in zip(q.parts, key):
+                if p.type in ("refcount", "mapcount"):
+                    assert f" {p.type[0]}{v}" not in h3.split("(key")[0], (d, s, p.name, h3)
+    assert len(h1) > 60 and len(h2) > 5
+
+
+def test_folio_question_sentence_fits_its_parts():
+    """A folio question asking one part does not announce 'and what state follows'."""
+    for s in range(1, 41):
+        q = generate("folio", s, difficulty=1)
+        if len(q.parts) == 1:
+            assert "follows" not in q.text and "counters" not in q.text, (s, q.text)
+
+
+def test_generate_documents_the_folio_kind():
+    """help(generate) lists every kind, folio included."""
+    for k in KINDS:
+        assert f"``{k}``" in generate.__doc__, k
+
+
+def test_solution_shows_bytes_read_not_the_zero_page():
+    """A read line's value in a solution is the bytes read ('read bytes 00'), never a bare 'zero' that reads
+    like the zero page."""
+    for s in range(1, 60):
+        q = generate("folio", s, difficulty=1)
+        if any(op.verb == "read" for op in q.source.ops):
+            text = "\n".join(q._walkthrough_text())
+            assert "-> zero" not in text and "-> read bytes" in text
+            return
+    raise AssertionError("no folio question with a read")

@@ -44,3 +44,40 @@ def test_mm_slots_in_words():
     """MM-ID slots read as words, id 0 as a free slot."""
     assert mm_slots((1, 0), {1: "P"}) == "slot 0: mm 1 (P), slot 1: empty"
     assert mm_slots(()).startswith("none")
+
+
+def _text(q, answer):
+    return " ".join(map(str, q.evaluate(answer)[1]))
+
+
+def test_page_mapcount_given_the_large_mapcount_is_named():
+    """09's q_split answered (512, 512, False): the page's mapcount given the folio's total mapcount is named as
+    such, not as 'the mapcount counts every holder' (page cache, pipe buffers)."""
+    q = predict("thp_fork_cow", after=3, fields=("refcount", "mapcount", "exclusive"), who="parent K")
+    text = _text(q, (512, 512, False))
+    assert "a page's mapcount is the folio's total mapcount" in text
+    assert "every holder" not in text and "pipe buffers" not in text
+    q = predict("mthp_fork_cow", after=5, fields=("fault", "refcount", "mapcount"), who="parent J")
+    assert "a page's mapcount is the folio's total mapcount" in _text(q, ("reuse", 16, 16))
+
+
+def test_large_folio_refcount_feedback_never_weighs_a_pin_1024():
+    """Wrong refcounts of a page of a large folio (513, 1024 for 512; 15, 32 for 16) get the large-folio rule
+    (a pin adds 1), never the small page's '1024 per FOLL_PIN'."""
+    q = predict("thp_fork_cow", after=3, fields=("refcount", "mapcount", "exclusive"), who="parent K")
+    for r in (513, 1024):
+        text = _text(q, (r, 1, False))
+        assert "1024 per FOLL_PIN" not in text and "a pin adds 1" in text
+    q = predict("mthp_fork_cow", after=5, fields=("fault", "refcount", "mapcount"), who="parent J")
+    for r in (15, 32):
+        text = _text(q, ("reuse", r, 1))
+        assert "1024 per FOLL_PIN" not in text and "a pin adds 1" in text
+
+
+def test_q_reuse_exclusive_feedback_is_the_large_folio_rule():
+    """q_reuse with PageAnonExclusive wrong is not told 'reused by a fault after it found the refcount at 1'
+    (false for a large folio); "yes" is read as True, as for every True-or-False part."""
+    q = predict("thp_fork_cow", after=6, fields=("fault", "exclusive"), who="parent K")
+    text = _text(q, ("reuse", False))
+    assert "refcount at 1" not in text and "PageAnonExclusive is kept per page" in text
+    assert q.evaluate(("reuse", "yes"))[0] is True and q.evaluate(("reuse", "no"))[0] is False

@@ -67,7 +67,10 @@ def generate(kind, seed=None, form="predict", era=None, difficulty=2, upto=None)
     ----------
     kind : str
         One of ``catalogue()``: ``counters``, ``fork``, ``cow``, ``pin``,
-        ``unshare``, ``migrate``, ``truncate``.
+        ``unshare``, ``migrate``, ``truncate`` (notebooks 00-06) and
+        ``folio`` (notebook 09: large folios -- a 2 MiB THP or a 64 KiB
+        mTHP, PMD or PTE mapping, the folio's counters, COW of a page of a
+        large folio).
     seed : int, optional
         The same seed gives the same exercise (default: a random seed, shown
         with the question so it can be reproduced).
@@ -90,7 +93,8 @@ def generate(kind, seed=None, form="predict", era=None, difficulty=2, upto=None)
 
     Every form of a seed is drawn from its own random stream, so the
     predict, inverse and build questions of one seed do not give each
-    other away.  Seeds 1-30 give 30 different programs of each kind.
+    other away.  Seeds 1-30 give 30 different programs of each kind (for
+    ``folio``, every seed of a block of 100 draws a program of its own).
 
     Returns
     -------

@@ -830,6 +830,9 @@ def _choose_parts(kind, b, prim, others, text, params, era, difficulty, rng, sta
     chosen = [prim]
     cands = _candidates(b, prim, others, params, era)
     rng.shuffle(cands)
+    if getattr(KINDS.get(kind), "rare_first", False):
+        # a part whose answer is rare here goes first, so that the part cap does not crowd it out
+        cands.sort(key=lambda pt: stats.get(pt[0].name, {}).get(pt[1], 0.0))
     for p, truth in cands:
         if len(chosen) >= MAX_PARTS[difficulty]:
             break
@@ -852,11 +855,41 @@ def _era_for(rng, era, difficulty):
     return "6.18"
 
 
-def _predict_parts(kind, seed, era, difficulty):
-    rng = _rng(kind, "predict", difficulty, seed)
+def _predict_draw(kind, seed, era, difficulty, attempt=0):
+    rng = _rng(kind, "predict", difficulty, seed, attempt)
     e = _era_for(rng, era, difficulty)
     b, prim, others, text = _draw(kind, rng, e, difficulty)
     return b, prim, others, text, e
+
+
+_BLOCKS = {}
+#: redraws a seed gets before it keeps a program an earlier seed of its block has
+DISTINCT_ATTEMPTS = 40
+
+
+def _predict_parts(kind, seed, era, difficulty):
+    """The seed's draw.  For a kind with ``distinct_block`` = N, the seeds
+    of one block (N*j ... N*j + N-1) draw distinct programs: a seed whose
+    draw repeats an earlier seed's program of its block redraws (attempt
+    1, 2, ...) from a stream of its own, so that a new seed is a new
+    exercise.  Deterministic: the block's draws are made in seed order."""
+    n = getattr(KINDS[kind], "distinct_block", None)
+    if not n:
+        return _predict_draw(kind, seed, era, difficulty)
+    first = seed - seed % n
+    key = (kind, None if era is None else str(era), difficulty, first)
+    blk = _BLOCKS.setdefault(key, {"seen": set(), "draws": {}})
+    for s in range(first + len(blk["draws"]), seed + 1):
+        keep = 0
+        for attempt in range(DISTINCT_ATTEMPTS):
+            d = _predict_draw(kind, s, era, difficulty, attempt)
+            if d[0].program().code() not in blk["seen"]:
+                keep = attempt
+                break
+        d = _predict_draw(kind, s, era, difficulty, keep) if keep != attempt else d
+        blk["seen"].add(d[0].program().code())
+        blk["draws"][s] = keep
+    return _predict_draw(kind, seed, era, difficulty, blk["draws"][seed])
 
 
 # -- forms ----------------------------------------------------------------------------------
@@ -1173,7 +1206,12 @@ def make_question(kind, seed, form="predict", era=None, difficulty=2):
     if form == "predict":
         rng = _rng(kind, "parts", difficulty, seed)
         parts = _choose_parts(kind, b, prim, others, text, params, e, difficulty, rng, stats_era=era)
-        return Question(b.program(), parts, params, text, spec.hints)
+        if isinstance(text, tuple):     # (one part asked, several parts asked)
+            text = text[0] if len(parts) == 1 else text[1]
+        q = Question(b.program(), parts, params, text, spec.hints)
+        if getattr(spec, "hints_for", None) is not None:
+            q._hints = spec.hints_for(q)
+        return q
     pprog = b.program()
     avoid = ({pprog.code()}, {_state(pprog.run(e))})
     prog, target, e = _state_program(kind, seed, form, era, difficulty, avoid)
