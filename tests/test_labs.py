@@ -634,7 +634,7 @@ def test_large_rmap_costs_hand_computed():
     sim.map_ptes(f, 1, 0, 16)
     assert sim.costs["per_page"].updates == 16 + 1 + 2
     assert sim.costs["per_page_no_mm_id"].updates == 16 + 1 + 1
-    assert sim.costs["mm_id"].updates == 2 and sim.costs["folio"].updates == 1
+    assert sim.costs["mm_id"].updates == 2 and sim.costs["per_folio"].updates == 1
     assert sim.costs["per_page"].pages_touched == 17 and sim.costs["mm_id"].pages_touched == 1
     t = large.LargeFolioSim()
     g = t.new_folio(512)
@@ -684,7 +684,7 @@ def test_large_workloads_measure_the_trade():
         assert pp.updates > 5 * mm.updates or r.name == "mthp-fork"
         assert pp.updates > mm.updates and pp.pages_touched > mm.pages_touched
         assert (pp.wrong_kpagecount, pp.wrong_exclusive, pp.missed_partial, pp.cow_copies) == (0, 0, 0, 0)
-        assert r.costs["folio"].walk_steps > 0 and r.costs["folio"].wrong_kpagecount == 0
+        assert r.costs["per_folio"].walk_steps > 0 and r.costs["per_folio"].wrong_kpagecount == 0
     assert res["partial-unmap"].costs["mm_id"].wrong_exclusive > 0
     assert res["partial-unmap"].costs["mm_id"].missed_partial == res["partial-unmap"].size
     assert res["mthp-fork"].costs["per_page_no_mm_id"].cow_copies == res["mthp-fork"].size
@@ -695,10 +695,16 @@ def test_large_workloads_measure_the_trade():
 
 
 def test_large_plot_and_tables():
-    """The large-folio figure has three panels with a legend naming every mode; the tables one row per mode."""
+    """The large-folio figure has one panel per quantity (two costs, four kinds of wrong answer: pages, pages,
+    THPs, write faults are never added into one bar) with a legend naming every mode; the tables one row per
+    mode."""
     res = large.run_large_all()
     fig = large.plot_large(res)
-    assert len([a for a in fig.axes if a.get_visible()]) == 3
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert len(axes) == 6
+    titles = [a.get_title() for a in axes]
+    for word in ("counter updates", "walk steps", "kpagecount", "PM_MMAP_EXCLUSIVE", "deferred split", "copied"):
+        assert sum(word in t for t in titles) == 1, (word, titles)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert all(any(lbl.startswith(m + ":") for lbl in labels) for m in large.MODES)
     for tables in (large.large_costs_table(res), large.large_accuracy_table(res)):
@@ -716,6 +722,53 @@ def test_large_task_judged_by_the_runs():
     assert t.evaluate({n: set() for n in res})[0] is False
     assert t.evaluate({"thp-fork": {"bogus"}})[0] is None
     assert truth["partial-unmap"] == {"kpagecount", "exclusive", "pss", "partial"}
+
+
+def test_large_task_feedback_names_the_workload_and_the_wrong_item_only():
+    """A wrong task-3 answer is told, per wrong workload, which of its own items stays right and how many
+    items that go wrong are missing, never which ones; a right workload is not commented."""
+    res = large.run_large_all()
+    t = tasks.large_task(res)
+    truth = {n: tasks._large_wrong(r) for n, r in res.items()}
+    ans = dict(truth)
+    ans["thp-fork"] = (truth["thp-fork"] - {"pss"}) | {"partial"}
+    ok, msgs = t.evaluate(ans)
+    assert ok is False
+    text = " ".join(msgs)
+    line = next(m for m in msgs if m.startswith("thp-fork:"))
+    assert "'partial' stays right" in line and "1 answer that comes out wrong at some read is missing" in line
+    assert "pss" not in line
+    assert not any(m.startswith(("mthp-fork:", "partial-unmap:")) for m in msgs)
+    assert "2 of 3 workloads right" in text
+
+
+def test_large_task_example_is_not_an_answer():
+    """The task's answer form and notebook 08's example cell show the format without answer values."""
+    t = tasks.large_task(large.run_large_all())
+    for word in tasks.LARGE_ANSWERS:
+        assert "{\"" + word not in t.answer_form and "{'" + word not in t.answer_form
+    cells = _lab_cells("08-mapcount-lab.ipynb")
+    ex = next(c.source for c in cells if c.source.startswith("t3.check("))
+    assert not any(w in ex.split("#")[1] for w in ('"thp-fork"', '"pss"', '"kpagecount"'))
+
+
+def test_large_workloads_are_specified_before_task_3():
+    """workload_spec() states each workload step by step as the code runs it: in thp-fork each child writes a
+    different page, and the answers are checked at more than one read (while the children live and after);
+    notebook 08 shows it before task 3 and names the per-folio mode apart from the other 'folio's."""
+    spec = large.workload_spec()
+    assert [t.caption.split(":")[0] for t in spec] == list(large.LARGE_WORKLOADS)
+    thp = str(spec[0])
+    pages = [(large.THP_COW_STRIDE * j) % 512 for j in range(3)]
+    assert len(set(pages)) == 3 and f"pages {', '.join(map(str, pages))}" in thp
+    assert "a different page per child" in thp
+    for t in spec:
+        assert sum(row[2] == "yes" for row in t.rows) >= 2, t.caption
+    cells = _lab_cells("08-mapcount-lab.ipynb")
+    assert _first(cells, "large.workload_spec()") < _first(cells, "t3.check(")
+    md = "\n".join(c.source for c in cells)
+    assert "`per_folio`" in md and "exercise kind `folio`" in md
+    assert "each child writes one page of each THP" not in md
 
 
 def _model_vs_sim(page_mapcount):

@@ -34,7 +34,7 @@ measures four ways of tracking (:data:`MODES`):
     and PSS, folio_maybe_mapped_shared() for pagemap's PM_MMAP_EXCLUSIVE
     and USS (fs/proc/task_mmu.c), and "average < 1" for a partially
     mapped THP (Documentation/mm/transhuge.rst).
-``folio``
+``per_folio``
     Matthew Wilcox's proposal (linux-mm, January 2023): one mapcount per
     folio, "the number of (vma, page table) tuples which have a reference
     to any pages in this folio"; one update per PTE batch or PMD.  It answers "mapped?"
@@ -64,18 +64,18 @@ from dataclasses import dataclass, field
 from ..pageinfo import PAGE_SIZE
 from ..table import Table, Tables
 
-__all__ = ["MODES", "LargeCosts", "LargeFolioSim", "LARGE_WORKLOADS", "run_large", "run_large_all",
+__all__ = ["MODES", "LargeCosts", "LargeFolioSim", "LARGE_WORKLOADS", "run_large", "run_large_all", "workload_spec",
            "large_costs_table", "large_accuracy_table", "large_conclusions", "plot_large", "MODE_NOTES",
            "with_decisions"]
 
 #: The tracking modes, in display order.
-MODES = ("per_page", "per_page_no_mm_id", "mm_id", "folio")
+MODES = ("per_page", "per_page_no_mm_id", "mm_id", "per_folio")
 #: What each mode is in the kernel (for the notebook's table).
 MODE_NOTES = {
     "per_page": "CONFIG_PAGE_MAPCOUNT + CONFIG_MM_ID: the default since v6.15",
     "per_page_no_mm_id": "v6.10 to v6.14: per-page _mapcount and _large_mapcount, no MM slots",
     "mm_id": "CONFIG_NO_PAGE_MAPCOUNT (v6.15, EXPERIMENTAL): _large_mapcount + MM slots only",
-    "folio": "Wilcox, Jan 2023 (not merged): one count of (VMA, page table) pairs per folio",
+    "per_folio": "Wilcox, Jan 2023 (not merged): one count of (VMA, page table) pairs per folio",
 }
 MM_ID_DUMMY = 0
 
@@ -202,6 +202,12 @@ class LargeFolioSim:
         self.costs = {m: LargeCosts() for m in MODES}
         self.folios = []
         self.events = Counter()
+        #: the workload's steps in words, in order; a step that reads /proc says so (see :func:`workload_spec`)
+        self.steps = []
+
+    def step(self, text):
+        """Record what the workload does next (for :func:`workload_spec`)."""
+        self.steps.append(text)
 
     def new_folio(self, nr):
         f = _Folio(nr)
@@ -225,7 +231,7 @@ class LargeFolioSim:
         self._charge("per_page", n + (1 if first else 0) + 2, n + 1)
         self._charge("per_page_no_mm_id", n + (1 if first else 0) + 1, n + 1)
         self._charge("mm_id", 2, 1)
-        self._charge("folio", 1, 1)
+        self._charge("per_folio", 1, 1)
 
     def unmap_ptes(self, f, mm, start, n):
         """folio_remove_rmap_ptes()."""
@@ -239,7 +245,7 @@ class LargeFolioSim:
         self._charge("per_page", n + (1 if last else 0) + 2, n + 1)
         self._charge("per_page_no_mm_id", n + (1 if last else 0) + 1, n + 1)
         self._charge("mm_id", 2, 1)
-        self._charge("folio", 1, 1)
+        self._charge("per_folio", 1, 1)
 
     def map_pmd(self, f, mm):
         """folio_add_{new_anon,anon}_rmap_pmd()."""
@@ -252,7 +258,7 @@ class LargeFolioSim:
         self._charge("per_page", 1 + (1 if first else 0) + 2, 1)
         self._charge("per_page_no_mm_id", 1 + (1 if first else 0) + 1, 1)
         self._charge("mm_id", 3, 1)
-        self._charge("folio", 1, 1)
+        self._charge("per_folio", 1, 1)
 
     def unmap_pmd(self, f, mm):
         """folio_remove_rmap_pmd()."""
@@ -266,7 +272,7 @@ class LargeFolioSim:
         self._charge("per_page", 1 + (1 if last else 0) + 2, 1)
         self._charge("per_page_no_mm_id", 1 + (1 if last else 0) + 1, 1)
         self._charge("mm_id", 3, 1)
-        self._charge("folio", 1, 1)
+        self._charge("per_folio", 1, 1)
 
     def split_pmd(self, f, mm):
         """mm/huge_memory.c: __split_huge_pmd_locked(): the PTEs are mapped
@@ -300,7 +306,7 @@ class LargeFolioSim:
                     if m in ("per_page", "per_page_no_mm_id"):
                         true_pss[m] += PAGE_SIZE / exact
                         continue
-                    if m == "folio":                 # an rmap walk per page, exact
+                    if m == "per_folio":             # an rmap walk per page, exact
                         c.walk_steps += self._walk(f, vmas)
                         true_pss[m] += PAGE_SIZE / exact
                         continue
@@ -315,7 +321,7 @@ class LargeFolioSim:
 
     def ask_partial(self):
         """Is each large folio partially mapped (deferred split)?  per-page
-        modes: ``_nr_pages_mapped`` < nr; mm_id: average < 1; folio: a walk."""
+        modes: ``_nr_pages_mapped`` < nr; mm_id: average < 1; per_folio: a walk."""
         for f in self.folios:
             if f.large == 0:
                 continue
@@ -327,7 +333,7 @@ class LargeFolioSim:
                     said = f.entire == 0 and (f.large - f.entire) < f.nr   # average below 1
                     if truth and not said:
                         c.missed_partial += 1
-                elif m == "folio":
+                elif m == "per_folio":
                     c.walk_steps += self._walk(f, {})
 
     def write_fault(self, f, mm, i):
@@ -346,62 +352,90 @@ class LargeFolioSim:
 
 # -- workloads ------------------------------------------------------------------------------
 
+#: the page of each folio that child ``j`` (0, 1, 2...) writes in thp-fork: a different page per child
+THP_COW_STRIDE = 7
+
+def _read(who):
+    return (f"/proc is read for every page {who} maps: /proc/kpagecount, pagemap's PM_MMAP_EXCLUSIVE and smaps "
+            "PSS are checked against the exact answer")
+_PARTIAL = "the deferred split queue's question, \"is this THP partially mapped?\", is asked of every THP"
+
+
 def thp_fork(sim, size=8, children=3):
     """A parent with ``size`` PMD-mapped 2 MiB THPs forks ``children``
-    children (copy_huge_pmd(): each child's PMD maps the folio too); each
-    child writes one page of each THP: do_huge_pmd_wp_page() splits the
-    child's PMD and the fault falls back to a 4 KiB copy (since v5.8,
-    3917c80280c9), so the child stops mapping that one page.  Then /proc is
-    read for every process, and the children exit."""
+    children (copy_huge_pmd(): each child's PMD maps the folio too); child
+    ``j`` writes page ``7*j`` of each THP (a different page per child):
+    do_huge_pmd_wp_page() splits that child's PMD and the fault falls back
+    to a 4 KiB copy (since v5.8, 3917c80280c9), so the child stops mapping
+    that one page.  /proc is read for every process while the children
+    live; then the children exit and /proc is read for the parent."""
     folios = [sim.new_folio(512) for _ in range(size)]
     P = 1
+    sim.step(f"The parent maps {size} THPs of 2 MiB, each by one PMD.")
     for f in folios:
         sim.map_pmd(f, P)
     kids = list(range(2, 2 + children))
+    sim.step(f"It forks {children} children: each child's PMD maps every THP too.")
     for c in kids:
         for f in folios:
             sim.map_pmd(f, c)
+    pages = [(THP_COW_STRIDE * j) % 512 for j in range(children)]
+    sim.step(f"Child j writes page {THP_COW_STRIDE}*j of every THP (pages {', '.join(map(str, pages))}: a different "
+             "page per child): its PMD is split into 512 PTEs and that one page is replaced by a 4 KiB copy.")
     for j, c in enumerate(kids):
         for f in folios:
             sim.split_pmd(f, c)
-            sim.unmap_ptes(f, c, (7 * j) % 512, 1)
+            sim.unmap_ptes(f, c, (THP_COW_STRIDE * j) % 512, 1)
+    sim.step("While the children live, " + _read("each process (parent and children)") + "; " + _PARTIAL + ".")
     for mm in [P] + kids:
         sim.ask_pages(mm)
     sim.ask_partial()
+    sim.step("The children exit (their remaining PTEs are unmapped).")
     for c in kids:
         for f in folios:
-            sim.unmap_ptes(f, c, 0, (7 * (c - 2)) % 512)
-            rest = (7 * (c - 2)) % 512 + 1
+            sim.unmap_ptes(f, c, 0, (THP_COW_STRIDE * (c - 2)) % 512)
+            rest = (THP_COW_STRIDE * (c - 2)) % 512 + 1
             if rest < 512:
                 sim.unmap_ptes(f, c, rest, 512 - rest)
+    sim.step("Then " + _read("the parent, alone again,") + ".")
     sim.ask_pages(P)
 
 
 def mthp_fork(sim, size=64, children=3):
     """The same with ``size`` 64 KiB mTHPs (16 pages, PTE-mapped): fork
     copies the batch (copy_present_ptes(): folio_try_dup_anon_rmap_ptes()),
-    each child COWs one page of each folio and keeps the rest, /proc is
-    read, the children exit one by one, and the parent writes each folio's
-    first page again, now alone (the v6.15 COW reuse question)."""
+    child ``j`` COWs page ``j`` of each folio and keeps the rest, /proc is
+    read, the children exit one by one, /proc is read for the parent, and
+    the parent writes each folio's first page again, now alone (the v6.15
+    COW reuse question)."""
     folios = [sim.new_folio(16) for _ in range(size)]
     P = 1
+    sim.step(f"The parent maps {size} mTHPs of 64 KiB (16 pages each), by 16 PTEs each.")
     for f in folios:
         sim.map_ptes(f, P, 0, 16)
     kids = list(range(2, 2 + children))
+    sim.step(f"It forks {children} children: each child's 16 PTEs map every mTHP too.")
     for c in kids:
         for f in folios:
             sim.map_ptes(f, c, 0, 16)
+    sim.step(f"Child j writes page j of every mTHP (pages {', '.join(str(j % 16) for j in range(children))}: a "
+             "different page per child), which a COW fault replaces by a 4 KiB copy in that child.")
     for j, c in enumerate(kids):
         for f in folios:
             sim.unmap_ptes(f, c, j % 16, 1)
+    sim.step("While the children live, " + _read("each process (parent and children)") + ".")
     for mm in [P] + kids:
         sim.ask_pages(mm)
+    sim.step("The children exit one by one.")
     for c in kids:
         for f in folios:
             for i in range(16):
                 if f.pte[i][c]:
                     sim.unmap_ptes(f, c, i, 1)
+    sim.step("Then " + _read("the parent, alone again,") + ".")
     sim.ask_pages(P)
+    sim.step("The parent writes page 0 of every mTHP through its read-only PTE: may the fault reuse the page "
+             "(the folio is the parent's alone), or does a mode make it copy?")
     for f in folios:
         sim.write_fault(f, P, 0)
 
@@ -417,25 +451,50 @@ def partial_unmap(sim, size=8, children=2):
     folios = [sim.new_folio(512) for _ in range(size)]
     P = 1
     kids = list(range(2, 2 + children))
+    sim.step(f"The parent maps {size} THPs of 2 MiB by one PMD each and forks {children} children (one PMD each "
+             "too).")
     for f in folios:
         sim.map_pmd(f, P)
         for c in kids:
             sim.map_pmd(f, c)
+    sim.step("Every child unmaps the first half (pages 0-255) of every THP: munmap splits its PMD.")
     for c in kids:
         for f in folios:
             sim.split_pmd(f, c)
             sim.unmap_ptes(f, c, 0, 256)
+    sim.step("The parent unmaps the first quarter (pages 0-127) of every THP: pages 0-127 are mapped by nobody.")
     for f in folios:
         sim.split_pmd(f, P)
         sim.unmap_ptes(f, P, 0, 128)
+    sim.step("While the children live, " + _read("each process (parent and children)") + "; " + _PARTIAL + ".")
     for mm in [P] + kids:
         sim.ask_pages(mm)
     sim.ask_partial()
+    sim.step("The children exit (their pages 256-511 are unmapped).")
     for c in kids:
         for f in folios:
             sim.unmap_ptes(f, c, 256, 256)
+    sim.step("Then " + _read("the parent, alone again,") + "; " + _PARTIAL + " again.")
     sim.ask_pages(P)
     sim.ask_partial()
+
+
+def workload_spec(names=None):
+    """The large-folio workloads step by step, as the code runs them (the
+    sizes are the defaults): what each process does, to which pages, and
+    at which steps /proc and the deferred split queue are asked.  An answer
+    counts as wrong for a workload if it is wrong at *any* of those reads.
+    Returns :class:`~mmkit.table.Tables`, one table per workload."""
+    names = list(LARGE_WORKLOADS) if names is None else list(names)
+    out = []
+    for n in names:
+        fn, size, what = LARGE_WORKLOADS[n]
+        sim = LargeFolioSim()
+        fn(sim, size)
+        rows = [[i, st, "yes" if ("/proc is read" in st or "deferred split" in st) else ""]
+                for i, st in enumerate(sim.steps, 1)]
+        out.append(Table(["step", "what happens", "answers checked here"], rows, f"{n}: {size} {what}"))
+    return Tables(out)
 
 
 #: name -> (function, default size, what the size counts)
@@ -523,37 +582,41 @@ def large_conclusions(results):
     if cc:
         out.append(f"Without MM slots (before v6.15) {cc} write faults copied a page its process alone mapped; "
                    f"with them (v6.15) {cm}.")
-    ws = sum(r.costs["folio"].walk_steps for r in results.values())
-    out.append(f"One count per folio (Wilcox's proposal) is the cheapest to keep ({up['folio']} updates), "
+    ws = sum(r.costs["per_folio"].walk_steps for r in results.values())
+    out.append(f"One count per folio (Wilcox's proposal) is the cheapest to keep ({up['per_folio']} updates), "
                f"but every per-page answer then needs an rmap walk: {ws} walk steps here.")
     return out
 
 
 _STYLE = {"per_page": ("#0072B2", ""), "per_page_no_mm_id": ("#56B4E9", "//"), "mm_id": ("#009E73", ".."),
-          "folio": ("#E69F00", "xx")}
+          "per_folio": ("#E69F00", "xx")}
 
 
 _LABELS = {"per_page": "per_page: default since v6.15", "per_page_no_mm_id": "per_page_no_mm_id: v6.10 to v6.14",
-           "mm_id": "mm_id: CONFIG_NO_PAGE_MAPCOUNT (v6.15)", "folio": "folio: Wilcox 2023 (not merged)"}
+           "mm_id": "mm_id: CONFIG_NO_PAGE_MAPCOUNT (v6.15)",
+           "per_folio": "per_folio: one count per folio, Wilcox 2023 (not merged)"}
 
 
 def plot_large(results):
-    """Three panels, one group of bars per workload and one bar per mode
-    (log scales): what keeping the counters cost (counter updates), the
-    rmap walks a mode needs for per-page answers, and the answers it got
-    wrong.  Returns the matplotlib Figure."""
+    """Six panels, one group of bars per workload and one bar per mode (log
+    scales), each panel one quantity in one unit: what keeping the counters
+    cost (counter updates; rmap walk steps for per-page answers) and each
+    kind of wrong answer on its own (pages whose kpagecount was wrong;
+    pages whose PM_MMAP_EXCLUSIVE bit was wrong; partially mapped THPs the
+    deferred split test missed; write faults that copied a page its
+    process alone mapped).  Returns the matplotlib Figure."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
     names = list(results)
-    fig = Figure(figsize=(12, 4.0), layout="constrained")
-    axes = fig.subplots(1, 3)
+    fig = Figure(figsize=(12, 7.0), layout="constrained")
+    axes = fig.subplots(2, 3).ravel()
     w = 0.8 / len(MODES)
-
-    def wrong(c):
-        return c.wrong_kpagecount + c.wrong_exclusive + c.missed_partial + c.cow_copies
     panels = [(lambda c: c.updates, "cost: rmap counter updates"),
-              (lambda c: c.walk_steps, "cost: rmap walk steps for\nper-page answers"),
-              (wrong, "wrong answers: kpagecount, PM_MMAP_EXCLUSIVE,\nmissed partial folios, needless COW copies")]
+              (lambda c: c.walk_steps, "cost: rmap walk steps for per-page answers"),
+              (lambda c: c.cow_copies, "wrong: write faults that copied a page\nits process alone mapped"),
+              (lambda c: c.wrong_kpagecount, "wrong: pages whose /proc/kpagecount\nwas not their mapcount"),
+              (lambda c: c.wrong_exclusive, "wrong: pages whose PM_MMAP_EXCLUSIVE bit\nwas wrong"),
+              (lambda c: c.missed_partial, "wrong: partially mapped THPs the\ndeferred split test missed")]
     for ax, (get, title) in zip(axes, panels):
         top = 1
         for j, m in enumerate(MODES):
@@ -573,10 +636,12 @@ def plot_large(results):
         ax.tick_params(axis="y", labelsize=8)
         ax.set_title(title + " (log scale)", fontsize=9)
     axes[0].set_ylabel("count", fontsize=8)
+    axes[3].set_ylabel("count", fontsize=8)
     fig.legend(handles=[Patch(facecolor=_STYLE[m][0], hatch=_STYLE[m][1], edgecolor="white", label=_LABELS[m])
                         for m in MODES],
                loc="outside lower center", ncols=4, fontsize=8, frameon=False,
-               title='a "0" at the foot of a bar: measured zero (a log scale cannot draw it)', title_fontsize=8)
+               title='a "0" at the foot of a bar: measured zero (a log scale cannot draw it); PSS errors are in '
+                     'the accuracy table', title_fontsize=8)
     return fig
 
 

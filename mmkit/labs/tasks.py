@@ -571,21 +571,38 @@ def large_task(results=None):
                 return None, [f"Unknown answer(s) {sorted(bad)}; choose from {', '.join(LARGE_ANSWERS)}."]
             sets[n] = v
         res = get()
-        right = [n for n in names if sets[n] == _large_wrong(res[n])]
+        truth = {n: _large_wrong(res[n]) for n in names}
+        right = [n for n in names if sets[n] == truth[n]]
         if len(right) == len(names):
             return True, ["Correct for every workload: each wrong answer comes from replacing a page's own "
                           "mapcount by a folio-wide number (an average, or 'maybe mapped shared')."]
-        return False, [f"{len(right)} of {len(names)} right ({', '.join(right) or 'none'}). For the others: in "
-                       "that workload, do all pages of a folio have the same mapcount? Is any folio mapped by "
-                       "more than one process while some of its pages are mapped by one only?"]
+        msgs = [f"{len(right)} of {len(names)} workloads right ({', '.join(right) or 'none'})."]
+        for n in names:
+            if n in right:
+                continue
+            extra = sorted(sets[n] - truth[n])
+            missing = len(truth[n] - sets[n])
+            bits = []
+            if extra:
+                bits.append(f"{', '.join(repr(x) for x in extra)} "
+                            f"{'stays' if len(extra) == 1 else 'stay'} right at every read of this workload")
+            if missing:
+                bits.append("1 answer that comes out wrong at some read is missing" if missing == 1 else
+                            f"{missing} answers that come out wrong at some read are missing")
+            msgs.append(f"{n}: " + "; ".join(bits) + ". Go through its steps in large.workload_spec(): at each "
+                        "read, do all pages of a folio have the same mapcount, and does a second process map "
+                        "the folio while some of its pages are mapped by one only?")
+        return False, msgs
 
     return Task(
         "Task 3 (predict): what does CONFIG_NO_PAGE_MAPCOUNT get wrong?",
         "Without per-page mapcounts, /proc/kpagecount and PSS use the folio's average page mapcount, pagemap's "
         "PM_MMAP_EXCLUSIVE uses folio_maybe_mapped_shared(), and a THP counts as partially mapped when its "
-        f"average is below 1. For each workload ({', '.join(names)}), which of {', '.join(LARGE_ANSWERS)} come out "
-        "wrong for at least one page or folio? Predict before the large-folio results.",
-        't.check({"thp-fork": {"kpagecount"}, "mthp-fork": set(), ...})', judge,
+        f"average is below 1. For each workload ({', '.join(names)}; its steps: large.workload_spec()), which of "
+        f"{', '.join(LARGE_ANSWERS)} come out wrong for at least one page or folio, at any of the workload's "
+        "reads of /proc or the deferred split queue? Predict before the large-folio results.",
+        't.check({name: {answers...} for each workload}): a dict with one entry per workload, each a set '
+        f"drawn from {', '.join(LARGE_ANSWERS)} (set() for none)", judge,
         ["An average is right for every page when every page of the folio has the same mapcount. Which "
          "workloads leave some pages with fewer mappings than others?",
          "folio_maybe_mapped_shared() is per folio: it is wrong for a page only when the folio is mapped by two "
