@@ -10,15 +10,24 @@ What it does, per notebook:
    repository is never written, after a set-up cell that makes every widget
    display as :mod:`mmkit.static` draws it for the book (the widgets' own
    ``goto()``), in the ``lecture`` preset (16:9, large fonts);
-2. turns each Stepper and Compare into one slide per step: a Compare's eras
-   side by side, a Stepper in its own era, and in every era drawn where the
-   text before it asks to switch eras; the labs' explorers stay as the static
-   snapshot :mod:`mmkit.static` made, on a slide of their own;
-3. makes the text fit a deck: import cells are left out, text about controls
-   a deck lacks is reworded (:data:`DECK_TEXT`), and a long reading cell
-   keeps its claim (its heading and first sentences, or the ``slide``
-   variant of ``slides/notes/<notebook>.md``, which may draw a picture)
-   while its whole text goes to the speaker notes;
+2. turns each Stepper and Compare into one slide per step, one figure per
+   slide, drawn at 960x540 on the 1280x800 canvas (:data:`FIGURE_BOX`) with the
+   step's text and trace beside it and the page table under it: a Compare's
+   step is a slide with its first era, its other eras below it (↓ flips the
+   era, → goes to the next step; three figures side by side were a third of
+   the width, their text 5 px); a Stepper in its own era, and in every era
+   drawn where the text before it asks to switch eras; the labs' explorers
+   stay as the static snapshot :mod:`mmkit.static` made, on a slide of their own;
+3. makes the text fit a deck: import cells are left out, a code cell shows
+   only its output unless the notebook means its code to be read
+   (:func:`show_input`), text about controls a deck lacks is reworded
+   (:data:`DECK_TEXT`), an output after a slide already full of text or a
+   table gets a slide of its own, and a long reading cell keeps its claim
+   (its heading and first sentences, or the ``slide`` variant of
+   ``slides/notes/<notebook>.md``, which may draw a picture) while its whole
+   text goes to the speaker notes -- except the text just before a question,
+   which stays whole unless the notes file gives it a variant (a question's
+   facts must be on the screen);
 4. adds speaker notes (reveal's notes plugin, key ``s``): the sections of
    ``slides/notes/<notebook>.md`` keyed by cell id, and on every slide that
    asks a ``predict()`` / ``generate()`` question or a lab task, its answer,
@@ -197,7 +206,7 @@ def execute(path, workdir):
 
 
 # -- notes files ---------------------------------------------------------------------------
-_NOTE_HEAD = re.compile(r"^## +(\S+)(?: +(slide|notes))? *$", re.M)
+_NOTE_HEAD = re.compile(r'^## +("[^"\n]+"|\S+)(?: +(slide|notes))? *$', re.M)
 
 
 def read_notes(stem, notes_dir=None):
@@ -205,7 +214,11 @@ def read_notes(stem, notes_dir=None):
 
     The file is a list of sections, ``## <cell id>`` (speaker notes for that
     cell's slide) or ``## <cell id> slide`` (what the deck shows instead of
-    the cell's text); text before the first section is a comment."""
+    the cell's text); text before the first section is a comment.  Instead of
+    a cell id a section may name its cell by a piece of its text in double
+    quotes, ``## "## 3 · fork + COW of a THP"`` (the one cell whose source
+    contains it: :func:`resolve_notes`), which survives the notebook's cell ids
+    being renewed and sections being added."""
     f = (notes_dir or NOTES_DIR) / f"{stem}.md"
     if not f.exists():
         return {}
@@ -219,6 +232,28 @@ def read_notes(stem, notes_dir=None):
             raise SystemExit(f"{f}: section {' '.join(key)} twice")
         out[key] = body
     return out
+
+
+def resolve_notes(notes, cells):
+    """``(notes by (cell id, kind), problems)``: the keys of :func:`read_notes` with
+    each quoted text key replaced by the id of the one cell whose source contains the
+    text; ``problems`` lists the keys that name no cell, or a text found in several."""
+    ids = [c.get("id") for c in cells]
+    out, problems = {}, []
+    for (key, kind), body in notes.items():
+        if key.startswith('"'):
+            hits = [c.get("id") for c in cells if key[1:-1] in c.source]
+            if len(hits) != 1:
+                problems.append(f"{key} ({'no cell' if not hits else f'{len(hits)} cells'})")
+                continue
+            key = hits[0]
+        elif key not in ids:
+            problems.append(f"{key} (no cell)")
+            continue
+        if (key, kind) in out:
+            problems.append(f"{key} {kind} named twice")
+        out[(key, kind)] = body
+    return out, problems
 
 
 # -- predictions ---------------------------------------------------------------------------
@@ -274,6 +309,27 @@ def is_import_cell(cell):
     return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
 
 
+#: cell tags that decide whether a deck shows a code cell's source
+SHOW_INPUT_TAG, HIDE_INPUT_TAG = "deck-input", "deck-no-input"
+_RICH = ("text/html", "image/png", "image/svg+xml", "application/vnd.jupyter.widget-view+json")
+
+
+def show_input(cell):
+    """Whether a deck shows this code cell's source.
+
+    A deck shows code only where the notebook means the audience to read it: a cell
+    tagged ``deck-input`` always, one tagged ``deck-no-input`` never; otherwise a cell
+    whose output speaks for itself (a table, a figure, a question, a widget: any HTML or
+    image output) shows only that output, and a cell without such output (a program
+    whose printed result is the point, or one without output) shows its code."""
+    tags = cell.metadata.get("tags", [])
+    if SHOW_INPUT_TAG in tags:
+        return True
+    if HIDE_INPUT_TAG in tags:
+        return False
+    return not any(k in o.get("data", {}) for o in cell.get("outputs", []) for k in _RICH)
+
+
 def split_frames(html_text):
     """``(title, [(era, step, inner html)])`` of a frame sequence made by
     :func:`mmkit.static.frames_html`, or None if ``html_text`` is none."""
@@ -303,25 +359,113 @@ def _frames_output(cell):
 FRAME_TEXT = [(re.compile(r"(\d+) steps\. Press <b>step ▶</b> \(or focus the slider and use →\)\."),
                r"\1 steps, one slide each: the state before the first.")]
 
+#: the size a frame's figure is drawn at on a 1280x800 slide (reveal's canvas, scaled to the
+#: screen): 3/4 of the lecture preset's 1280 px, so its 13 pt text stays about 13 px; the
+#: step text and trace go beside it, the page table under it (scrolling if it is long)
+FIGURE_BOX = (960, 540)
+_ERA_LABEL = re.compile(r"^\s*era\s+(.+?)\s*$")
+
+
+def _frame_parts(body):
+    """The pieces of one frame's HTML (:func:`mmkit.static.frames_html`): ``{"eras":
+    [{"era", "img", "explain", "trace"}], "tables": [(era, html)], "key", "verdict",
+    "rest"}``; a Compare's frame has one entry per era, a Stepper's one."""
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup(body, "html.parser")
+    out = {"eras": [], "tables": [], "key": "", "verdict": "", "rest": ""}
+    v = soup.select_one(".mm-differs")
+    if v is not None:
+        out["verdict"] = str(v)
+        v.decompose()
+    keys = soup.select(".mm-key")
+    if keys:
+        out["key"] = str(keys[0])
+    for k in keys:
+        k.decompose()
+    for t in soup.select("table.mm-pages"):
+        label = t.find_previous_sibling("b")
+        m = _ERA_LABEL.match(label.get_text()) if label is not None else None
+        out["tables"].append((m.group(1) if m else "", str(t)))
+        if label is not None:
+            label.decompose()
+        t.decompose()
+    cols = [c for c in soup.select(".mm-static-col") if c.find("img")]
+    for c in cols or [soup]:
+        img, ex, tr = c.find("img"), c.select_one(".mm-explain"), c.select_one(".mm-trace")
+        out["eras"].append({"img": str(img) if img else "", "explain": str(ex) if ex else "",
+                            "trace": str(tr) if tr else ""})
+        for x in (img, ex, tr):
+            if x is not None:
+                x.decompose()
+    if cols:
+        for c in cols:
+            c.decompose()
+    for i, (era, _) in enumerate(out["tables"]):
+        if i < len(out["eras"]):
+            out["eras"][i]["era"] = era
+    for e in out["eras"]:
+        e.setdefault("era", "")
+    rest = soup.get_text(" ", strip=True)
+    out["rest"] = str(soup) if rest else ""
+    return out
+
+
+def _frame_html(title, era, eras, i, n, part, table, key, verdict, rest=""):
+    """One frame slide: the era named big (with the other eras of a comparison beside it,
+    greyed), the step, the figure at :data:`FIGURE_BOX`, the step's text, verdict and trace
+    beside it, the page table under it."""
+    tabs = "".join(f'<span class="mm-deck-era{" on" if e == era else ""}">{html.escape(e)}</span>'
+                   for e in eras if e)
+    head = (f'<div class="mm-deck-head">{tabs}<span class="mm-deck-step">step {i}/{n}</span>'
+            f'<span class="mm-deck-frame-title">{html.escape(title)}</span></div>')
+    side = f'<div class="mm-deck-side">{verdict}{part["explain"]}{part["trace"]}{rest}</div>'
+    w, h = FIGURE_BOX
+    return (f'<div class="mm-deck-frame" data-era="{html.escape(era)}" data-step="{i}" '
+            f'data-eras="{html.escape("|".join(eras))}" style="--mm-fig-w:{w}px;--mm-fig-h:{h}px">{head}'
+            f'<div class="mm-deck-fig">{part["img"]}</div>{side}'
+            f'<div class="mm-deck-table">{table}{key}</div></div>')
+
 
 def frame_slides(title, frames, eras, first_type):
-    """Raw HTML cells, one slide per frame (of the eras ``eras``; None: all)."""
+    """Raw HTML cells, one slide per frame and era (of the eras ``eras``; None: all).
+
+    A Compare's frame (era ``""``: its eras side by side) becomes one slide per era, so
+    that every figure is drawn as large as a Stepper's: the step is a slide (``first_type``
+    for the first, then ``slide`` so that → walks the steps), its first era on it and the
+    other eras below it (vertical sub-slides: ↓ flips between the eras of one step, ↑ back;
+    each slide names its era big and greys the others).  A Stepper's frames are sub-slides."""
     import nbformat
     frames = [f for f in frames if (eras is None or f[0] in eras) and f[1] > 0]   # step 0: nothing mapped yet
     n = max(step for _, step, _ in frames)
+    title = re.sub(r",\s*side by side$", "", title)          # a deck shows them one per slide
     cells = []
+
+    def add(src, era, i, t):
+        cell = nbformat.v4.new_raw_cell(src)
+        cell.metadata["format"] = cell.metadata["raw_mimetype"] = "text/html"
+        cell.metadata["mmkit_deck_frame"] = True
+        cells.append(_set_type(cell, t))
+
     for era, i, body in frames:
         label = f"step {i} of {n}" + (f", {era}" if era else "")
         body = body.replace('alt="figure"', f'alt="{html.escape(label)}"')
         for rx, repl in FRAME_TEXT:
             body = rx.sub(repl, body)
-        head = f'{html.escape(title)}{" · " + html.escape(era) if era else ""} · step {i}/{n}'
-        src = (f'<div class="mm-deck-frame" data-era="{html.escape(era)}" data-step="{i}">'
-               f'<div class="mm-deck-frame-title">{head}</div>{body}</div>')
-        cell = nbformat.v4.new_raw_cell(src)
-        cell.metadata["format"] = cell.metadata["raw_mimetype"] = "text/html"
-        cell.metadata["mmkit_deck_frame"] = True
-        cells.append(_set_type(cell, first_type if not cells else "subslide"))
+        parts = _frame_parts(body)
+        if era:                                               # a Stepper's frame, in its era
+            part = parts["eras"][0]
+            table = "".join(t for _, t in parts["tables"])
+            add(_frame_html(title, era, [era], i, n, part, table, parts["key"], parts["verdict"], parts["rest"]),
+                era, i, first_type if not cells else "subslide")
+            continue
+        names = [e["era"] for e in parts["eras"]]
+        tables = dict(parts["tables"])
+        for j, part in enumerate(parts["eras"]):
+            part = dict(part, img=part["img"].replace(f'alt="{html.escape(label)}"',
+                                                      f'alt="{html.escape(label)}, {html.escape(part["era"])}"'))
+            t = "subslide" if j else "slide"
+            add(_frame_html(title, part["era"], names, i, n, part, tables.get(part["era"], ""), parts["key"],
+                            parts["verdict"], parts["rest"] if j == 0 else ""), part["era"], i, t)
     return cells
 
 
@@ -403,16 +547,17 @@ DECK_TEXT = {
          "Step by step, first under 6.18, then the same steps under 5.7:"),
         ("Side by side, 5.7 against 6.18, one set of controls. Step to the parent's write (step 5) "
          "and compare the two traces:",
-         "Side by side, 5.7 against 6.18, step by step. At the parent's write (step 5) compare "
-         "the two traces:"),
+         "5.7 against 6.18, step by step, one era per slide (↓ flips the era). At the parent's write "
+         "(step 5) compare the two traces:"),
         ("Try a few seeds with `era=\"5.7\"` as well: which answers change?",
          "Under 5.7 (`era=\"5.7\"`), which answers would change?"),
     ],
+    "03-gup": [("Step the two eras side by side:", "Step the two eras, one era per slide (↓ flips the era):")],
     "07-history-lab": [
         ("opens the run in the stepper at its last step, so the verdict shows; press\n**⏮ reset**, "
          "then **step ▶**, to watch it happen: every step",
          "opens the run in the stepper. The slides below play it step by step: every step"),
-        ("Two eras side by side, one set of controls:", "Two eras side by side, step by step:"),
+        ("Two eras side by side, one set of controls:", "Two eras, step by step, one era per slide (↓ flips the era):"),
         ("Pick a case and an era: the verdict, the deciding kernel decisions, and the run in the stepper.",
          "In the notebook, any case in any era: the verdict, the deciding kernel decisions, and the run "
          "in the stepper. Here, one of them:"),
@@ -424,8 +569,12 @@ DECK_TEXT = {
     "09-large-folios": [
         ("Now step it. The stepper plays 6.18; its era switch replays the same steps under another kernel:",
          "Step by step under 6.18 (the comparison below adds the other eras):"),
-        ("5.8, 6.2 and 6.18, one set of controls;", "5.8, 6.2 and 6.18, step by step;"),
+        ("Side by side, 5.8, 6.2 and 6.18, one set of controls;",
+         "5.8, 6.2 and 6.18, step by step, one era per slide (↓ flips the era);"),
         ("Step to the end and compare the traces", "At the end compare the traces"),
+        ("so the left panel is notebook 2 sixteen times. The middle panel is",
+         "so its slides are notebook 2 sixteen times. The middle era is"),
+        ("Now step it under 6.2 and 6.18 side by side:", "Now step it under 6.2 and 6.18, one era per slide (↓ flips the era):"),
     ],
 }
 
@@ -434,32 +583,44 @@ def deckify(nb, path=None, notes_dir=None):
     """The executed notebook as a deck:
 
     * each Stepper / Compare (drawn by :mod:`mmkit.static` as a frame sequence)
-      becomes one slide per frame: a Compare's frames show its eras side by
-      side; a Stepper's show its own era, and every era drawn when the text
+      becomes one slide per frame and era (:func:`frame_slides`): a Compare's
+      step is a slide per era, the eras of one step stacked vertically; a
+      Stepper's frames show its own era, and every era drawn when the text
       just before it asks to switch eras;
     * other widgets (the labs' explorers) stay as the static snapshot that
       :mod:`mmkit.static` drew;
-    * import cells are left out; text about controls is reworded (:data:`DECK_TEXT`);
-    * long reading cells are cut to their claim, the whole text going to the notes;
+    * import cells are left out; code is shown only where :func:`show_input` says;
+      text about controls is reworded (:data:`DECK_TEXT`);
+    * long reading cells are cut to their claim, the whole text going to the notes,
+      but not the text that leads into a question;
     * speaker notes: ``slides/notes/<notebook>.md`` per cell id, and the computed
       answer of each prediction on the slide that asks it.
     """
     stem = path.stem if path else nb.metadata.get("name", "")
-    notes = read_notes(stem, notes_dir)
+    notes, unknown = resolve_notes(read_notes(stem, notes_dir), nb.cells)
     reword = DECK_TEXT.get(stem, [])
     used = set()
     answers = prediction_answers(path) if path else {}
-    ids = {c.get("id") for c in nb.cells}
-    unknown = sorted({k for k, _ in notes} - ids)
     if unknown:                             # the notebook changed; tests/test_slide_decks.py says so too
-        log(f"warning: {stem}: deck notes / rewording for cells that do not exist: {', '.join(unknown)}")
+        log(f"warning: {stem}: deck notes for cells that do not exist: {', '.join(unknown)}")
+    shown = [c for c in nb.cells if not (is_import_cell(c) or _slide_type(c) == "skip")]
+    #: the text cell just before a question: its facts must stay on the screen
+    lead_in = {a.get("id") for a, b in zip(shown, shown[1:])
+               if a.cell_type == "markdown" and _assigned(b) & set(answers)}
     cells = []
     prev_text = ""
-    for cell in nb.cells:
+    after_frames = False
+    full_slide = False                      # the current slide holds a table or a long text
+    for cell in shown:
         cid = cell.get("id")
         extra = []
-        if is_import_cell(cell) or _slide_type(cell) == "skip":
-            continue
+        if after_frames and _slide_type(cell) in ("-", "fragment"):
+            _set_type(cell, "subslide")     # not on the last frame's slide
+        after_frames = False
+        if cell.cell_type == "code" and _slide_type(cell) == "-" and full_slide:
+            _set_type(cell, "subslide")     # a table or long text fills the slide already: the output gets its own
+        if _slide_type(cell) in ("slide", "subslide"):
+            full_slide = False
         if cell.cell_type == "markdown":
             prev_text = cell.source             # as the notebook says it (before any rewording)
             _reword(cell, reword, used)
@@ -470,8 +631,15 @@ def deckify(nb, path=None, notes_dir=None):
                 if "attachments" in pic:
                     cell.attachments = {**cell.get("attachments", {}), **pic.attachments}
             elif len(cell.source.split()) > LONG and _slide_type(cell) in ("slide", "subslide"):
-                extra.append(cell.source)
-                cell.source = _short(cell.source)
+                if cid in lead_in:              # cutting it would leave the question unanswerable
+                    if len(cell.source.split()) > 2 * LONG:
+                        log(f"warning: {stem}: cell {cid} leads into a question and is too long for a slide: "
+                            f"it stays whole; give it a '## {cid} slide' variant in slides/notes/{stem}.md")
+                else:
+                    extra.append(cell.source)
+                    cell.source = _short(cell.source)
+        if cell.cell_type == "markdown":
+            full_slide = full_slide or "\n|" in "\n" + cell.source or len(cell.source.split()) > LONG
         if (cid, "notes") in notes:
             extra.insert(0, notes[(cid, "notes")])
         asked = sorted(_assigned(cell) & set(answers))
@@ -489,9 +657,13 @@ def deckify(nb, path=None, notes_dir=None):
             title, frames = got
             eras = None if _ERA_SWITCH.search(prev_text) else {frames[0][0]}
             t = _slide_type(cell)
-            cells += frame_slides(title, frames, eras, t if t in ("slide", "subslide") else "subslide")
-        else:
-            cells.append(cell)
+            made = frame_slides(title, frames, eras, t if t in ("slide", "subslide") else "subslide")
+            cells += made[:1] + ([notes_cell("\n\n".join(extra))] if extra else []) + made[1:]
+            after_frames = True
+            continue
+        if cell.cell_type == "code" and not show_input(cell):
+            cell.metadata["transient"] = {"remove_source": True}    # nbconvert's templates honour it
+        cells.append(cell)
         if extra:
             cells.append(notes_cell("\n\n".join(extra)))
     for old, _ in reword:
@@ -509,12 +681,16 @@ def export(nb, out_html, name):
     for k, v in EXPORTER_CONFIG.items():
         setattr(c.SlidesExporter, k, v)
     c.SlidesExporter.template_name = "reveal_offline"
+    c.TemplateExporter.exclude_input_prompt = True      # no "In [8]:" / "Out[8]:" on a slide
+    c.TemplateExporter.exclude_output_prompt = True
     c.TemplateExporter.extra_template_basedirs = [str(TEMPLATES)]
     body, _ = SlidesExporter(config=c).from_notebook_node(nb, resources={"metadata": {"name": name}})
     out_html.write_text(body, encoding="utf-8")
 
 
-_URL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import\s+["']?(?:url\()?["']?(?:https?:)?//|import\s+[\w{}\s,*]*\s+from\s+["'](?:https?:)?//""", re.I)
+#: what makes a page load something: a ``src``, a ``<link href>``, a CSS ``url()`` / ``@import``,
+#: a JS import (an ``<a href>`` to a mailing-list archive is a link a reader may follow, not a load)
+_URL = re.compile(r"""(?:\bsrc|<link\b[^>]*?\bhref)\s*=\s*["'](?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import\s+["']?(?:url\()?["']?(?:https?:)?//|import\s+[\w{}\s,*]*\s+from\s+["'](?:https?:)?//""", re.I)
 
 
 def remote_references(html_text):
