@@ -131,6 +131,16 @@ def _scenarios():
                           "(map_anon_folio_pmd()), AE on the head.", _read("p", 1)),
                          ("write page 1", "Already writable: no fault.", _write("p", 1))], p3))
 
+    out.append(_make("huge_zero_collapse", "MADV_COLLAPSE of a huge zero PMD is a success that changes nothing",
+                     "an untouched 2 MiB THP-eligible range", _region, [
+                         ("read page 0", "The huge zero folio, by one PMD; the read fault prepared the anon_vma "
+                          "(vmf_anon_prepare()).", _read("p", 0)),
+                         ("MADV_COLLAPSE", "hpage_collapse_scan_pmd() -> check_pmd_state(): pmd_trans_huge(): "
+                          "SCAN_PMD_MAPPED, which madvise_collapse() counts as done: 0, nothing changes.",
+                          lambda k, s: s.p.madvise(s.a, 512, "collapse")),
+                         ("write page 0", "The write fault still replaces the huge zero PMD by a THP (v6.13).",
+                          _write("p", 0))], p3))
+
     def ro_pin(k, s):
         s.ro = s.p.pin(s.a + PAGE, 1, write=False, longterm=False)
 
