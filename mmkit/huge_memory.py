@@ -100,6 +100,16 @@ class HugeZeroFolio(ZeroFolio):
     the first use with a 2 MiB-aligned pfn; the kernel's is freed by a
     shrinker when no mm uses it and reallocated later (a new pfn), which
     the model does not do.
+
+    GUP: a FOLL_PIN of one of its pages pins the folio in the kernel
+    (try_grab_folio(): ``is_zero_folio()`` is true only for the 4 KiB zero
+    page, so the huge zero folio gets ``folio_ref_add()`` and
+    ``_pincount`` like any large folio, in every era).  The model's GUP
+    treats its pages as the zero page (from v6.5 "pin not counted"), which
+    changes nothing a user can see; the counting is requested for
+    mmkit/gup.py.  move_pages() refuses it with -EFAULT
+    (__add_folio_for_migration(): is_huge_zero_folio()), as the model's
+    migration does for any zero page.
     """
 
     __slots__ = ("order", "nr", "pages")
