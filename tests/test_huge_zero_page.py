@@ -330,3 +330,24 @@ def test_move_pages_refuses_the_huge_zero_folio():
     r = k.migrate(p, a, 2)
     assert r.migrated == 0 and all(why.startswith("EFAULT") for why in r.reasons.values())
     assert k.page(p, a).pfn == pfn and _hz_pmd(p, a) is not None
+
+
+def test_huge_zero_wp_rule_per_preset():
+    """Each preset carries its kernel's write fault on the huge zero PMD: THP (<= v5.7, v6.13+), else split."""
+    from mmkit.era import ERAS, EXTRA_ERAS
+    got = {n: e.huge_zero_wp for n, e in {**ERAS, **EXTRA_ERAS}.items()}
+    assert got == {"5.7": "thp_if_enabled", "5.8": "split", "5.9": "split", "5.19": "split", "6.0": "split",
+                   "6.2": "split", "6.18": "thp"}
+    with pytest.raises(InvalidArgument):
+        ERAS["6.18"].replace(huge_zero_wp="copy")
+
+
+@pytest.mark.parametrize("era,func", [("6.18", "do_huge_zero_wp_pmd"), ("6.2", "__split_huge_zero_page_pmd")])
+def test_the_trace_names_the_function_that_decides(era, func):
+    """The write fault's trace names the era's kernel function (do_huge_zero_wp_pmd() exists from v6.13)."""
+    k, p, a = _region(era)
+    p.read(a, 1)
+    k.trace.begin("write")
+    p.write(a, b"x")
+    funcs = [e.func for e in k.trace]
+    assert func in funcs and ("do_huge_zero_wp_pmd" in funcs) == (era == "6.18")
