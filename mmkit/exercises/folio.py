@@ -702,14 +702,18 @@ def era_has(era, field):
     return True
 
 
-def _fpart(b, X, field, page=0, name=None):
+def _fpart(b, X, field=None, page=0, name=None):
     """A large-folio part of ``X``'s page ``page``, named as ``b``'s era has
     it: ``large_mapcount`` becomes ``total_mapcount`` before v6.10; None
-    for a field the era does not have."""
-    if field == "large_mapcount" and not era_has(b.era, field):
-        field = "total_mapcount"
-    if not era_has(b.era, field):
-        return None
+    for a field the era does not have.  ``_fpart(X, field, page)`` (no
+    builder) makes the part as asked, for any era."""
+    if isinstance(b, str):              # _fpart(X, field, page=0, name=None)
+        b, X, field, page, name = None, b, X, (field if field is not None else 0), (page or None)
+    if b is not None:
+        if field == "large_mapcount" and not era_has(b.era, field):
+            field = "total_mapcount"
+        if not era_has(b.era, field):
+            return None
     who = f"{X}'s page at a" + (f" + {page}*4096" if page else "")
     prompts = {"large_mapcount": f"large_mapcount (_large_mapcount) of the folio {who} belongs to",
                "total_mapcount": f"total mapcount of the folio {who} belongs to: its PMD and PTE mappings of "
@@ -777,9 +781,9 @@ def _ask_fault(b):
             others.append(_fpart(b, x, "maybe_shared"))
     if b.maps("P") and w != "P":
         others.append(_fpart(b, "P", "pmd_mapped"))
-    return prim, _some(others), (f"{w} writes page {pg} of the folio. What does the write do?",
-                                 f"{w} writes page {pg} of the folio. What does the write do, and what state "
-                                 "follows?")
+    return prim, _some(others), (f"{w} writes page {pg} of the folio. Which write fault, if any, does it take?",
+                                 f"{w} writes page {pg} of the folio. Which write fault, if any, does it take, "
+                                 "and what state follows?")
 
 
 def _ask_counters(b):
