@@ -7,9 +7,13 @@ of the processes, so it never has to move when processes are added on the
 right.
 
 Each process gets a block of page slots: page ``i`` of a VMA sits in slot
-``i`` of the range the VMA got when first seen (very large VMAs are
-squeezed into :data:`CAP` slots), so a PTE keeps its place when its VMA is
-split, and a forked child's block mirrors its parent's.  Folios and holders
+``i`` of the range the VMA got when first seen, so a PTE keeps its place
+when its VMA is split, and a forked child's block mirrors its parent's.
+Very large VMAs are squeezed into :data:`CAP` slots, except that every PTE
+node of the run (one PTE, or a range of them: a PMD, "507x RO") keeps a
+span as wide as its card, in address order: the two single PTEs of pages 3
+and 4 of a THP never share a spot.  A PTE edge to a large folio ends at its
+pages' part of the card (:meth:`Layout.port`).  Folios and holders
 are placed knowing the whole run (:meth:`Layout.plan`): near the PTEs that
 ever map them, and moved until, summed over every frame of the run, PTE and
 holding edges cross as little as possible and no edge runs under a card it
