@@ -147,6 +147,13 @@ def rmap_graph(kernel, *, group=GROUP_THRESHOLD, expand=(), names=None):
     target = {}                            # pfn -> folio node id
     # a large folio is one node, with its pages in a strip (mmkit.viz.folio)
     for pfn, f in folios.items():
+        if getattr(f, "huge_zero", False):
+            # the huge zero folio (a PMD maps it read-only): one card, not counted
+            hz = f.folio
+            if ("folio", hz.pfn) not in g:
+                g.add_node(("folio", hz.pfn), **_huge_zero_attrs(hz))
+            target[pfn] = ("folio", hz.pfn)
+            continue
         lf = getattr(f, "folio", None) if getattr(f, "large", False) else None
         if lf is not None:
             if ("folio", lf.pfn) not in g:
@@ -439,6 +446,18 @@ def _add_folio(g, f, mappers):
     g.add_node(("folio", f.pfn), group=False, pfn=f.pfn, pfns=(f.pfn,), count=1,
                label=folio_label(f.pfn, f.refcount, f.mapcount, f.pincount, f.anon_exclusive, f.zero,
                                  a["orphan"]), **a)
+
+
+def _huge_zero_attrs(hz):
+    """Node attributes of the huge zero folio: a zero page (not counted) of
+    2 MiB, drawn as one card whatever the number of its pages mapped."""
+    nr = 1 << getattr(hz, "order", 9)
+    size = nr * 4
+    size_s = f"{size // 1024} MiB" if size >= 1024 else f"{size} KiB"
+    return dict(kind="folio", group=False, pfn=hz.pfn, pfns=tuple(range(hz.pfn, hz.pfn + nr)), count=1,
+                refcount=hz.refcount, mapcount=0, pincount=0, anon=False, exclusive=False, pinned=False,
+                maybe_pinned=False, zero=True, in_page_cache=False, orphan=False, dirty=False, index=0, page=0,
+                label=f"huge zero page\n{size_s}, not counted")
 
 
 def _mapping_node(f):

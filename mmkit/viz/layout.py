@@ -101,6 +101,7 @@ class Layout:
         self._side_w = max(self._w("anon_vma"), self._w("file"))
         self._cap = CAP
         self._pte_spans = {}                    # pid -> {(first page, end, card width)} of PTE nodes
+        self._grouped_run = False               # some frame of the planned run is grouped
 
     # -- public ---------------------------------------------------------------
     def plan(self, graphs):
@@ -108,6 +109,9 @@ class Layout:
         folios and holders of the run so that, over all its frames, mapping
         and holding edges cross as little as possible; returns self."""
         graphs = list(graphs)
+        # a VMA gets its slots when first seen: squeeze it as a grouped
+        # frame of the run will need (an mmap seen before its THP is mapped)
+        self._grouped_run = any(g.graph.get("grouped") for g in graphs)
         for g in graphs:
             self._note_ptes(g)
         new = []
@@ -137,7 +141,7 @@ class Layout:
         new = [n for n in g if n not in self.pos]
         if not new:
             return new
-        self._cap = CAP_GROUPED if g.graph.get("grouped") else CAP
+        self._cap = CAP_GROUPED if g.graph.get("grouped") or self._grouped_run else CAP
         by_kind = {}
         for n in new:
             by_kind.setdefault(g.nodes[n]["kind"], []).append(n)
