@@ -488,6 +488,7 @@ class Layout:
             iv = np.array(self._rows[row], float).reshape(-1, 2)
             gap = _ROW_GAP.get(row, _GAP)
             xs = [np.array([anchor, X[i], _MIN_X + w / 2]), iv[:, 0] - gap - w / 2, iv[:, 1] + gap + w / 2, xm]
+            clear = []
             # where one of its edges just clears a card of a row it passes
             for r2 in ("folio", "folio2"):
                 yr = ROWS[r2]
@@ -496,23 +497,33 @@ class Layout:
                     continue
                 t = ((ym[cut] - yr) / (ym[cut] - y))[:, None]
                 lr = np.array(self._rows[r2], float)
-                xs += [(xm[cut][:, None] + (lr[None, :, 0] - _CROSS - 1e-3 - xm[cut][:, None]) / t).ravel(),
-                       (xm[cut][:, None] + (lr[None, :, 1] + _CROSS + 1e-3 - xm[cut][:, None]) / t).ravel()]
+                clear += [(xm[cut][:, None] + (lr[None, :, 0] - _CROSS - 1e-3 - xm[cut][:, None]) / t).ravel(),
+                          (xm[cut][:, None] + (lr[None, :, 1] + _CROSS + 1e-3 - xm[cut][:, None]) / t).ravel()]
             # just beside an edge that passes this row
             ya, yb, xa, xb = Y[U[~inc]], Y[V[~inc]], X[U[~inc]], X[V[~inc]] + D[~inc]
             cut = (np.minimum(ya, yb) < y) & (y < np.maximum(ya, yb))
             xc = xa[cut] + (xb[cut] - xa[cut]) * (ya[cut] - y) / (ya[cut] - yb[cut])
             xs += [xc - w / 2 - _CROSS - 1e-3, xc + w / 2 + _CROSS + 1e-3]
-            c = np.unique(np.round(np.concatenate(xs), 6))
-            ok = c - w / 2 >= _MIN_X - 1e-6
-            if len(iv):
-                ok &= ((c[:, None] + w / 2 + gap <= iv[None, :, 0] + 1e-6) |
-                       (c[:, None] - w / 2 - gap >= iv[None, :, 1] - 1e-6)).all(axis=1)
-            c = c[ok]
-            if len(c) > _CANDIDATES:            # the nearest to its anchor
-                c = np.sort(c[np.argsort(np.abs(c - anchor), kind="stable")[:_CANDIDATES]])
+            # the nearest to its anchor of each kind (a place that clears a
+            # card may lie far away: one far off can be the only clean one)
+            picked = [self._fitting(np.concatenate(part), w, gap, iv, anchor) for part in (xs, clear) if part]
+            c = np.unique(np.concatenate(picked))
             out += [(row, float(x)) for x in c]
         return out
+
+    @staticmethod
+    def _fitting(c, w, gap, iv, anchor):
+        """The centres ``c`` where a card of width ``w`` fits in a row with
+        cards ``iv``, at most :data:`_CANDIDATES` of them, nearest ``anchor``."""
+        c = np.unique(np.round(c, 6))
+        ok = c - w / 2 >= _MIN_X - 1e-6
+        if len(iv):
+            ok &= ((c[:, None] + w / 2 + gap <= iv[None, :, 0] + 1e-6) |
+                   (c[:, None] - w / 2 - gap >= iv[None, :, 1] - 1e-6)).all(axis=1)
+        c = c[ok]
+        if len(c) > _CANDIDATES:
+            c = c[np.argsort(np.abs(c - anchor), kind="stable")[:_CANDIDATES]]
+        return c
 
     def _cost(self, i, cands, anchor, X, Y, Wd, U, V, D, C, co, ec, ec_me, rows):
         """Cost of each candidate place of node ``i`` (see :meth:`_untangle`):
