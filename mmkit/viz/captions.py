@@ -56,6 +56,13 @@ VARIANTS = {
     ("thp_partial_unmap", 3, "shrinker"): dict.fromkeys(("5.7", "5.8", "5.9", "5.19", "6.2"), (
         "deferred_split_scan() -> split_huge_page(): 4 KiB folios; the 256 unmapped pages are freed, the 256 "
         "mapped ones are kept, page 100 too although it holds only zeros (the zero-page remap came in v6.12).")),
+    # the text names copy_present_ptes(); the older eras share the page in the function their trace names
+    ("fork", 2, "fork"): {
+        **dict.fromkeys(("5.7", "5.8"), "copy_one_pte() shares the page: refcount 2, mapcount 2, both PTEs "
+                                         "read-only."),
+        **dict.fromkeys(("5.9", "5.19", "6.2"), "copy_present_pte() shares the page: refcount 2, mapcount 2, "
+                                                 "both PTEs read-only."),
+    },
     # thp_fork_cow: before v6.15 no MM IDs (Era.mm_id) and another large-folio reuse rule (Era.large_reuse)
     ("thp_fork_cow", 4, "parent writes J"): {
         "5.8": "The child still maps the folio: the parent's PMD is split and, as reuse_swap_page() finds pages "
