@@ -395,11 +395,13 @@ LARGE_SCENARIOS = LARGE_TOPICS + COW_LARGE_CASES
 def large_scenarios():
     """Every large-folio scenario: this module's, the large-folio topics of
     :mod:`mmkit.scenarios.topics` (``LARGE_TOPICS``: thp_fork_cow,
-    mthp_fork_cow, thp_pin_fork, thp_partial_unmap) and the model's own
+    mthp_fork_cow, thp_pin_fork, thp_partial_unmap), the huge zero folio's
+    (:data:`mmkit.scenarios.huge_zero.HUGE_ZERO_SCENARIOS`) and the model's own
     cow.c THP/mTHP variants (:mod:`mmkit.scenarios.thp_cow`, which map and
     fill the whole folio as cow.c does), where those exist."""
     from . import topics
-    out = LARGE_TOPICS + list(getattr(topics, "LARGE_TOPICS", {}).values())
+    from .huge_zero import HUGE_ZERO_SCENARIOS      # imported here: huge_zero imports this module
+    out = LARGE_TOPICS + list(getattr(topics, "LARGE_TOPICS", {}).values()) + HUGE_ZERO_SCENARIOS
     try:
         from .thp_cow import MTHP_CASES, THP_CASES
     except ImportError:
