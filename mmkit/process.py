@@ -206,7 +206,8 @@ class Process:
     def madvise(self, addr, npages, advice):
         """madvise(): ``"dontneed"``, ``"dontfork"``, ``"dofork"``,
         ``"wipeonfork"``, ``"keeponfork"``, ``"hugepage"`` (MADV_HUGEPAGE),
-        ``"nohugepage"`` (MADV_NOHUGEPAGE)."""
+        ``"nohugepage"`` (MADV_NOHUGEPAGE), ``"collapse"`` (MADV_COLLAPSE,
+        v6.1: :mod:`mmkit.khugepaged`)."""
         k = self.kernel
         task = k._task(self)
         check_range(addr, npages)

@@ -69,6 +69,7 @@ VERBS = {
     "mprotect": (lambda w, *x: w["p"].mprotect(*x, "r"), ["a", 1]),
     "madvise": (lambda w, *x: w["p"].madvise(*x, "dontneed"), ["a", 1]),
     "madvise hugepage": (lambda w, *x: w["p"].madvise(*x, "hugepage"), ["a", 1]),
+    "madvise collapse": (lambda w, *x: w["p"].madvise(*x, "collapse"), ["a", 1]),
     "thp set": (lambda w, *x: w["k"].thp.set(*x), ["64kB", "always"]),
     "write": (lambda w, addr: w["p"].write(addr, b"z"), ["a"]),
     "read": (lambda w, *x: w["p"].read(*x), ["a", 1]),

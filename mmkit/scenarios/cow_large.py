@@ -396,9 +396,10 @@ def large_scenarios():
     """Every large-folio scenario: this module's, the large-folio topics of
     :mod:`mmkit.scenarios.topics` (``LARGE_TOPICS``: thp_fork_cow,
     mthp_fork_cow, thp_pin_fork, thp_partial_unmap), the huge zero folio's
-    (:data:`mmkit.scenarios.huge_zero.HUGE_ZERO_SCENARIOS`) and the model's own
+    (:data:`mmkit.scenarios.huge_zero.HUGE_ZERO_SCENARIOS`), the model's own
     cow.c THP/mTHP variants (:mod:`mmkit.scenarios.thp_cow`, which map and
-    fill the whole folio as cow.c does), where those exist."""
+    fill the whole folio as cow.c does) and MADV_COLLAPSE / khugepaged's
+    (:data:`mmkit.scenarios.collapse.COLLAPSE_SCENARIOS`), where those exist."""
     from . import topics
     from .huge_zero import HUGE_ZERO_SCENARIOS      # imported here: huge_zero imports this module
     out = LARGE_TOPICS + list(getattr(topics, "LARGE_TOPICS", {}).values()) + HUGE_ZERO_SCENARIOS
@@ -406,7 +407,11 @@ def large_scenarios():
         from .thp_cow import MTHP_CASES, THP_CASES
     except ImportError:
         THP_CASES = MTHP_CASES = []
-    return out + list(THP_CASES) + list(MTHP_CASES) + COW_LARGE_CASES
+    try:
+        from .collapse import COLLAPSE_SCENARIOS
+    except ImportError:
+        COLLAPSE_SCENARIOS = []
+    return out + list(THP_CASES) + list(MTHP_CASES) + COW_LARGE_CASES + list(COLLAPSE_SCENARIOS)
 
 
 def get_large(name):
