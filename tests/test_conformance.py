@@ -140,12 +140,6 @@ def test_large_unobservable_fields_are_counted_not_compared():
     assert fails == ["step 1 's' p.mapcount: model 1, live 2 (khugepaged collapsed 512 page(s) during this step)"]
 
 
-#: Scenarios whose live result depends on where the kernel places a small mapping: (watched page, the
-#: alignment an mTHP needs).  The model places a fresh process's first mmap() on a 2 MiB boundary (bottom-up
-#: from its mmap base), so a 64 KiB mTHP always fits; the kernel places it top-down, 4 KiB aligned, and
-#: alloc_anon_folio() uses an order only if its naturally aligned range fits the VMA.
-PLACEMENT = {"mthp_fork_cow": ("parent head", 64 << 10)}
-
 #: Known disagreements, each failing as expected (strict: the test fails if it starts to agree).  Empty since
 #: split_folio() maps zero-filled subpages to the shared zero page (v6.12, b1f202060afe): large_thp_split_zero_fill
 #: agrees live.
@@ -166,13 +160,6 @@ def test_large_live_kernel_agrees_with_model(sc):
     """Each large-folio scenario agrees step by step on the model (6.18) and live: identity, order, head,
     mapping level, per-page mapcount and AE wherever the live kernel can observe it."""
     rep = run_large_conformance([sc])
-    if not rep.ok and sc.name in PLACEMENT:
-        label, align = PLACEMENT[sc.name]
-        first = rep.comparisons[0].live[0].cells[label]
-        addr = first["target"][1]
-        assert addr % align and first["order"] == 0, "\n".join(rep.failures) + "\n" + rep.format()
-        pytest.xfail(f"the kernel placed the mapping at {addr:#x}, not {align // 1024} KiB aligned: 4 KiB pages "
-                     "live, an mTHP in the model (which places it on a 2 MiB boundary)")
     assert rep.ok, "\n".join(rep.failures) + "\n" + rep.format()
 
 

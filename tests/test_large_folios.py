@@ -90,14 +90,16 @@ def test_anon_mmap_of_a_pmd_multiple_is_pmd_aligned_since_v6_12():
         assert p.mmap(513) % (2 << 20) != 0 or era == "6.2"
 
 
-def test_read_fault_maps_the_small_zero_page():
-    """The huge zero page is not modelled: a read fault maps the 4 KiB zero page even in a THP range."""
+def test_read_fault_maps_the_huge_zero_folio():
+    """A read fault in a THP range maps the huge zero folio by one read-only PMD (do_huge_pmd_anonymous_page(),
+    use_zero_page 1): the zero page, order 9, not counted (tests/test_huge_zero_page.py has the rest)."""
     k = Kernel()
     p = k.spawn("P")
     a = p.mmap(512)
     p.madvise(a, 512, "hugepage")
     p.read(a, 1)
-    assert k.page(p, a).zero_page and k.page(p, a).order == 0
+    i = k.page(p, a)
+    assert i.zero_page and i.order == 9 and i.pmd_mapped and i.mapcount == 0 and not i.writable
 
 
 # -- counters -----------------------------------------------------------------------

@@ -240,6 +240,20 @@ def _thp(k, s, pages=512, size=None):
     s.j, s.kk = s.a + 4 * k.PAGE_SIZE, s.a + 3 * k.PAGE_SIZE
 
 
+def _mthp(k, s, pages=16, size="64kB"):
+    """cow.c's do_run_with_thp(): mmap() twice the size and align the start to the mTHP size inside it (the
+    kernel places a small mapping only 4 KiB aligned, and alloc_anon_folio() takes an order only if its
+    naturally aligned range fits the VMA), MADV_HUGEPAGE, write it whole."""
+    s.p = k.spawn("parent")
+    if size in k.thp.sizes:        # no mTHP before v6.8: 4 KiB pages then
+        k.thp.set(size, "always")
+    raw = s.p.mmap(2 * pages)
+    s.a = (raw + pages * k.PAGE_SIZE) & ~(pages * k.PAGE_SIZE - 1)
+    s.p.madvise(s.a, pages, "hugepage")
+    s.p.write(s.a, OLD * (pages * k.PAGE_SIZE // len(OLD)))
+    s.j, s.kk = s.a + 4 * k.PAGE_SIZE, s.a + 3 * k.PAGE_SIZE
+
+
 def _large_watch(n=512):
     return [("parent head", "p", "a", 0), ("parent K", "p", "a", 3), ("parent J", "p", "a", 4),
             ("child K", "c", "a", 3), ("child J", "c", "a", 4), ("parent last", "p", "a", n - 1)]
@@ -270,7 +284,7 @@ def mthp_fork_cow():
     sc.add("mTHP", "hugepages-64kB/enabled=always: a write fault maps a 64 KiB folio with 16 PTEs "
            "(alloc_anon_folio(), v6.8+; older kernels map 4 KiB pages): refcount 16, large mapcount 16, "
            "AE on every page.",
-           lambda k, s: _thp(k, s, 16, "64kB"))
+           _mthp)
     sc.add("fork", "copy_present_ptes() shares the 16 pages: refcount 32, large mapcount 32, AE cleared.",
            lambda k, s: setattr(s, "c", s.p.fork("child")))
     sc.add("child writes K", "Maybe mapped shared: the child copies page K only.", lambda k, s: s.c.write(s.kk, NEW))
