@@ -208,6 +208,27 @@ class Era:
         allocates a THP (vma_alloc_anon_folio_pmd()) and maps it writable
         and dirty (map_anon_folio_pmd()), for an unshare fault too; the
         split is only the fallback when the allocation fails.
+    madv_collapse : bool
+        madvise(MADV_COLLAPSE) exists (7d8faaf15545 "mm/madvise: introduce
+        MADV_COLLAPSE sync hugepage collapse", v6.1); before,
+        madvise_behavior_valid() rejects advice 25 with EINVAL
+        (:mod:`mmkit.khugepaged`).
+    collapse_ro_refused : bool
+        khugepaged and MADV_COLLAPSE refuse a PMD range none of whose PTEs
+        is writable (SCAN_PAGE_RO; MADV_COLLAPSE returns EINVAL):
+        hpage_collapse_scan_pmd() / __collapse_huge_page_isolate() set
+        ``writable`` from pte_write().  Removed in v6.18 by Dev Jain's "mm:
+        enable khugepaged anonymous collapse on non-writable regions" /
+        "mm: drop all references of writable and SCAN_PAGE_RO" (Sep 2025);
+        on the live 6.18 kernel a parent's MADV_COLLAPSE of its
+        write-protected PTEs after fork() succeeds.
+    collapse_refcount_one : bool
+        v5.7 khugepaged: a page must have page_count() 1 (SCAN_PAGE_COUNT:
+        no page shared across fork), a page of a compound folio is refused
+        (SCAN_PAGE_COMPOUND), no max_ptes_shared; Kirill Shutemov's v5.8
+        series ("khugepaged: Allow to collapse a page shared across fork",
+        "... PTE-mapped compound pages", "Introduce 'max_ptes_shared'
+        tunable") lifted all three.
     """
 
     name: str
@@ -230,6 +251,9 @@ class Era:
     thp_align_anon: bool = True
     split_remaps_zero: bool = True
     huge_zero_wp: str = "thp"
+    madv_collapse: bool = True
+    collapse_ro_refused: bool = False
+    collapse_refcount_one: bool = False
 
     def __post_init__(self):
         if self.reuse_rule not in _REUSE_RULES:
@@ -280,22 +304,23 @@ class Era:
 
 
 _BEFORE_6_5 = dict(zero_page_pinned=True, longterm_file_pin_refused=False, migrate_batch=False,
-                   mthp=False, mm_id=False, thp_align_anon=False, split_remaps_zero=False)
+                   mthp=False, mm_id=False, thp_align_anon=False, split_remaps_zero=False,
+                   collapse_ro_refused=True)
 
 ERAS = {
-    "5.7": Era("5.7", reuse_rule="mapcount", gup_breaks_cow=False, fork_copies_maybe_pinned=False,
+    "5.7": Era("5.7", madv_collapse=False, collapse_refcount_one=True, reuse_rule="mapcount", gup_breaks_cow=False, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
                mprotect_upgrade="none", thp_cow="copy_huge", large_reuse="mapcount", huge_zero_wp="thp_if_enabled",
                **_BEFORE_6_5),
-    "5.8": Era("5.8", reuse_rule="mapcount", gup_breaks_cow=True, fork_copies_maybe_pinned=False,
+    "5.8": Era("5.8", madv_collapse=False, reuse_rule="mapcount", gup_breaks_cow=True, fork_copies_maybe_pinned=False,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
                mprotect_upgrade="none", thp_cow="split_mapcount", large_reuse="mapcount", huge_zero_wp="split",
                **_BEFORE_6_5),
-    "5.9": Era("5.9", reuse_rule="refcount", gup_breaks_cow=False, fork_copies_maybe_pinned=True,
+    "5.9": Era("5.9", madv_collapse=False, reuse_rule="refcount", gup_breaks_cow=False, fork_copies_maybe_pinned=True,
                anon_exclusive=False, gup_unshares_anon=False, unshare_longterm_cow=False,
                reuse_moves_anon_rmap=False, mprotect_upgrade="none", fork_copies_pinned_cache=True,
                thp_cow="split_mapcount", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
-    "5.19": Era("5.19", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
+    "5.19": Era("5.19", madv_collapse=False, anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
                 mprotect_upgrade="none", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
     "6.2": Era("6.2", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
     "6.18": Era("6.18"),
@@ -305,7 +330,7 @@ ERAS = {
 #: v6.0: the v5.19 rules, and mprotect() upgrades dirty exclusive anon PTEs
 #: (64fe24a3e05e; clean ones only from v6.2).
 EXTRA_ERAS = {
-    "6.0": Era("6.0", anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
+    "6.0": Era("6.0", madv_collapse=False, anon_exclusive=True, gup_unshares_anon=True, unshare_longterm_cow=False,
                mprotect_upgrade="dirty", large_reuse="refcount", huge_zero_wp="split", **_BEFORE_6_5),
 }
 
@@ -395,6 +420,14 @@ KERNEL_NAMES = {
     # split_folio() in [LN]
     "deferred_split_folio": (((6, 3), "deferred_split_folio"), ((0, 0), "deferred_split_huge_page")),
     "split_folio": (((6, 3), "split_folio"), ((0, 0), "split_huge_page")),
+    # mm/khugepaged.c: 7d2c4385c341 "mm/khugepaged: rename prefix of shared collapse functions" (v6.1)
+    "hpage_collapse_scan_pmd": (((6, 1), "hpage_collapse_scan_pmd"), ((0, 0), "khugepaged_scan_pmd")),
+    # mm/mremap.c's vma_remap_struct helpers (Lorenzo Stoakes' 2025 refactor; first version not checked, after
+    # v6.2, so every preset up to 6.2 gets the old place): before, the shrink and the in-place growth ran inline
+    # in SYSCALL_DEFINE5(mremap), the MREMAP_DONTUNMAP clean-up in move_vma()
+    "shrink_vma": (((6, 15), "shrink_vma"), ((0, 0), "mremap")),
+    "expand_vma_in_place": (((6, 15), "expand_vma_in_place"), ((0, 0), "mremap")),
+    "dontunmap_complete": (((6, 15), "dontunmap_complete"), ((0, 0), "move_vma")),
     "__wp_can_reuse_large_anon_folio": (((6, 15), "__wp_can_reuse_large_anon_folio"),
                                         ((6, 7), "wp_can_reuse_anon_folio"), ((5, 9), "do_wp_page"),
                                         ((0, 0), "reuse_swap_page")),

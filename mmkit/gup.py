@@ -85,6 +85,12 @@ def try_grab_folio(k, folio, flags, mm, fast=False):
     """
     fn = kernel_name(k.era, "try_grab_folio_fast" if fast else "try_grab_folio")
     if flags & FOLL_PIN:
+        if getattr(folio, "huge_zero", False):
+            # is_zero_folio() tests only the 4 KiB zero pfn: the kernel pins the huge zero folio like any large
+            # folio (refcount += 1, _pincount += 1); the model keeps it uncounted, as it shows it
+            k.trace.emit(fn, "pinned (not shown)", "the huge zero folio: is_zero_folio() is false for it, so the "
+                         "kernel adds 1 to its refcount and _pincount; the model shows no counters on it", folio.pfn)
+            return
         if folio.zero and not k.era.zero_page_pinned:
             k.trace.emit(fn, "pin not counted", "the zero page is never pinned", folio.pfn)
             return
@@ -111,7 +117,7 @@ def try_grab_folio(k, folio, flags, mm, fast=False):
 def gup_put_folio(k, folio, flags):
     """mm/gup.c: gup_put_folio(): undo try_grab_folio() exactly."""
     if flags & FOLL_PIN:
-        if folio.zero and not k.era.zero_page_pinned:
+        if getattr(folio, "huge_zero", False) or (folio.zero and not k.era.zero_page_pinned):
             return
         if folio.large:
             f = folio.folio
