@@ -14,12 +14,14 @@ whole folio.  Then:
 * ``"partial_shared"`` -- "with partially shared THP": MADV_DONTFORK all but
   the first page, fork a child that exits at once, MADV_DOFORK again.
 
-cow.c's ``THP_RUN_PARTIAL_MREMAP`` ("with partially mremap()'ed THP") is
-not here: the model has no mremap().  The swap-out variants are not either
-(no swap).
+* cow.c's ``THP_RUN_PARTIAL_MREMAP`` ("with partially mremap()'ed THP"):
+  :func:`mmkit.scenarios.cow_selftest.partial_mremap_thp_cases`, the upper
+  half moved with MREMAP_MAYMOVE|MREMAP_FIXED, the cases run on the lower.
+
+The swap-out variants are not here (no swap).
 """
 
-from .cow_selftest import anon_cases
+from .cow_selftest import anon_cases, partial_mremap_thp_cases
 
 __all__ = ["VARIANTS", "thp_cases", "THP_CASES", "MTHP_CASES"]
 
@@ -71,6 +73,7 @@ def thp_cases(variant="pmd", size="2048kB"):
 
 
 #: The PMD-sized THP in all four variants.
-THP_CASES = [c for v in VARIANTS for c in thp_cases(v, "2048kB")]
+THP_CASES = [c for v in VARIANTS for c in thp_cases(v, "2048kB")] + partial_mremap_thp_cases(2048)
 #: A 64 kB mTHP (PTE-mapped by nature: "pmd" would be the same as "pte").
-MTHP_CASES = [c for v in ("pte", "single_pte", "partial_shared") for c in thp_cases(v, "64kB")]
+MTHP_CASES = ([c for v in ("pte", "single_pte", "partial_shared") for c in thp_cases(v, "64kB")]
+              + partial_mremap_thp_cases(64))
