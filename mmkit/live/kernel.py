@@ -33,7 +33,7 @@ Known differences from the model
   already written the earlier pages; the model checks every page first.
 * ext4 caches files in large folios; kpagecount is still per page.
 * Anonymous private mappings whose length is a multiple of 2 MiB start on
-  a 2 MiB boundary (the kernel's own placement: v6.7's efa7df3e3bb5 aligned
+  a 2 MiB boundary (the kernel's own placement: v6.8's efa7df3e3bb5 aligned
   every anonymous mapping of >= 2 MiB, and since v6.12 d4148aeab412 "mm,
   mmap: limit THP alignment of anonymous mappings to PMD-aligned sizes"
   only those), as in the model.  Other mappings go where the kernel puts
