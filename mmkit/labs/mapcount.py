@@ -236,7 +236,7 @@ class NoMapcount(Tracker):
 
     name = "none"
     kernel = ("COW needs none since v5.9 (09854ba94c6a \"mm: do_wp_page() simplification\") and v5.18 "
-              "(53a05ad9f21d, THP and swap-in too): reuse is decided on the refcount "
+              "(3bff7e3f1f16 / c145e0b47c77, THP and swap-in too): reuse is decided on the refcount "
               "(mm/memory.c: wp_can_reuse_anon_folio())")
 
 
