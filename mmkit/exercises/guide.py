@@ -342,9 +342,9 @@ PLANS = {
                        (20, "debrief")]),
         ("Lab B", 90, [(45, "08-mapcount-lab", "the tiny run, both task phases, the results", ""),
                        (30, "graded problem set (nbgrader, below)"), (15, "debrief")]),
-        ("Lecture 5", 90, [(50, "09-large-folios", "sections 1–5", ""), (40, "review, questions, the glossary")]),
+        ("Lecture 5", 90, [(75, "09-large-folios", "sections 1–6", ""), (15, "questions, a seeded `folio` exercise")]),
     ]),
-    "plan-50": ("Eight 50-minute lectures and two 90-minute labs", [
+    "plan-50": ("Nine 50-minute lectures and two 90-minute labs", [
         ("Lecture 1", 50, [(5, "intro"), (30, "00-orientation", "sections 1–7 and the first exercise", ""),
                            (15, "discussion")]),
         ("Lecture 2", 50, [(5, "recap"), (30, "01-fork", "sections 1–4", ""), (15, "a seeded `fork` exercise")]),
@@ -357,8 +357,9 @@ PLANS = {
                        (20, "debrief")]),
         ("Lab B", 90, [(45, "08-mapcount-lab", "the tiny run, both task phases, the results", ""),
                        (30, "graded problem set (nbgrader, below)"), (15, "debrief")]),
-        ("Lecture 8", 50, [(5, "recap"), (45, "09-large-folios", "sections 1–4 and as much of 5 as time allows",
-                                              "the rest of section 5 (about 5 minutes)")]),
+        ("Lecture 8", 50, [(5, "recap"), (45, "09-large-folios", "sections 1–4", "")]),
+        ("Lecture 9", 50, [(5, "recap"), (30, "09-large-folios", "sections 5–6", ""),
+                           (15, "a seeded `folio` exercise, questions")]),
     ]),
 }
 
@@ -374,7 +375,8 @@ LEAVES = {
     "06-truncation": "\"not mapped\" needs no walk; a pin outlives its file",
     "07-history-lab": "the bugs and fixes of 5.7–5.19 as rule changes, found again by a search",
     "08-mapcount-lab": "the mapcount debate as measured costs",
-    "09-large-folios": "folios, PMD vs PTE mappings, \"maybe mapped shared\", `CONFIG_NO_PAGE_MAPCOUNT`",
+    "09-large-folios": "folios, PMD vs PTE mappings, the deferred split and the zero page, \"maybe mapped shared\", "
+                       "`CONFIG_NO_PAGE_MAPCOUNT`",
 }
 
 
