@@ -107,6 +107,7 @@ from .errors import InvalidArgument, KernelError
 from .folio import folio_expected_ref_count
 from .memory import folio_put
 from .mm import PMD_SIZE, Pmd
+from .mmap import vmas_covering
 from .rmap import folio_add_new_large_anon_rmap, folio_maybe_mapped_shared, folio_remove_rmap_pte, \
     folio_remove_rmap_ptes
 from .thp import PMD_ORDER
@@ -245,14 +246,7 @@ def do_madvise_collapse(k, mm, start, end):
     if not era_rule(era, "madv_collapse"):
         raise KernelError("EINVAL", f"MADV_COLLAPSE (25) does not exist in {era.name}: madvise_behavior_valid() "
                           "rejects it (7d8faaf15545, v6.1)")
-    vmas = mm.vmas_in(start, end)
-    pos = start
-    for vma in vmas:
-        if vma.start > pos:
-            break
-        pos = vma.end
-    if pos < end:
-        raise KernelError("ENOMEM", f"range {start:#x}-{end:#x} is not fully mapped (hole at {pos:#x})")
+    vmas = vmas_covering(mm, start, end)
     for vma in vmas:
         if vma.file is not None or vma.shared:
             raise InvalidArgument(f"MADV_COLLAPSE of a {'file' if vma.file is not None else 'shared'} mapping "

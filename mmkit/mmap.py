@@ -10,7 +10,7 @@ from .mm import PMD_SIZE, TASK_SIZE, Vma
 from .pageinfo import PAGE_SIZE
 from .rmap import anon_vma_clone_for_split, unlink_anon_vmas
 
-__all__ = ["do_mmap", "split_vma_range", "do_munmap", "exit_mmap"]
+__all__ = ["do_mmap", "vmas_covering", "split_vma_range", "do_munmap", "exit_mmap"]
 
 
 def do_mmap(k, mm, npages, read, write, shared, file=None, pgoff=0):
@@ -58,6 +58,20 @@ def __split_vma(k, vma, addr):
     return new
 
 
+def vmas_covering(mm, start, end):
+    """The VMAs of ``[start, end)``; ENOMEM when a hole leaves part of it
+    unmapped (madvise() and mprotect() answer -ENOMEM for an unmapped part)."""
+    vmas = mm.vmas_in(start, end)
+    pos = start
+    for vma in vmas:
+        if vma.start > pos:
+            break
+        pos = vma.end
+    if pos < end:
+        raise KernelError("ENOMEM", f"range {start:#x}-{end:#x} is not fully mapped (hole at {pos:#x})")
+    return vmas
+
+
 def split_vma_range(k, mm, start, end, must_cover=True, want=None):
     """The VMAs exactly covering ``[start, end)``, splitting at the edges.
 
@@ -69,15 +83,7 @@ def split_vma_range(k, mm, start, end, must_cover=True, want=None):
     whole (mprotect_fixup() returns early for a VMA whose flags would not
     change).
     """
-    vmas = mm.vmas_in(start, end)
-    if must_cover:
-        pos = start
-        for vma in vmas:
-            if vma.start > pos:
-                break
-            pos = vma.end
-        if pos < end:
-            raise KernelError("ENOMEM", f"range {start:#x}-{end:#x} is not fully mapped (hole at {pos:#x})")
+    vmas = mm.vmas_in(start, end) if not must_cover else vmas_covering(mm, start, end)
     out = []
     for vma in vmas:
         if want is not None and not want(vma):
