@@ -572,8 +572,6 @@ DECK_TEXT = {
         ("Side by side, 5.8, 6.2 and 6.18, one set of controls;",
          "5.8, 6.2 and 6.18, step by step, one era per slide (↓ flips the era);"),
         ("Step to the end and compare the traces", "At the end compare the traces"),
-        ("so the left panel is notebook 2 sixteen times. The middle panel is",
-         "so its slides are notebook 2 sixteen times. The middle era is"),
         ("Now step it under 6.2 and 6.18 side by side:", "Now step it under 6.2 and 6.18, one era per slide (↓ flips the era):"),
     ],
 }

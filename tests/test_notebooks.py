@@ -261,7 +261,7 @@ def test_era_comparisons_respond(executed):
     """The side-by-side era widgets (COW and GUP notebooks) step together, and
     at some step their eras disagree, which is the point of showing them."""
     compares = [c for r in executed["runs"].values() if r["report"] for c in r["report"]["compares"]]
-    assert {c["name"] for c in compares} == {"cve_compare", "pin_compare", "thp_compare", "mthp_compare"}
+    assert {c["name"] for c in compares} == {"cve_compare", "pin_compare", "thp_compare", "mthp_compare", "half_compare"}
     for c in compares:
         n = c["n"]
         assert (c["s0"], c["s1"], c["s2"]) == (f"step 0/{n} drawn", f"step 1/{n} drawn", f"step {n}/{n} drawn"), c
