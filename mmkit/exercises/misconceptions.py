@@ -465,8 +465,7 @@ def _refcount(learner, truth, ctx):
     if not isinstance(learner, int):
         return None
     if f is not None and f.zero:
-        # 0 is what "freed" or "not counted" look like as a number: not the idea that it is counted
-        return _mis("zero_page_counted") if learner > 0 else None
+        return _mis("zero_page_counted")
     if ctx.pins and learner == truth - (GUP_PIN_COUNTING_BIAS - 1) * ctx.pins:
         return _mis("pin_weighs_one")
     if ctx.refs and learner == truth + (GUP_PIN_COUNTING_BIAS - 1) * ctx.refs:
@@ -489,8 +488,7 @@ def _mapcount(learner, truth, ctx):
     if not isinstance(learner, int):
         return None
     if f is not None and f.zero:
-        # 0 is what "freed" or "not counted" look like as a number: not the idea that it is counted
-        return _mis("zero_page_counted") if learner > 0 else None
+        return _mis("zero_page_counted")
     held = ctx.pins + ctx.refs
     if held and learner in (truth + held, truth + ctx.pins, truth + ctx.refs):
         return _mis("holders_are_mappings")
