@@ -1,8 +1,6 @@
 """MADV_COLLAPSE and khugepaged (mmkit.khugepaged): what collapses, what is
 refused and with which errno, what happens to the old pages, and the eras."""
 
-import signal
-from contextlib import contextmanager
 
 import pytest
 
@@ -10,6 +8,7 @@ from mmkit import Kernel, KernelError, MMError
 from mmkit import khugepaged
 from mmkit.errors import InvalidArgument
 from mmkit.khugepaged import MadvCollapseError
+from test_bad_input import deadline   # noqa: E402  (tests/ is on sys.path: one SIGALRM deadline for both)
 
 PAGE = 4096
 NR = 512
@@ -282,17 +281,6 @@ def test_dontneed_splits_no_vma():
 BAD = [10**9, 2**36, 10**30, -1, -(2**64), 0, 1.5, float("inf"), float("nan"), True, False, None, "1", b"x"]
 
 
-@contextmanager
-def deadline(seconds):
-    def fire(*_):
-        raise TimeoutError(f"still running after {seconds} s")
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.mark.parametrize("pos", [0, 1])

@@ -138,9 +138,8 @@ def test_a_compare_frame_splits_into_one_slide_per_era():
         assert "the eras disagree" in src
 
 
-@pytest.fixture(scope="module")
-def deck02(tmp_path_factory):
-    """The 02-cow deck, built as `make slides` builds it, into a temp folder."""
+def _built_deck(tmp_path_factory, name):
+    """Notebook ``name``'s deck, built as `make slides` builds it, into a temp folder (skips without npm)."""
     import subprocess
     b = _builder()
     try:
@@ -148,8 +147,14 @@ def deck02(tmp_path_factory):
     except (SystemExit, subprocess.CalledProcessError, OSError) as e:
         pytest.skip(f"cannot fetch reveal.js & co. with npm pack: {e}")
     out = tmp_path_factory.mktemp("slides")
-    b.build([NB_DIR / "02-cow.ipynb"], out)
-    return (out / "02-cow.slides.html").read_text(encoding="utf-8")
+    b.build([NB_DIR / f"{name}.ipynb"], out)
+    return (out / f"{name}.slides.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def deck02(tmp_path_factory):
+    """The 02-cow deck, built as `make slides` builds it, into a temp folder."""
+    return _built_deck(tmp_path_factory, "02-cow")
 
 
 def test_compare_is_one_era_per_slide(deck02):
@@ -213,15 +218,7 @@ def test_prediction_slide_notes_carry_the_computed_answer(deck02, monkeypatch):
 @pytest.fixture(scope="module")
 def deck09(tmp_path_factory):
     """The 09-large-folios deck, built as `make slides` builds it, into a temp folder."""
-    import subprocess
-    b = _builder()
-    try:
-        b.fetch()
-    except (SystemExit, subprocess.CalledProcessError, OSError) as e:
-        pytest.skip(f"cannot fetch reveal.js & co. with npm pack: {e}")
-    out = tmp_path_factory.mktemp("slides")
-    b.build([NB_DIR / "09-large-folios.ipynb"], out)
-    return (out / "09-large-folios.slides.html").read_text(encoding="utf-8")
+    return _built_deck(tmp_path_factory, "09-large-folios")
 
 
 def test_09_shows_no_code(deck09):
